@@ -1,0 +1,26 @@
+//! `http.request`, the `http` connection type, and the HTTP plumbing every
+//! connector shares: [`client()`] (one pooled reqwest client with timeouts and
+//! rustls), [`send`], error classification ([`errors`]) and safe response
+//! headers ([`headers`]).
+
+pub mod client;
+pub mod errors;
+pub mod headers;
+mod params;
+mod request;
+
+use reqflow_engine::action::{ConnectionType, Registry};
+
+pub use client::{Received, client, send};
+pub use params::{HttpAuth, HttpConnection, HttpMethod, HttpRequestParams};
+pub use request::HttpRequest;
+pub(crate) use request::join;
+
+/// Registers `http.request` and the `http` connection type.
+pub fn register(registry: &mut Registry) {
+    registry.register_connection_type(ConnectionType::of::<HttpConnection>(
+        "http",
+        "A generic HTTP API: base URL and credentials",
+    ));
+    registry.register(HttpRequest);
+}

@@ -1,0 +1,96 @@
+//! Parameters of `http.request` and settings of the `http` connection.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Settings of an `http` connection.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConnection {
+    /// Base URL that `path:` is relative to, e.g. `https://api.example.com/v1`.
+    pub base_url: String,
+    /// Credentials sent with every request.
+    #[serde(default)]
+    pub auth: Option<HttpAuth>,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Send `{run_id}:{step_id}` in this header (e.g. `Idempotency-Key`) so the far end acts once.
+    #[serde(default)]
+    pub idempotency_header: Option<String>,
+    /// Per-request timeout, e.g. `30s` (default `30s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// Credentials of an `http` connection.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// HTTP basic.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// An API key in a header of its own.
+    Header {
+        /// Header name, e.g. `X-Api-Key`.
+        name: String,
+        /// Header value.
+        value: String,
+    },
+}
+
+/// `with:` of `http.request`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequestParams {
+    /// HTTP method (default `GET`).
+    #[serde(default)]
+    pub method: Option<HttpMethod>,
+    /// A full URL; or use `path:` with a connection's `base_url`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Path relative to the connection's `base_url`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, Value>,
+    /// A JSON body.
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    #[serde(default)]
+    pub form: Option<BTreeMap<String, Value>>,
+    /// A raw text body (set `Content-Type` in `headers:`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Statuses that count as success (default: any 2xx); others are errors.
+    #[serde(default)]
+    pub expect: Option<Vec<u16>>,
+}
+
+/// An HTTP method.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}

@@ -1,0 +1,40 @@
+//! Workable SPI v3: the `workable` connection type ([`connection`]), the
+//! client with per-token rate limiting ([`client`], [`ratelimit`]), and the
+//! `workable.*` actions ([`actions`]).
+
+pub mod actions;
+pub mod client;
+mod connection;
+mod params;
+pub mod ratelimit;
+
+use reqflow_engine::action::{ConnectionType, Registry};
+
+pub use connection::{TokenType, WorkableConnection};
+pub use params::*;
+
+/// Registers the `workable` connection type and the `workable.*` actions.
+pub fn register(registry: &mut Registry) {
+    use actions::*;
+    registry.register_connection_type(ConnectionType::of::<WorkableConnection>(
+        "workable",
+        "Workable SPI v3: account subdomain (or base URL) and token",
+    ));
+    registry
+        .register(JobsList)
+        .register(JobsGet)
+        .register(JobsStages)
+        .register(CandidatesList)
+        .register(CandidatesGet)
+        .register(CandidatesCreate)
+        .register(CandidatesUpdate)
+        .register(CandidatesActivities)
+        .register(CandidatesComment)
+        .register(CandidatesRate)
+        .register(CandidatesMove)
+        .register(CandidatesDisqualify)
+        .register(MembersList)
+        .register(SubscriptionsCreate)
+        .register(SubscriptionsList)
+        .register(SubscriptionsDelete);
+}

@@ -1,0 +1,160 @@
+//! Workday credentials: the WS-Security header for an ISU, and OAuth access
+//! tokens from the refresh-token grant, cached in the engine's shared state
+//! (so restarts and other processes reuse them) and refreshed a minute
+//! before they expire or when Workday answers 401.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqflow_engine::action::{ActionContext, ActionError};
+use serde_json::{Value, json};
+
+use super::connection::{ClientAuth, WorkdayAuth, WorkdayConnection};
+use crate::http::errors::{DETAIL_BODY_CHARS, truncate};
+use crate::http::{client, send};
+
+/// Refresh this long before the token expires.
+const EARLY_SECS: i64 = 60;
+/// Assumed lifetime when the token response has no `expires_in`.
+const DEFAULT_EXPIRES_SECS: i64 = 3600;
+
+/// An access token and when it stops working.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+fn state_key(conn: &WorkdayConnection, client_id: &str, refresh_token: &str) -> String {
+    let url = conn.token_url().unwrap_or_default();
+    // The key names the credentials without containing them.
+    let id = reqflow_engine::sha256_hex(format!("{url}\n{client_id}\n{refresh_token}").as_bytes());
+    format!("workday.oauth.{}", &id[..32])
+}
+
+fn locks() -> &'static Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    LOCKS.get_or_init(Default::default)
+}
+
+fn lock_for(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut map = match locks().lock() {
+        Ok(m) => m,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    map.entry(key.to_owned()).or_default().clone()
+}
+
+/// A bearer token for an OAuth connection (`None` for an ISU). With
+/// `rejected`, the caller saw that token refused: a different stored token is
+/// used if another task refreshed meanwhile, else a new one is fetched.
+pub async fn bearer(
+    cx: &ActionContext,
+    conn: &WorkdayConnection,
+    rejected: Option<&str>,
+) -> Result<Option<String>, ActionError> {
+    let WorkdayAuth::Oauth { client_id, client_secret, refresh_token, client_auth, .. } = &conn.auth else {
+        return Ok(None);
+    };
+    let key = state_key(conn, client_id, refresh_token);
+    let now = chrono::Utc::now().timestamp();
+    let lock = lock_for(&key);
+    let _guard = lock.lock().await;
+    let stored = cx.state.get(&key).await?;
+    let stored_refresh = stored.as_ref().and_then(|v| v["refresh_token"].as_str()).map(str::to_owned);
+    if let Some(v) = &stored
+        && let (Some(token), Some(exp)) = (v["access_token"].as_str(), v["expires_at"].as_i64())
+    {
+        let fresh = exp - EARLY_SECS > now;
+        if fresh && rejected != Some(token) {
+            return Ok(Some(token.to_owned()));
+        }
+    }
+    let refresh = stored_refresh.unwrap_or_else(|| refresh_token.clone());
+    let got = fetch(conn, client_id, client_secret, &refresh, *client_auth).await?;
+    cx.state
+        .put(
+            &key,
+            json!({
+                "access_token": got.access.token,
+                "expires_at": got.access.expires_at,
+                "refresh_token": got.refresh.unwrap_or(refresh),
+            }),
+        )
+        .await?;
+    Ok(Some(got.access.token))
+}
+
+struct Fetched {
+    access: AccessToken,
+    refresh: Option<String>,
+}
+
+async fn fetch(
+    conn: &WorkdayConnection,
+    client_id: &str,
+    client_secret: &str,
+    refresh_token: &str,
+    how: ClientAuth,
+) -> Result<Fetched, ActionError> {
+    let url = conn.token_url().map_err(|e| ActionError::permanent(e).with_code("connection.invalid"))?;
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    let mut req = client().post(&url);
+    match how {
+        ClientAuth::Basic => req = req.basic_auth(client_id, Some(client_secret)),
+        ClientAuth::Body => {
+            form.push(("client_id", client_id));
+            form.push(("client_secret", client_secret));
+        }
+    }
+    let r = send(req.form(&form)).await?;
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    if !r.status.is_success() {
+        let code = body["error"].as_str().unwrap_or("").to_owned();
+        let description = body["error_description"].as_str().unwrap_or("").to_owned();
+        let message = format!(
+            "Workday token endpoint {} answered {}{}{}",
+            r.target,
+            r.status.as_u16(),
+            if code.is_empty() { String::new() } else { format!(" ({code})") },
+            if description.is_empty() { String::new() } else { format!(": {description}") },
+        );
+        let details =
+            json!({"status": r.status.as_u16(), "error": code, "body": truncate(&r.text(), DETAIL_BODY_CHARS)});
+        let err = if crate::http::errors::is_retryable_status(r.status) {
+            ActionError::retryable(message)
+        } else {
+            ActionError::permanent(message)
+        };
+        return Err(err.with_code("workday.oauth").with_details(details));
+    }
+    let Some(token) = body["access_token"].as_str() else {
+        return Err(ActionError::retryable("Workday token endpoint answered without an access_token")
+            .with_code("workday.oauth"));
+    };
+    let expires_in = body["expires_in"].as_i64().unwrap_or(DEFAULT_EXPIRES_SECS);
+    Ok(Fetched {
+        access: AccessToken { token: token.to_owned(), expires_at: chrono::Utc::now().timestamp() + expires_in },
+        refresh: body["refresh_token"].as_str().map(str::to_owned),
+    })
+}
+
+/// The `wsse:Security` header for an ISU (empty for OAuth).
+pub fn wsse_header(conn: &WorkdayConnection) -> String {
+    let WorkdayAuth::Isu { username, password } = &conn.auth else {
+        return String::new();
+    };
+    let user = if username.contains('@') { username.clone() } else { format!("{username}@{}", conn.tenant) };
+    let esc = reqflow_engine::xml::escape;
+    format!(
+        "<wsse:Security soapenv:mustUnderstand=\"1\" \
+         xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">\
+         <wsse:UsernameToken><wsse:Username>{}</wsse:Username>\
+         <wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText\">{}</wsse:Password>\
+         </wsse:UsernameToken></wsse:Security>",
+        esc(&user),
+        esc(password)
+    )
+}

@@ -1,0 +1,279 @@
+//! `reqflow test [PATH...]`: run the test cases workflows carry.
+//!
+//! A workflow's cases live in its `tests:` block or in a sibling
+//! `NAME.test.yaml` (a list of cases, or `tests:` with the list). Each case
+//! runs through the real engine on a temporary SQLite store; action steps
+//! are answered by stubs, so nothing leaves the machine.
+//!
+//! ```yaml
+//! tests:
+//!   - name: invites a candidate who reaches Phone Screen
+//!     body: { id: "c1", data: { stage: "Phone Screen", email: "Ada@Example.com" } }  # webhook/SOAP body
+//!     secrets: { VENDOR_KEY: test }       # optional
+//!     stub:
+//!       invite: { output: { status: 201 } }
+//!       note: { error: "vendor down", retryable: true }
+//!     expect:
+//!       status: succeeded                 # or failed, ignored, duplicate
+//!       steps:
+//!         fields: { output: { email: ada@example.com } }   # subset match
+//!         note: { status: failed }
+//!       calls:                            # what stubbed steps were asked to send (their `with:`)
+//!         invite: { json: { email: ada@example.com } }
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use reqflow_engine::action::ActionError;
+use reqflow_engine::compile::{CompiledTrigger, CompiledWorkflow};
+use reqflow_engine::load::{LoadReport, load_file, workflow_files};
+use reqflow_engine::runtime::clock::{now_ms, rfc3339};
+use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, Stub, trigger};
+use reqflow_engine::store::Accepted;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::validate::{Format, print_report};
+
+#[derive(Args, Debug)]
+pub(crate) struct TestArgs {
+    /// Workflow files or directories (default: `workflows/`).
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    headers: HashMap<String, String>,
+    #[serde(default)]
+    event: Option<Value>,
+    #[serde(default)]
+    secrets: HashMap<String, String>,
+    #[serde(default)]
+    stub: HashMap<String, StubSpec>,
+    #[serde(default)]
+    expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StubSpec {
+    #[serde(default)]
+    output: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    retryable: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    steps: HashMap<String, Value>,
+    #[serde(default)]
+    calls: HashMap<String, Value>,
+}
+
+/// `expected` ⊆ `actual`: objects by key, lists element by element, scalars equal.
+fn subset(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, v) in e {
+                let p = format!("{path}.{k}");
+                match a.get(k) {
+                    Some(av) => subset(v, av, &p, out),
+                    None => out.push(format!("{p}: expected {v}, missing")),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                subset(ev, av, &format!("{path}[{i}]"), out);
+            }
+        }
+        (e, a) if e == a => {}
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => {}
+        (e, a) => out.push(format!("{path}: expected {e}, got {a}")),
+    }
+}
+
+fn cases_for(path: &Path, wf: &CompiledWorkflow) -> anyhow::Result<Vec<Case>> {
+    let mut cases: Vec<Case> = Vec::new();
+    if let Some(t) = &wf.tests {
+        cases.extend(
+            serde_json::from_value::<Vec<Case>>(t.value.to_json())
+                .with_context(|| format!("{}: `tests:`", path.display()))?,
+        );
+    }
+    let sibling = path.with_extension("").with_extension("test.yaml");
+    if sibling.exists() {
+        let text = std::fs::read_to_string(&sibling)?;
+        let node = reqflow_engine::yaml::parse(&text, &Default::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", sibling.display()))?;
+        let tree: reqflow_engine::yaml::Tree =
+            reqflow_engine::yaml::from_node(&node).map_err(|e| anyhow::anyhow!("{}: {e}", sibling.display()))?;
+        let mut v = tree.to_json();
+        if let Some(t) = v.get_mut("tests") {
+            v = t.take();
+        }
+        cases.extend(serde_json::from_value::<Vec<Case>>(v).with_context(|| format!("{}", sibling.display()))?);
+    }
+    Ok(cases)
+}
+
+fn payload(wf: &CompiledWorkflow, case: &Case) -> anyhow::Result<Value> {
+    let now = rfc3339(now_ms());
+    Ok(match &wf.trigger {
+        CompiledTrigger::Webhook { .. } => json!({
+            "body": case.body.clone().unwrap_or(Value::Null),
+            "headers": case.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            "query": {},
+            "received_at": now,
+        }),
+        CompiledTrigger::Soap { operation, .. } => {
+            let body = match &case.body {
+                Some(Value::String(xml)) => {
+                    reqflow_engine::xml::parse_soap(xml).map(|m| m.body).context("`body` is not a SOAP envelope")?
+                }
+                Some(v) => v.clone(),
+                None => json!({}),
+            };
+            json!({ "body": body, "operation": operation, "header": {}, "headers": {}, "received_at": now })
+        }
+        _ => case.event.clone().or_else(|| case.body.clone()).unwrap_or_else(|| json!({})),
+    })
+}
+
+async fn run_case(wf: &Arc<CompiledWorkflow>, case: &Case, dir: &Path, index: usize) -> anyhow::Result<Vec<String>> {
+    let db = format!("sqlite://{}?synchronous=normal", dir.join(format!("case-{index}.db")).display());
+    let store = reqflow_store::open(&db).await?;
+    let mut secrets = Secrets::new();
+    for (k, v) in &case.secrets {
+        secrets.insert(k, v.clone());
+    }
+    let config = EngineConfig { require_stubs: true, retry_delays: false, ..EngineConfig::default() };
+    let engine = Engine::new(store, Arc::new(crate::registry()), secrets, config);
+    engine.load(vec![wf.clone()]).await?;
+    let running = engine.start();
+    let event =
+        trigger::new_event(wf, payload(wf, case)?, now_ms(), engine.secrets()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stubs: HashMap<String, Stub> = case
+        .stub
+        .iter()
+        .map(|(k, s)| {
+            let stub = match (&s.output, &s.error) {
+                (_, Some(msg)) => Stub::Error(if s.retryable {
+                    ActionError::retryable(msg.clone())
+                } else {
+                    ActionError::permanent(msg.clone())
+                }),
+                (Some(o), None) => Stub::Output(o.clone()),
+                (None, None) => Stub::Output(Value::Null),
+            };
+            (k.clone(), stub)
+        })
+        .collect();
+    engine.stub_run(&event.run_id, stubs);
+    let mut problems = Vec::new();
+    let accepted = engine.submit(event).await?;
+    let run_id = match accepted {
+        Accepted::Queued { run_id } => run_id,
+        Accepted::Ignored { .. } | Accepted::Duplicate { .. } => {
+            let status = if matches!(accepted, Accepted::Ignored { .. }) { "ignored" } else { "duplicate" };
+            if case.expect.status.as_deref() != Some(status) {
+                problems.push(format!("the event was {status} (the trigger's `when:`/`dedupe:`), expected a run"));
+            }
+            running.shutdown().await;
+            return Ok(problems);
+        }
+    };
+    engine.wait_for(&run_id, Duration::from_secs(60)).await?;
+    let detail = engine.run_detail(&run_id).await?.unwrap_or(Value::Null);
+    running.shutdown().await;
+    let status = detail["run"]["status"].as_str().unwrap_or("?");
+    let want = case.expect.status.as_deref().unwrap_or("succeeded");
+    if status != want {
+        let why = detail["run"]["error"]["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default();
+        problems.push(format!("run status: expected {want}, got {status}{why}"));
+    }
+    let steps = detail["steps"].as_array().cloned().unwrap_or_default();
+    let find = |id: &str| steps.iter().find(|s| s["id"] == id).cloned();
+    let mut ids: Vec<&String> = case.expect.steps.keys().collect();
+    ids.sort();
+    for id in ids {
+        match find(id) {
+            None => problems.push(format!("step `{id}` did not run")),
+            Some(actual) => subset(&case.expect.steps[id], &actual, &format!("steps.{id}"), &mut problems),
+        }
+    }
+    let mut calls: Vec<&String> = case.expect.calls.keys().collect();
+    calls.sort();
+    for id in calls {
+        let input =
+            find(id).and_then(|s| s["attempts"].as_array().and_then(|a| a.last().cloned())).map(|a| a["input"].clone());
+        match input {
+            None => problems.push(format!("step `{id}` was never called")),
+            Some(input) => subset(&case.expect.calls[id], &input, &format!("calls.{id}"), &mut problems),
+        }
+    }
+    Ok(problems)
+}
+
+pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let paths = if args.paths.is_empty() { vec![PathBuf::from("workflows")] } else { args.paths };
+    let registry = crate::registry();
+    let mut files = Vec::new();
+    for p in &paths {
+        files.extend(workflow_files(p).with_context(|| format!("cannot read {}", p.display()))?);
+    }
+    let rt = crate::serve::runtime()?;
+    let dir = std::env::temp_dir().join(format!("reqflow-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (mut passed, mut failed, mut untested) = (0usize, 0usize, Vec::new());
+    for file in files {
+        let loaded = load_file(&file, &registry);
+        let Some(wf) = loaded.workflow else {
+            print_report(&LoadReport { workflows: vec![], files: vec![loaded.report] }, Format::Human)?;
+            failed += 1;
+            continue;
+        };
+        let cases = cases_for(&file, &wf)?;
+        if cases.is_empty() {
+            untested.push(wf.id.clone());
+            continue;
+        }
+        println!("{} ({})", wf.id, file.display());
+        for (i, case) in cases.iter().enumerate() {
+            let problems = rt.block_on(run_case(&wf, case, &dir, i))?;
+            if problems.is_empty() {
+                passed += 1;
+                println!("  ok     {}", case.name);
+            } else {
+                failed += 1;
+                println!("  FAILED {}", case.name);
+                for p in problems {
+                    println!("         {p}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if !untested.is_empty() {
+        println!("no test cases: {}", untested.join(", "));
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

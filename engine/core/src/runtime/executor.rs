@@ -1,0 +1,533 @@
+//! Running one claimed run over its compiled graph.
+//!
+//! Steps whose dependencies are met run concurrently; every attempt is
+//! recorded before and after it runs; every final step result is recorded
+//! once. A resumed run (after a crash, or after a retry's backoff) reads back
+//! what is recorded and does not redo finished steps or `foreach` items.
+//! A retryable failure waits inline for short backoffs and otherwise gives
+//! the run back to the queue until its backoff has passed, so no worker
+//! sleeps through a ten-minute backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::{Map, Value, json};
+
+use super::clock::now_ms;
+use super::{Inner, RunEnd};
+use crate::action::{ActionContext, ActionError, Connection, ErrorClass};
+use crate::compile::{CompiledStep, CompiledWorkflow, StepKind};
+use crate::spec::OnError;
+use crate::store::{
+    AttemptEnd, AttemptRecord, ClaimedRun, NewAttempt, RunOutcome, RunStatus, StepResult, StepStatus, StoreError,
+};
+use crate::value::{CompiledValue, Scope};
+
+/// How one step (or one `foreach` item) ended.
+enum StepOutcome {
+    Succeeded(Value),
+    Failed(Value),
+    /// Retry after this time (Unix ms): the run goes back to the queue.
+    RetryAt(i64),
+}
+
+/// What a list of steps (`steps:` or `on_failure:`) came to.
+enum ListOutcome {
+    Done { failed: Option<Value> },
+    RetryAt(i64),
+}
+
+struct RunState {
+    results: HashMap<String, StepResult>,
+    attempts: Vec<AttemptRecord>,
+}
+
+pub(super) struct Execution<'a> {
+    inner: &'a Inner,
+    wf: &'a CompiledWorkflow,
+    run: &'a ClaimedRun,
+    secrets_json: Value,
+}
+
+pub(super) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn action_error_json(e: &ActionError, attempts: u32) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or_else(|_| json!({ "message": e.message }));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("attempts".into(), attempts.into());
+    }
+    v
+}
+
+fn simple_error(message: impl Into<String>, code: &str) -> Value {
+    json!({ "class": "permanent", "message": message.into(), "code": code })
+}
+
+impl<'a> Execution<'a> {
+    pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun) -> Self {
+        Execution { inner, wf, run, secrets_json: inner.secrets.to_json() }
+    }
+
+    /// Run to the end, or until a step must wait for its backoff.
+    pub(super) async fn execute(&self) -> Result<RunEnd, StoreError> {
+        let store = &self.inner.store;
+        let run_id = &self.run.run_id;
+        let results = store.results(run_id).await?;
+        let attempts = store.attempts(run_id).await?;
+        let mut state = RunState { results: results.into_iter().map(|r| (r.step_id.clone(), r)).collect(), attempts };
+        self.close_interrupted(&mut state).await?;
+
+        let failed = match self.run_list(&self.wf.steps, &mut state, None).await? {
+            ListOutcome::RetryAt(at) => return self.requeue(at).await,
+            ListOutcome::Done { failed } => failed,
+        };
+        let (status, error) = match failed {
+            None => (RunStatus::Succeeded, None),
+            Some(error) => {
+                if !self.wf.on_failure.is_empty()
+                    && let ListOutcome::RetryAt(at) =
+                        self.run_list(&self.wf.on_failure, &mut state, Some(&error)).await?
+                {
+                    return self.requeue(at).await;
+                }
+                (RunStatus::Failed, Some(error))
+            }
+        };
+        let outcome = RunOutcome { status, error: error.map(|e| self.inner.secrets.mask(&e)), finished_at: now_ms() };
+        let held = store.finish(&self.inner.worker_id, run_id, outcome).await?;
+        if held {
+            self.inner.metrics.run_finished(&self.wf.id, status.as_str());
+            Ok(RunEnd::Finished(status))
+        } else {
+            Ok(RunEnd::LostLease)
+        }
+    }
+
+    async fn requeue(&self, at: i64) -> Result<RunEnd, StoreError> {
+        self.inner.store.requeue(&self.inner.worker_id, &self.run.run_id, at).await?;
+        Ok(RunEnd::Requeued(at))
+    }
+
+    /// Attempts left `running` by a process that died: mark them interrupted.
+    async fn close_interrupted(&self, state: &mut RunState) -> Result<(), StoreError> {
+        for a in state.attempts.iter_mut().filter(|a| a.status == "running") {
+            let error = json!({
+                "class": "retryable",
+                "code": "interrupted",
+                "message": "interrupted: the process running this attempt stopped before it ended",
+            });
+            let end = AttemptEnd { succeeded: false, output: None, error: Some(error.clone()), finished_at: now_ms() };
+            self.inner.store.finish_attempt(a.id, end).await?;
+            a.status = "failed".into();
+            a.error = Some(error);
+        }
+        Ok(())
+    }
+
+    fn scope(&self, state: &RunState, run_error: Option<&Value>) -> Scope {
+        let mut steps = Map::new();
+        for (id, r) in &state.results {
+            steps.insert(
+                id.clone(),
+                json!({ "output": r.output.clone().unwrap_or(Value::Null), "status": r.status.as_str(), "error": r.error.clone().unwrap_or(Value::Null) }),
+            );
+        }
+        let mut run = json!({
+            "id": self.run.run_id,
+            "workflow": self.wf.id,
+            "version": self.wf.version,
+            "attempt": self.run.retries + 1,
+        });
+        if let (Some(e), Some(o)) = (run_error, run.as_object_mut()) {
+            o.insert("error".into(), e.clone());
+        }
+        Scope::new(json!({ "event": self.run.event, "steps": steps, "secrets": self.secrets_json, "run": run }))
+    }
+
+    async fn run_list(
+        &self,
+        steps: &[CompiledStep],
+        state: &mut RunState,
+        run_error: Option<&Value>,
+    ) -> Result<ListOutcome, StoreError> {
+        let mut in_flight = FuturesUnordered::new();
+        let mut started = vec![false; steps.len()];
+        let mut retry_at: Option<i64> = None;
+        loop {
+            if retry_at.is_none() {
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    for (i, step) in steps.iter().enumerate() {
+                        if started[i] || state.results.contains_key(&step.id) {
+                            continue;
+                        }
+                        let deps: Vec<&CompiledStep> = step.needs.iter().map(|&n| &steps[n]).collect();
+                        if !deps.iter().all(|d| state.results.contains_key(&d.id)) {
+                            continue;
+                        }
+                        if let Some(reason) = skip_reason(&deps, state) {
+                            self.record(state, step, StepStatus::Skipped, None, Some(json!({ "reason": reason })))
+                                .await?;
+                            progressed = true;
+                            continue;
+                        }
+                        let scope = self.scope(state, run_error);
+                        if let Some(cond) = &step.condition {
+                            match cond.eval(&self.wf.templates, &scope) {
+                                Ok(v) if !truthy(&v) => {
+                                    self.record(
+                                        state,
+                                        step,
+                                        StepStatus::Skipped,
+                                        None,
+                                        Some(json!({ "reason": "`if:` was false" })),
+                                    )
+                                    .await?;
+                                    progressed = true;
+                                    continue;
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    let err = simple_error(
+                                        format!("`if:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
+                                        "expression",
+                                    );
+                                    self.record(state, step, StepStatus::Failed, None, Some(err)).await?;
+                                    progressed = true;
+                                    continue;
+                                }
+                            }
+                        }
+                        started[i] = true;
+                        let prior: Vec<AttemptRecord> = state
+                            .attempts
+                            .iter()
+                            .filter(|a| a.step_id == step.id && a.round == self.run.retries)
+                            .cloned()
+                            .collect();
+                        in_flight.push(async move { (i, self.run_step(step, scope, prior).await) });
+                    }
+                }
+            }
+            let Some((i, outcome)) = in_flight.next().await else { break };
+            let step = &steps[i];
+            match outcome? {
+                StepOutcome::Succeeded(output) => {
+                    self.record(state, step, StepStatus::Succeeded, Some(output), None).await?
+                }
+                StepOutcome::Failed(error) => self.record(state, step, StepStatus::Failed, None, Some(error)).await?,
+                StepOutcome::RetryAt(at) => {
+                    started[i] = false;
+                    retry_at = Some(retry_at.map_or(at, |r| r.min(at)));
+                }
+            }
+        }
+        if let Some(at) = retry_at {
+            return Ok(ListOutcome::RetryAt(at));
+        }
+        let failed = steps.iter().find_map(|s| {
+            let r = state.results.get(&s.id)?;
+            (r.status == StepStatus::Failed && s.on_error == OnError::Fail).then(|| {
+                let mut e = r.error.clone().unwrap_or(Value::Null);
+                if let Some(o) = e.as_object_mut() {
+                    o.insert("step".into(), s.id.clone().into());
+                } else {
+                    e = json!({ "step": s.id, "message": "failed" });
+                }
+                e
+            })
+        });
+        Ok(ListOutcome::Done { failed })
+    }
+
+    async fn record(
+        &self,
+        state: &mut RunState,
+        step: &CompiledStep,
+        status: StepStatus,
+        output: Option<Value>,
+        error: Option<Value>,
+    ) -> Result<(), StoreError> {
+        let secrets = &self.inner.secrets;
+        let result = StepResult {
+            run_id: self.run.run_id.clone(),
+            step_id: step.id.clone(),
+            status,
+            output: output.as_ref().map(|o| secrets.mask(o)),
+            error: error.as_ref().map(|e| secrets.mask(e)),
+            finished_at: now_ms(),
+        };
+        self.inner.store.record_result(result.clone()).await?;
+        // In memory, downstream steps of this run see the real (unmasked) output.
+        state.results.insert(step.id.clone(), StepResult { output, error, ..result });
+        Ok(())
+    }
+
+    async fn run_step(
+        &self,
+        step: &CompiledStep,
+        scope: Scope,
+        prior: Vec<AttemptRecord>,
+    ) -> Result<StepOutcome, StoreError> {
+        let Some(list) = &step.foreach else {
+            return self.attempts(step, &scope, None, &prior).await;
+        };
+        let items = match list.eval(&self.wf.templates, &scope) {
+            Ok(Value::Array(items)) => items,
+            Ok(Value::Null) => Vec::new(),
+            Ok(other) => {
+                let kind = match other {
+                    Value::Object(_) => "a mapping",
+                    Value::String(_) => "a string",
+                    _ => "a scalar",
+                };
+                return Ok(StepOutcome::Failed(simple_error(
+                    format!("`foreach:` must yield a list, got {kind}"),
+                    "expression",
+                )));
+            }
+            Err(e) => {
+                return Ok(StepOutcome::Failed(simple_error(
+                    format!("`foreach:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
+                    "expression",
+                )));
+            }
+        };
+        let concurrency = step.concurrency.max(1) as usize;
+        let mut outputs: Vec<Value> = vec![Value::Null; items.len()];
+        let mut retry_at: Option<i64> = None;
+        let mut failure: Option<Value> = None;
+        let mut pending = futures_util::stream::iter(items.into_iter().enumerate().map(|(index, item)| {
+            let scope = scope.with([("item".to_owned(), item), ("index".to_owned(), json!(index))]);
+            let prior: Vec<AttemptRecord> = prior.iter().filter(|a| a.item == Some(index as u32)).cloned().collect();
+            async move {
+                if let Some(done) = prior.iter().rev().find(|a| a.status == "succeeded") {
+                    return (index, Ok(StepOutcome::Succeeded(done.output.clone().unwrap_or(Value::Null))));
+                }
+                (index, self.attempts(step, &scope, Some(index as u32), &prior).await)
+            }
+        }))
+        .buffer_unordered(concurrency);
+        while let Some((index, outcome)) = pending.next().await {
+            match outcome? {
+                StepOutcome::Succeeded(v) => outputs[index] = v,
+                StepOutcome::Failed(e) => {
+                    if failure.is_none() {
+                        failure = Some(json!({
+                            "class": e.get("class").cloned().unwrap_or(Value::Null),
+                            "message": format!("item {index} failed: {}", e.get("message").and_then(Value::as_str).unwrap_or("error")),
+                            "item": index,
+                            "error": e,
+                        }));
+                    }
+                }
+                StepOutcome::RetryAt(at) => retry_at = Some(retry_at.map_or(at, |r| r.min(at))),
+            }
+        }
+        Ok(match (failure, retry_at) {
+            (Some(f), _) => StepOutcome::Failed(f),
+            (None, Some(at)) => StepOutcome::RetryAt(at),
+            (None, None) => StepOutcome::Succeeded(Value::Array(outputs)),
+        })
+    }
+
+    /// Attempts of one step (or one `foreach` item) within its retry policy.
+    async fn attempts(
+        &self,
+        step: &CompiledStep,
+        scope: &Scope,
+        item: Option<u32>,
+        prior: &[AttemptRecord],
+    ) -> Result<StepOutcome, StoreError> {
+        let policy = &step.retry;
+        let mut attempt = prior.iter().filter(|a| a.item == item).map(|a| a.attempt).max().unwrap_or(0) + 1;
+        if attempt > policy.attempts {
+            let last = prior.iter().filter(|a| a.item == item).max_by_key(|a| a.attempt).and_then(|a| a.error.clone());
+            let mut e = last.unwrap_or_else(|| json!({ "message": "no attempts left" }));
+            if let Some(o) = e.as_object_mut() {
+                o.insert("attempts".into(), policy.attempts.into());
+                o.insert("class".into(), "retryable".into());
+            }
+            return Ok(StepOutcome::Failed(e));
+        }
+        loop {
+            match self.attempt(step, scope, item, attempt).await? {
+                Ok(output) => return Ok(StepOutcome::Succeeded(output)),
+                Err(e) => {
+                    if e.class == ErrorClass::Permanent || attempt >= policy.attempts {
+                        return Ok(StepOutcome::Failed(action_error_json(&self.mask_error(e), attempt)));
+                    }
+                    self.inner.metrics.retry(&self.wf.id, &step.id);
+                    let mut delay = policy.delay_before(attempt + 1);
+                    if policy.jitter > 0.0 {
+                        let f = 1.0 + policy.jitter * (2.0 * fastrand::f64() - 1.0);
+                        delay = delay.mul_f64(f.max(0.0));
+                    }
+                    if let Some(after) = e.retry_after {
+                        delay = delay.max(after);
+                    }
+                    if !self.inner.config.retry_delays {
+                        delay = Duration::ZERO;
+                    }
+                    if delay > self.inner.config.inline_retry_max {
+                        return Ok(StepOutcome::RetryAt(now_ms() + delay.as_millis() as i64));
+                    }
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn mask_error(&self, mut e: ActionError) -> ActionError {
+        let s = &self.inner.secrets;
+        e.message = s.mask_str(&e.message);
+        e.details = e.details.map(|d| s.mask(&d));
+        e
+    }
+
+    /// One attempt: recorded before and after.
+    async fn attempt(
+        &self,
+        step: &CompiledStep,
+        scope: &Scope,
+        item: Option<u32>,
+        attempt: u32,
+    ) -> Result<Result<Value, ActionError>, StoreError> {
+        let store = &self.inner.store;
+        let secrets = &self.inner.secrets;
+        let (input, prepared) = match &step.kind {
+            StepKind::Map(value) => (Value::Null, Prepared::Map(value)),
+            StepKind::Action { action, connection, with, .. } => match with.eval(&self.wf.templates, scope) {
+                Err(e) => (
+                    Value::Null,
+                    Prepared::Invalid(ActionError::permanent(format!("`with:` failed: {e}")).with_code("expression")),
+                ),
+                Ok(params) if self.inner.config.require_stubs || self.stub(&step.id).is_some() => {
+                    (params, Prepared::Stubbed)
+                }
+                Ok(params) => match self.connection(connection.as_deref()) {
+                    Err(e) => (params, Prepared::Invalid(e)),
+                    Ok(conn) => (params.clone(), Prepared::Action { action, params, conn }),
+                },
+            },
+        };
+        let id = store
+            .start_attempt(NewAttempt {
+                run_id: self.run.run_id.clone(),
+                step_id: step.id.clone(),
+                item,
+                attempt,
+                round: self.run.retries,
+                input: secrets.mask(&input),
+                started_at: now_ms(),
+            })
+            .await?;
+        let started = Instant::now();
+        let result = match prepared {
+            Prepared::Invalid(e) => Err(e),
+            Prepared::Map(value) => value
+                .eval(&self.wf.templates, scope)
+                .map_err(|e| ActionError::permanent(format!("`map:` failed: {e}")).with_code("expression")),
+            Prepared::Stubbed => match self.stub(&step.id) {
+                Some(super::Stub::Output(v)) => Ok(v),
+                Some(super::Stub::Error(e)) => Err(e),
+                None => Err(ActionError::permanent(format!(
+                    "step `{}` calls an action but the test gives it no stub (tests never call the outside world)",
+                    step.id
+                ))
+                .with_code("test.no_stub")),
+            },
+            Prepared::Action { action, params, conn } => {
+                let timeout = step.timeout.unwrap_or(self.inner.config.default_step_timeout);
+                let mut cx = ActionContext::new(self.run.run_id.clone(), self.wf.id.clone(), step.id.clone(), attempt)
+                    .with_timeout(Some(timeout))
+                    .with_state(self.inner.shared_state.clone());
+                if let Some(item) = item {
+                    cx.step = format!("{}[{item}]", step.id);
+                }
+                if let Some(c) = conn {
+                    cx = cx.with_connection(c);
+                }
+                match tokio::time::timeout(timeout, action.call(cx, params)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        Err(ActionError::retryable(format!("timed out after {}", humantime::format_duration(timeout)))
+                            .with_code("timeout"))
+                    }
+                }
+            }
+        };
+        self.inner.metrics.step_latency.observe(started.elapsed());
+        let end = match &result {
+            Ok(out) => {
+                AttemptEnd { succeeded: true, output: Some(secrets.mask(out)), error: None, finished_at: now_ms() }
+            }
+            Err(e) => AttemptEnd {
+                succeeded: false,
+                output: None,
+                error: Some(action_error_json(&self.mask_error(e.clone()), attempt)),
+                finished_at: now_ms(),
+            },
+        };
+        store.finish_attempt(id, end).await?;
+        Ok(result)
+    }
+
+    fn stub(&self, step: &str) -> Option<super::Stub> {
+        let stubs = self.inner.stubs.lock().ok()?;
+        stubs.get(&self.run.run_id)?.get(step).cloned()
+    }
+
+    fn connection(&self, name: Option<&str>) -> Result<Option<Connection>, ActionError> {
+        let Some(name) = name else { return Ok(None) };
+        let Some(c) = self.wf.connections.get(name) else {
+            return Err(ActionError::permanent(format!("connection `{name}` is not defined")));
+        };
+        let scope = Scope::new(json!({ "secrets": self.secrets_json }));
+        let settings = c.settings.eval(&self.wf.templates, &scope).map_err(|e| {
+            ActionError::permanent(format!("connection `{name}`: {}", self.inner.secrets.mask_str(&e.to_string())))
+        })?;
+        Ok(Some(Connection { name: name.to_owned(), kind: c.kind.clone(), settings }))
+    }
+}
+
+enum Prepared<'a> {
+    Map(&'a CompiledValue),
+    Action { action: &'a Arc<dyn crate::action::DynAction>, params: Value, conn: Option<Connection> },
+    Stubbed,
+    Invalid(ActionError),
+}
+
+/// Why a step is skipped because of what it needs, if it is.
+fn skip_reason(deps: &[&CompiledStep], state: &RunState) -> Option<String> {
+    for d in deps {
+        let r = state.results.get(&d.id)?;
+        if r.status == StepStatus::Failed && d.on_error == OnError::Fail {
+            return Some(format!("`{}` failed", d.id));
+        }
+    }
+    if !deps.is_empty() {
+        let all_skipped =
+            deps.iter().all(|d| state.results.get(&d.id).is_some_and(|r| r.status == StepStatus::Skipped));
+        if all_skipped {
+            return Some("every step it needs was skipped".into());
+        }
+    }
+    None
+}
+
+/// Default timeout of an action attempt without `timeout:`.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);

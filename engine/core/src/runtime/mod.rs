@@ -1,0 +1,411 @@
+//! The durable runtime: accept events, run workflows, resume after crashes.
+//!
+//! An [`Engine`] owns a [`Store`](crate::store::Store), the loaded workflows,
+//! the action [`Registry`](crate::action::Registry) and the secrets. Once
+//! [`Engine::start`]ed it runs:
+//! - the **accepter** (`accept.rs`): trigger requests are batched and
+//!   committed together (group commit), then answered;
+//! - **workers** (`worker.rs`): claim runs with a lease, execute them
+//!   (`executor.rs`), keep the lease alive while they work;
+//! - the **scheduler** (`scheduler.rs`): schedule triggers, each slot fired once.
+//!
+//! HTTP lives in `reqflow-server`; this module is transport-agnostic
+//! (`trigger.rs` turns a request into an event).
+//!
+//! Embedding, in short (`examples/embed/` is the full program):
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn reqflow_engine::store::Store>) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use reqflow_engine::action::Registry;
+//! use reqflow_engine::load::load_str;
+//! use reqflow_engine::runtime::{trigger, Engine, EngineConfig, Secrets};
+//! use reqflow_engine::store::Accepted;
+//!
+//! let mut registry = Registry::new();
+//! // registry.register(MyAction);          // your actions, as the built-in ones are registered
+//! let registry = Arc::new(registry);
+//! let yaml = "id: hello\ntrigger: { manual: {} }\nsteps:\n  - id: greet\n    map: { text: \"Hi {{ event.name }}\" }\n";
+//! let workflow = load_str("hello.yaml", yaml, &registry).workflow.ok_or("invalid")?;
+//! let engine = Engine::new(store, registry, Secrets::from_env(), EngineConfig::default());
+//! engine.load(vec![workflow.clone()]).await?;
+//! let running = engine.start();
+//! let event = trigger::new_event(&workflow, serde_json::json!({ "name": "Ada" }), 0, engine.secrets())?;
+//! if let Accepted::Queued { run_id } = engine.submit(event).await? {
+//!     engine.wait_for(&run_id, Duration::from_secs(10)).await?;
+//!     println!("{}", engine.run_detail(&run_id).await?.unwrap_or_default());
+//! }
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod accept;
+pub mod clock;
+mod executor;
+pub mod metrics;
+mod report;
+mod scheduler;
+pub mod secrets;
+pub mod trigger;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use accept::AcceptError;
+pub use executor::DEFAULT_STEP_TIMEOUT;
+pub use metrics::{EventOutcome, Metrics};
+pub use secrets::Secrets;
+
+/// Truthiness as templates see it (empty and zero are false).
+pub(crate) fn executor_truthy(v: &Value) -> bool {
+    executor::truthy(v)
+}
+
+use crate::action::{Registry, SharedState};
+use crate::compile::CompiledWorkflow;
+use crate::load::load_str;
+use crate::store::{Accepted, ClaimedRun, NewEvent, RunStatus, Store, StoreError, WorkflowVersion};
+
+/// Tuning of an engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Runs executed at once by this process.
+    pub max_concurrent_runs: usize,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Runs claimed per query.
+    pub claim_batch: usize,
+    /// Retry backoffs up to this long are waited inline; longer ones re-queue the run.
+    pub inline_retry_max: Duration,
+    /// Timeout of an action attempt without `timeout:`.
+    pub default_step_timeout: Duration,
+    /// Queued runs above which triggers answer 503.
+    pub max_backlog: u64,
+    /// Events committed per transaction at most.
+    pub accept_batch: usize,
+    /// Events waiting to be committed at most (beyond: 503).
+    pub accept_queue: usize,
+    /// This process's worker id (unique per process).
+    pub worker_id: String,
+    /// Whether this process runs workers (a process may only accept).
+    pub run_workers: bool,
+    /// Test mode (`reqflow test`): an action step without a stub fails
+    /// instead of calling anything.
+    pub require_stubs: bool,
+    /// Wait between retries (off in `reqflow test`, where retries happen at once).
+    pub retry_delays: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent_runs: 64,
+            lease: Duration::from_secs(30),
+            claim_batch: 32,
+            inline_retry_max: Duration::from_secs(5),
+            default_step_timeout: DEFAULT_STEP_TIMEOUT,
+            max_backlog: 100_000,
+            accept_batch: 512,
+            accept_queue: 8192,
+            worker_id: format!("{}-{}", hostname(), std::process::id()),
+            run_workers: true,
+            require_stubs: false,
+            retry_delays: true,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "reqflow".into())
+}
+
+/// How an execution of a claimed run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Finished with this status.
+    Finished(RunStatus),
+    /// A step waits for its backoff; the run is queued again for this time (Unix ms).
+    Requeued(i64),
+    /// Another worker took the run over (our lease expired).
+    LostLease,
+}
+
+/// Why the engine could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No workflow with this id is loaded.
+    #[error("no workflow `{0}` is loaded")]
+    UnknownWorkflow(String),
+    /// A stored workflow version no longer compiles.
+    #[error("workflow `{id}` version {hash} cannot be compiled: {message}")]
+    BadVersion {
+        /// Workflow id.
+        id: String,
+        /// Content hash.
+        hash: String,
+        /// Diagnostics.
+        message: String,
+    },
+    /// The event could not be accepted.
+    #[error(transparent)]
+    Accept(#[from] AcceptError),
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub shared_state: Arc<dyn SharedState>,
+    pub registry: Arc<Registry>,
+    pub secrets: Arc<Secrets>,
+    pub metrics: Arc<Metrics>,
+    pub config: EngineConfig,
+    pub worker_id: String,
+    workflows: RwLock<HashMap<String, Arc<CompiledWorkflow>>>,
+    routes: RwLock<HashMap<String, Arc<CompiledWorkflow>>>,
+    versions: RwLock<HashMap<(String, String), Arc<CompiledWorkflow>>>,
+    accepter: accept::Accepter,
+    pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
+}
+
+/// A canned answer for an action step (`reqflow test`): the action is not
+/// called; its input is evaluated and recorded as usual.
+#[derive(Clone, Debug)]
+pub enum Stub {
+    /// The step succeeds with this output.
+    Output(Value),
+    /// The step fails with this error.
+    Error(crate::action::ActionError),
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("worker_id", &self.inner.worker_id)
+            .field("backend", &self.inner.store.backend())
+            .finish()
+    }
+}
+
+/// Adapter: the store as `SharedState` (trait upcasting kept explicit).
+#[derive(Debug)]
+struct StoreState(Arc<dyn Store>);
+
+impl SharedState for StoreState {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> crate::action::BoxFuture<'a, Result<Option<Value>, crate::action::ActionError>> {
+        self.0.get(key)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Value,
+    ) -> crate::action::BoxFuture<'a, Result<(), crate::action::ActionError>> {
+        self.0.put(key, value)
+    }
+}
+
+impl Engine {
+    /// An engine over a store, with these actions and secrets.
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, secrets: Secrets, config: EngineConfig) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let accepter = accept::Accepter::new(store.clone(), config.accept_queue);
+        let inner = Inner {
+            shared_state: Arc::new(StoreState(store.clone())),
+            store,
+            registry,
+            secrets: Arc::new(secrets),
+            metrics,
+            worker_id: config.worker_id.clone(),
+            config,
+            workflows: RwLock::new(HashMap::new()),
+            routes: RwLock::new(HashMap::new()),
+            versions: RwLock::new(HashMap::new()),
+            accepter,
+            stubs: std::sync::Mutex::new(HashMap::new()),
+        };
+        Engine { inner: Arc::new(inner) }
+    }
+
+    /// Makes these workflows the current ones (and stores their source, so
+    /// runs can be retried on the version they started with).
+    pub async fn load(&self, workflows: Vec<Arc<CompiledWorkflow>>) -> Result<(), EngineError> {
+        for wf in &workflows {
+            let v = WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() };
+            self.inner.store.put_workflow(v, &wf.source.text).await?;
+        }
+        let mut map = self.inner.workflows.write().unwrap_or_else(|e| e.into_inner());
+        let mut versions = self.inner.versions.write().unwrap_or_else(|e| e.into_inner());
+        let mut routes = self.inner.routes.write().unwrap_or_else(|e| e.into_inner());
+        map.clear();
+        routes.clear();
+        for wf in workflows {
+            versions.insert((wf.id.clone(), wf.hash.clone()), wf.clone());
+            if let Some(r) = wf.trigger.route() {
+                routes.insert(r, wf.clone());
+            }
+            map.insert(wf.id.clone(), wf);
+        }
+        Ok(())
+    }
+
+    /// The current workflows, by id.
+    pub fn workflows(&self) -> Vec<Arc<CompiledWorkflow>> {
+        let map = self.inner.workflows.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = map.values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// The current workflow with this id.
+    pub fn workflow(&self, id: &str) -> Option<Arc<CompiledWorkflow>> {
+        self.inner.workflows.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// The workflow serving a route (`/hooks/x`, `/soap/y`).
+    pub fn by_route(&self, route: &str) -> Option<Arc<CompiledWorkflow>> {
+        self.inner.routes.read().unwrap_or_else(|e| e.into_inner()).get(route).cloned()
+    }
+
+    /// A specific version (from memory, or recompiled from the stored source).
+    pub async fn version(&self, v: &WorkflowVersion) -> Result<Arc<CompiledWorkflow>, EngineError> {
+        let key = (v.workflow_id.clone(), v.hash.clone());
+        if let Some(wf) = self.inner.versions.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(wf.clone());
+        }
+        let source = self
+            .inner
+            .store
+            .workflow_source(&v.workflow_id, &v.hash)
+            .await?
+            .ok_or_else(|| EngineError::UnknownWorkflow(format!("{} (version {})", v.workflow_id, v.hash)))?;
+        let loaded = load_str(&format!("{} (stored version)", v.workflow_id), &source, &self.inner.registry);
+        let wf = loaded.workflow.ok_or_else(|| EngineError::BadVersion {
+            id: v.workflow_id.clone(),
+            hash: v.hash.clone(),
+            message: loaded.report.render_short(),
+        })?;
+        self.inner.versions.write().unwrap_or_else(|e| e.into_inner()).insert(key, wf.clone());
+        Ok(wf)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The secrets (for masking in answers).
+    pub fn secrets(&self) -> &Arc<Secrets> {
+        &self.inner.secrets
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Answer action steps of the run `run_id` with stubs (by step id), for `reqflow test`.
+    pub fn stub_run(&self, run_id: &str, stubs: HashMap<String, Stub>) {
+        if let Ok(mut m) = self.inner.stubs.lock() {
+            m.insert(run_id.to_owned(), stubs);
+        }
+    }
+
+    /// Submit an event through the batching accepter: durable when this returns `Ok`.
+    pub async fn submit(&self, event: NewEvent) -> Result<Accepted, AcceptError> {
+        self.inner.accepter.submit(event, &self.inner).await
+    }
+
+    /// Start workers, the scheduler and the accepter; they stop when the
+    /// returned handle is dropped or [`Running::shutdown`] is called.
+    pub fn start(&self) -> Running {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(accept::run(self.inner.clone(), rx.clone())));
+        if self.inner.config.run_workers {
+            tasks.push(tokio::spawn(worker::run(self.inner.clone(), rx.clone())));
+        }
+        tasks.push(tokio::spawn(scheduler::run(self.clone(), rx.clone())));
+        tasks.push(tokio::spawn(accept::watch_backlog(self.inner.clone(), rx)));
+        Running { stop: tx, tasks }
+    }
+
+    /// Wait until a run reaches a final status (polling the store), or `timeout`.
+    pub async fn wait_for(
+        &self,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<crate::store::RunRecord>, EngineError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let run = self.inner.store.run(run_id).await?;
+            if let Some(r) = &run
+                && !matches!(r.status, RunStatus::Queued | RunStatus::Running)
+            {
+                return Ok(run);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(run);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub(crate) async fn execute(inner: &Inner, engine: &Engine, run: ClaimedRun) -> Result<RunEnd, EngineError> {
+    let wf = match engine.version(&run.workflow).await {
+        Ok(wf) => wf,
+        Err(e) => {
+            let outcome = crate::store::RunOutcome {
+                status: RunStatus::Failed,
+                error: Some(serde_json::json!({ "message": e.to_string(), "class": "permanent" })),
+                finished_at: clock::now_ms(),
+            };
+            inner.store.finish(&inner.worker_id, &run.run_id, outcome).await?;
+            return Ok(RunEnd::Finished(RunStatus::Failed));
+        }
+    };
+    Ok(executor::Execution::new(inner, &wf, &run).execute().await?)
+}
+
+/// A started engine; dropping it stops the background tasks.
+#[derive(Debug)]
+pub struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop and wait for the background tasks (in-flight runs finish their current step).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

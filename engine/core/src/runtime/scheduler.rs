@@ -1,0 +1,105 @@
+//! Schedule triggers: each slot fires at most once, across every process
+//! sharing the store (`ScheduleStore::claim_slot`). Missed slots while no
+//! process ran are not back-filled: the latest due slot fires once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::Engine;
+use super::clock::{now_ms, rfc3339};
+use crate::compile::{CompiledTrigger, SchedulePlan};
+use crate::store::{NewEvent, WorkflowVersion};
+
+/// The latest slot at or before `now` (Unix ms), if the plan has one.
+pub(crate) fn due_slot(plan: &SchedulePlan, now: i64, after: Option<i64>) -> Option<i64> {
+    match plan {
+        SchedulePlan::Every(d) => {
+            let iv = (d.as_millis() as i64).max(1000);
+            let slot = now.div_euclid(iv) * iv;
+            (after.is_none_or(|a| slot > a)).then_some(slot)
+        }
+        SchedulePlan::Cron { cron, .. } => {
+            let start_ms = after.unwrap_or(now - 1000);
+            let start = Utc.timestamp_millis_opt(start_ms).single()?;
+            let next = cron.find_next_occurrence(&start, false).ok()?;
+            let next = next.timestamp_millis();
+            (next <= now).then_some(next)
+        }
+    }
+}
+
+pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let mut fired: HashMap<String, i64> = HashMap::new();
+    loop {
+        let now = now_ms();
+        for wf in engine.workflows() {
+            let CompiledTrigger::Schedule(plan) = &wf.trigger else { continue };
+            let after = match fired.get(&wf.id) {
+                Some(a) => Some(*a),
+                None => engine.store().last_slot(&wf.id).await.ok().flatten(),
+            };
+            let Some(slot) = due_slot(plan, now, after) else { continue };
+            fired.insert(wf.id.clone(), slot);
+            match engine.store().claim_slot(&wf.id, slot).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    eprintln!("reqflow: schedule of `{}`: {e}", wf.id);
+                    continue;
+                }
+            }
+            let previous = engine.store().last_success(&wf.id).await.ok().flatten();
+            let payload = json!({
+                "scheduled_at": rfc3339(slot),
+                "previous_success_at": previous.map(rfc3339),
+            });
+            let event = NewEvent {
+                event_id: super::trigger::new_id(),
+                run_id: super::trigger::new_id(),
+                workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
+                trigger: "schedule".into(),
+                // `previous_success_at` is read back from this: the slot, not the wall clock.
+                received_at: slot,
+                payload,
+                dedupe: None,
+                start_run: true,
+            };
+            if let Err(e) = engine.submit(event).await {
+                eprintln!("reqflow: schedule of `{}` could not start a run: {e}", wf.id);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_slots_are_aligned_and_fire_once() {
+        let plan = SchedulePlan::Every(Duration::from_secs(300));
+        let now = 1_000_000_123;
+        let slot = due_slot(&plan, now, None).expect("due");
+        assert_eq!(slot % 300_000, 0);
+        assert!(slot <= now);
+        assert_eq!(due_slot(&plan, now + 1000, Some(slot)), None);
+        assert_eq!(due_slot(&plan, slot + 300_000, Some(slot)), Some(slot + 300_000));
+    }
+
+    #[test]
+    fn cron_slots() {
+        let cron: croner::Cron = "*/5 * * * *".parse().expect("cron");
+        let plan = SchedulePlan::Cron { source: "*/5 * * * *".into(), cron: Box::new(cron) };
+        let five = 300_000;
+        assert_eq!(due_slot(&plan, 10 * five + 10, Some(9 * five)), Some(10 * five));
+        assert_eq!(due_slot(&plan, 10 * five + 10, Some(10 * five)), None);
+    }
+}

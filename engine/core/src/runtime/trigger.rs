@@ -1,0 +1,373 @@
+//! Turning a trigger request into an event: authentication (HMAC over the
+//! raw bytes, bearer, basic; constant-time compares), parsing (JSON, SOAP),
+//! the `when:` filter and the `dedupe:` key. Transport-agnostic: the HTTP
+//! server hands in headers, query and the raw body.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use super::clock::rfc3339;
+use super::secrets::Secrets;
+use crate::compile::{CompiledAuth, CompiledHmac, CompiledTrigger, CompiledWorkflow};
+use crate::spec::{HmacAlgorithm, HmacEncoding};
+use crate::store::{NewEvent, WorkflowVersion};
+use crate::value::{CompiledValue, Scope, Templates};
+
+/// A request to a trigger endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct TriggerRequest {
+    /// Header names lower-case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Query parameters.
+    pub query: Vec<(String, String)>,
+    /// The raw body, exactly as received.
+    pub body: Vec<u8>,
+    /// Arrival time, Unix ms.
+    pub received_at: i64,
+}
+
+impl TriggerRequest {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    /// Authentication failed (401). The message says what was missing or wrong, never a secret.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The body cannot be parsed (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A `when:` or `dedupe:` expression failed on this event (400: the event is not stored).
+    #[error("the event cannot be evaluated: {0}")]
+    Expression(String),
+}
+
+/// A new time-ordered unique id (UUID v7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Headers whose values are credentials: never stored, never shown.
+pub fn is_credential_header(name: &str, extra: &[&str]) -> bool {
+    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "set-cookie" | "x-api-key" | "api-key")
+        || extra.contains(&name)
+}
+
+fn eval_secret(v: &CompiledValue, templates: &Templates, secrets: &Secrets) -> Result<String, TriggerError> {
+    let scope = Scope::new(json!({ "secrets": secrets.to_json() }));
+    match v.eval(templates, &scope) {
+        Ok(Value::String(s)) if !s.is_empty() => Ok(s),
+        Ok(_) => Err(TriggerError::Unauthorized("the endpoint's credential is not configured".into())),
+        Err(_) => {
+            Err(TriggerError::Unauthorized("the endpoint's credential is not configured (missing secret)".into()))
+        }
+    }
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Check a request's credentials against the trigger's `auth:`.
+pub fn authenticate(
+    auth: &CompiledAuth,
+    req: &TriggerRequest,
+    templates: &Templates,
+    secrets: &Secrets,
+) -> Result<(), TriggerError> {
+    match auth {
+        CompiledAuth::Bearer(token) => {
+            let want = eval_secret(token, templates, secrets)?;
+            let got = req
+                .header("authorization")
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .ok_or_else(|| TriggerError::Unauthorized("missing `Authorization: Bearer` header".into()))?;
+            if ct_eq(got.trim().as_bytes(), want.as_bytes()) {
+                Ok(())
+            } else {
+                Err(TriggerError::Unauthorized("wrong bearer token".into()))
+            }
+        }
+        CompiledAuth::Basic { username, password } => {
+            let want = format!(
+                "{}:{}",
+                eval_secret(username, templates, secrets)?,
+                eval_secret(password, templates, secrets)?
+            );
+            let got = req
+                .header("authorization")
+                .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
+                .ok_or_else(|| TriggerError::Unauthorized("missing `Authorization: Basic` header".into()))?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(got.trim())
+                .map_err(|_| TriggerError::Unauthorized("malformed basic credentials".into()))?;
+            if ct_eq(&decoded, want.as_bytes()) {
+                Ok(())
+            } else {
+                Err(TriggerError::Unauthorized("wrong user name or password".into()))
+            }
+        }
+        CompiledAuth::Hmac(h) => verify_hmac(h, req, templates, secrets),
+    }
+}
+
+fn mac(alg: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    macro_rules! run {
+        ($d:ty) => {{
+            let mut m = <Hmac<$d> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            for p in parts {
+                m.update(p);
+            }
+            m.finalize().into_bytes().to_vec()
+        }};
+    }
+    match alg {
+        HmacAlgorithm::Sha256 => run!(sha2::Sha256),
+        HmacAlgorithm::Sha512 => run!(sha2::Sha512),
+        HmacAlgorithm::Sha1 => run!(sha1::Sha1),
+    }
+}
+
+fn verify_hmac(
+    h: &CompiledHmac,
+    req: &TriggerRequest,
+    templates: &Templates,
+    secrets: &Secrets,
+) -> Result<(), TriggerError> {
+    let key = eval_secret(&h.secret, templates, secrets)?;
+    let header = req
+        .header(&h.header)
+        .ok_or_else(|| TriggerError::Unauthorized(format!("missing signature header `{}`", h.header)))?;
+    let sig_text = match &h.prefix {
+        Some(p) => header
+            .trim()
+            .strip_prefix(p.as_str())
+            .ok_or_else(|| TriggerError::Unauthorized(format!("signature does not start with `{p}`")))?,
+        None => header.trim(),
+    };
+    let given = match h.encoding {
+        HmacEncoding::Hex => hex_decode(sig_text),
+        HmacEncoding::Base64 => base64::engine::general_purpose::STANDARD.decode(sig_text).ok(),
+    }
+    .ok_or_else(|| TriggerError::Unauthorized("malformed signature".into()))?;
+    let expected = match &h.timestamp_header {
+        None => mac(h.algorithm, key.as_bytes(), &[&req.body]),
+        Some(th) => {
+            let ts =
+                req.header(th).ok_or_else(|| TriggerError::Unauthorized(format!("missing timestamp header `{th}`")))?;
+            let secs: i64 = ts.trim().parse().map_err(|_| TriggerError::Unauthorized("malformed timestamp".into()))?;
+            let age = (req.received_at / 1000 - secs).abs();
+            if Duration::from_secs(age as u64) > h.tolerance {
+                return Err(TriggerError::Unauthorized("timestamp outside the tolerance window (replay?)".into()));
+            }
+            mac(h.algorithm, key.as_bytes(), &[ts.trim().as_bytes(), b".", &req.body])
+        }
+    };
+    if ct_eq(&given, &expected) {
+        Ok(())
+    } else {
+        Err(TriggerError::Unauthorized("signature does not match the body".into()))
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The `event` a webhook run sees, from a request whose body is JSON.
+pub fn webhook_event(req: &TriggerRequest, signature_headers: &[&str]) -> Result<Value, TriggerError> {
+    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(TriggerError::BadRequest("the body is empty; expected JSON".into()));
+    } else {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| TriggerError::BadRequest(format!("the body is not valid JSON: {e}")))?
+    };
+    Ok(json!({
+        "body": body,
+        "headers": headers_json(req, signature_headers),
+        "query": Value::Object(req.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+        "received_at": rfc3339(req.received_at),
+    }))
+}
+
+/// Headers as the run sees and the store keeps them: credentials removed.
+pub fn headers_json(req: &TriggerRequest, signature_headers: &[&str]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in &req.headers {
+        if !is_credential_header(k, signature_headers) {
+            m.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Header names of a trigger's auth that carry credentials (kept out of storage).
+pub fn signature_headers(trigger: &CompiledTrigger) -> Vec<&str> {
+    let auth = match trigger {
+        CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
+        _ => None,
+    };
+    match auth {
+        Some(CompiledAuth::Hmac(h)) => vec![h.header.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+/// Apply `when:` and `dedupe:` to an event and make the [`NewEvent`].
+pub fn new_event(
+    wf: &CompiledWorkflow,
+    payload: Value,
+    received_at: i64,
+    secrets: &Secrets,
+) -> Result<NewEvent, TriggerError> {
+    let (when, dedupe, ttl) = match &wf.trigger {
+        CompiledTrigger::Webhook { when, dedupe, dedupe_ttl, .. }
+        | CompiledTrigger::Soap { when, dedupe, dedupe_ttl, .. } => (when.as_ref(), dedupe.as_ref(), *dedupe_ttl),
+        _ => (None, None, Duration::ZERO),
+    };
+    if when.is_none() && dedupe.is_none() {
+        return Ok(NewEvent {
+            event_id: new_id(),
+            run_id: new_id(),
+            workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
+            trigger: wf.trigger.kind().to_owned(),
+            received_at,
+            payload,
+            dedupe: None,
+            start_run: true,
+        });
+    }
+    let scope = Scope::new(json!({ "event": payload, "secrets": secrets.to_json() }));
+    let start_run = match when {
+        None => true,
+        Some(w) => match w.eval(&wf.templates, &scope) {
+            Ok(v) => super::executor_truthy(&v),
+            Err(e) => return Err(TriggerError::Expression(format!("`when:` {}", secrets.mask_str(&e.to_string())))),
+        },
+    };
+    let dedupe = match dedupe {
+        None => None,
+        Some(d) => match d.eval(&wf.templates, &scope) {
+            Ok(Value::Null) => None,
+            Ok(Value::String(s)) => Some(s),
+            Ok(other) => Some(other.to_string()),
+            Err(e) => return Err(TriggerError::Expression(format!("`dedupe:` {}", secrets.mask_str(&e.to_string())))),
+        },
+    };
+    Ok(NewEvent {
+        event_id: new_id(),
+        run_id: new_id(),
+        workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
+        trigger: wf.trigger.kind().to_owned(),
+        received_at,
+        payload,
+        dedupe: dedupe.map(|k| (k, received_at + ttl.as_millis() as i64)),
+        start_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)], body: &str) -> TriggerRequest {
+        TriggerRequest {
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: body.as_bytes().to_vec(),
+            received_at: 1_700_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    fn hmac_auth(prefix: Option<&str>, ts: Option<&str>) -> CompiledAuth {
+        CompiledAuth::Hmac(CompiledHmac {
+            header: "x-sig".into(),
+            secret: CompiledValue::Literal(json!("key-123")),
+            algorithm: HmacAlgorithm::Sha256,
+            encoding: HmacEncoding::Hex,
+            prefix: prefix.map(str::to_owned),
+            timestamp_header: ts.map(str::to_owned),
+            tolerance: Duration::from_secs(300),
+        })
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_over_the_raw_bytes() {
+        let t = Templates::new();
+        let s = Secrets::new();
+        // Whitespace and key order matter: the signature is over the bytes sent.
+        let body = "{\"b\": 1,  \"a\":2}";
+        let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[body.as_bytes()]));
+        assert_eq!(authenticate(&hmac_auth(None, None), &req(&[("x-sig", &sig)], body), &t, &s), Ok(()));
+        let reserialised = "{\"a\":2,\"b\":1}";
+        assert!(authenticate(&hmac_auth(None, None), &req(&[("x-sig", &sig)], reserialised), &t, &s).is_err());
+        let prefixed = format!("sha256={sig}");
+        assert_eq!(
+            authenticate(&hmac_auth(Some("sha256="), None), &req(&[("x-sig", &prefixed)], body), &t, &s),
+            Ok(())
+        );
+        assert!(authenticate(&hmac_auth(None, None), &req(&[], body), &t, &s).is_err());
+    }
+
+    #[test]
+    fn hmac_timestamp_window_refuses_replays() {
+        let t = Templates::new();
+        let s = Secrets::new();
+        let body = "{}";
+        let fresh = "1700000000";
+        let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[fresh.as_bytes(), b".", body.as_bytes()]));
+        let auth = hmac_auth(None, Some("x-ts"));
+        assert_eq!(authenticate(&auth, &req(&[("x-sig", &sig), ("x-ts", fresh)], body), &t, &s), Ok(()));
+        let old = "1699990000";
+        let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[old.as_bytes(), b".", body.as_bytes()]));
+        let e = authenticate(&auth, &req(&[("x-sig", &sig), ("x-ts", old)], body), &t, &s).expect_err("replay");
+        assert!(e.to_string().contains("tolerance"));
+    }
+
+    #[test]
+    fn bearer_and_basic() {
+        let t = Templates::new();
+        let s = Secrets::new();
+        let bearer = CompiledAuth::Bearer(CompiledValue::Literal(json!("tok-1")));
+        assert_eq!(authenticate(&bearer, &req(&[("authorization", "Bearer tok-1")], ""), &t, &s), Ok(()));
+        assert!(authenticate(&bearer, &req(&[("authorization", "Bearer tok-2")], ""), &t, &s).is_err());
+        let basic = CompiledAuth::Basic {
+            username: CompiledValue::Literal(json!("u")),
+            password: CompiledValue::Literal(json!("p4ss")),
+        };
+        let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p4ss"));
+        assert_eq!(authenticate(&basic, &req(&[("authorization", &good)], ""), &t, &s), Ok(()));
+        assert!(authenticate(&basic, &req(&[("authorization", "Basic dTp4")], ""), &t, &s).is_err());
+    }
+
+    #[test]
+    fn credentials_are_not_kept_in_event_headers() {
+        let r =
+            req(&[("authorization", "Bearer x"), ("x-sig", "abc"), ("content-type", "application/json")], "{\"a\":1}");
+        let ev = webhook_event(&r, &["x-sig"]).expect("event");
+        assert_eq!(ev["headers"], json!({ "content-type": "application/json" }));
+        assert_eq!(ev["body"], json!({ "a": 1 }));
+    }
+
+    #[test]
+    fn bad_json_says_where() {
+        let e = webhook_event(&req(&[], "{\"a\": }"), &[]).expect_err("bad");
+        assert!(e.to_string().contains("line 1 column 7"), "{e}");
+    }
+}

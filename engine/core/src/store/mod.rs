@@ -1,0 +1,171 @@
+//! What the runtime persists, behind narrow traits.
+//!
+//! Every accepted event, every run, every step attempt, schedule cursors and
+//! shared connection state go through these traits. `reqflow-store`
+//! implements them on SQLite (default) and PostgreSQL; the executor and the
+//! HTTP server only see `Arc<dyn Store>`.
+//!
+//! The traits follow the life of a run:
+//! - [`EventStore::accept`]: the trigger's accept path, in batches: one
+//!   transaction stores the events, their dedupe keys, their runs and queue
+//!   entries (group commit);
+//! - [`QueueStore`]: workers claim runs with a lease, extend it while they
+//!   work, and release a run (finished, or re-queued for a later retry);
+//! - [`StepStore`]: every attempt of every step, and the final result of each
+//!   step, recorded at most once;
+//! - [`RunStore`]: run history for the API and the CLI;
+//! - [`ScheduleStore`]: schedule slots fired at most once, even across processes;
+//! - [`WorkflowStore`]: the source of each workflow version runs were started
+//!   with, so a retry can use the original definition.
+//!
+//! Times are Unix milliseconds (UTC) throughout.
+
+mod types;
+
+pub use types::*;
+
+use crate::action::{BoxFuture, SharedState};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The operation conflicts with the current state (e.g. retrying a run that is running).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The accept path.
+pub trait EventStore: Send + Sync {
+    /// Store a batch of events in one transaction. For each event, in order:
+    /// - with a dedupe key already present and not expired → [`Accepted::Duplicate`]
+    ///   (the event is recorded with status `duplicate`, no run is created);
+    /// - with `start_run = false` → recorded as `ignored` ([`Accepted::Ignored`]);
+    /// - otherwise a run in status `queued` and a queue entry available now
+    ///   ([`Accepted::Queued`]).
+    ///
+    /// Two events of the same batch with the same dedupe key: the first wins.
+    /// When this returns `Ok`, everything is durable.
+    fn accept(&self, batch: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<Accepted>>>;
+
+    /// The event a run was started from.
+    fn event(&self, event_id: &str) -> BoxFuture<'_, StoreResult<Option<EventRecord>>>;
+
+    /// Delete dedupe keys that expired before `now`; returns how many.
+    fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>>;
+}
+
+/// The work queue: claims with leases.
+pub trait QueueStore: Send + Sync {
+    /// Claim up to `limit` runs that are available (`available_at <= now`) and
+    /// not leased (or whose lease expired), for `lease_ms`. Several processes
+    /// may call this at once: no run is given to two of them (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one writer). Claimed runs are
+    /// `running`.
+    fn claim(&self, worker: &str, now: i64, lease_ms: i64, limit: usize)
+    -> BoxFuture<'_, StoreResult<Vec<ClaimedRun>>>;
+
+    /// Extend the lease of runs this worker holds; returns the ids it still holds.
+    fn heartbeat(
+        &self,
+        worker: &str,
+        run_ids: &[String],
+        now: i64,
+        lease_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<String>>>;
+
+    /// Give a claimed run back, to be claimed again at `available_at` (a step
+    /// waiting for its retry backoff); its status goes back to `queued`.
+    fn requeue(&self, worker: &str, run_id: &str, available_at: i64) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Finish a run: set its final status (`succeeded` or `failed`), its error,
+    /// and remove it from the queue. Only the worker holding the lease may do it
+    /// (returns `false` otherwise, and changes nothing).
+    fn finish(&self, worker: &str, run_id: &str, outcome: RunOutcome) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// How many runs are queued or running (for back-pressure and `/metrics`).
+    fn depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>>;
+
+    /// Wait until new work may be available (PostgreSQL LISTEN/NOTIFY; SQLite:
+    /// an in-process signal) or `timeout_ms` passes.
+    fn wait_for_work(&self, timeout_ms: u64) -> BoxFuture<'_, ()>;
+}
+
+/// Step attempts and results.
+pub trait StepStore: Send + Sync {
+    /// Record that an attempt started; returns its id.
+    fn start_attempt(&self, attempt: NewAttempt) -> BoxFuture<'_, StoreResult<i64>>;
+
+    /// Record how an attempt ended.
+    fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Record a step's final result. Idempotent: the first result recorded for
+    /// `(run_id, step_id)` wins and `false` is returned for later ones.
+    fn record_result(&self, result: StepResult) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Every final step result of a run (what a resumed run does not redo).
+    fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>>;
+
+    /// Every attempt of a run, oldest first.
+    fn attempts(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<AttemptRecord>>>;
+}
+
+/// Run history.
+pub trait RunStore: Send + Sync {
+    /// One run.
+    fn run(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Option<RunRecord>>>;
+
+    /// Runs, newest first, filtered and paged.
+    fn runs(&self, filter: RunFilter) -> BoxFuture<'_, StoreResult<Vec<RunRecord>>>;
+
+    /// Prepare a failed run for retry: delete the results of its failed and
+    /// skipped steps (succeeded ones are kept and reused), optionally move it to
+    /// another workflow version, set it `queued` and enqueue it. Errors with
+    /// `Conflict` unless the run is `failed`.
+    fn retry(&self, run_id: &str, version: Option<WorkflowVersion>, now: i64) -> BoxFuture<'_, StoreResult<RunRecord>>;
+
+    /// Counts of runs by status (for `/metrics`).
+    fn counts(&self) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>>;
+}
+
+/// Schedule cursors.
+pub trait ScheduleStore: Send + Sync {
+    /// Claim the schedule slot `slot` (Unix ms) of a workflow: `true` for
+    /// exactly one caller across every process, ever.
+    fn claim_slot(&self, workflow_id: &str, slot: i64) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// The last slot claimed, if any.
+    fn last_slot(&self, workflow_id: &str) -> BoxFuture<'_, StoreResult<Option<i64>>>;
+
+    /// When the workflow's last successful run was scheduled (`previous_success_at`).
+    fn last_success(&self, workflow_id: &str) -> BoxFuture<'_, StoreResult<Option<i64>>>;
+}
+
+/// Workflow versions runs started with.
+pub trait WorkflowStore: Send + Sync {
+    /// Keep a workflow's source under its hash (no-op when present).
+    fn put_workflow(&self, version: WorkflowVersion, source: &str) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The source of a stored version.
+    fn workflow_source(&self, workflow_id: &str, hash: &str) -> BoxFuture<'_, StoreResult<Option<String>>>;
+}
+
+/// Everything the runtime needs from a database.
+pub trait Store: EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + SharedState {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,316 @@
+//! Records the store keeps.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The status of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for a worker (also while waiting for a retry's backoff).
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Every step succeeded or was skipped.
+    Succeeded,
+    /// A step failed and `on_error` was `fail`.
+    Failed,
+    /// The trigger's `when:` was false: no run happened.
+    Ignored,
+    /// The dedupe key was seen before: no run happened.
+    Duplicate,
+}
+
+impl RunStatus {
+    /// The name stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Ignored => "ignored",
+            RunStatus::Duplicate => "duplicate",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "ignored" => RunStatus::Ignored,
+            "duplicate" => RunStatus::Duplicate,
+            _ => return None,
+        })
+    }
+
+    /// Every status.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Ignored,
+        RunStatus::Duplicate,
+    ];
+}
+
+/// Which definition a run uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowVersion {
+    /// `id:`
+    pub workflow_id: String,
+    /// `version:`
+    pub version: u32,
+    /// SHA-256 of the file.
+    pub hash: String,
+}
+
+/// An event to store on the accept path.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// A new unique id (UUID v4 or v7, as text).
+    pub event_id: String,
+    /// The run id to use if a run is created.
+    pub run_id: String,
+    /// The workflow version that will run it.
+    pub workflow: WorkflowVersion,
+    /// `webhook`, `soap`, `schedule`, `manual`.
+    pub trigger: String,
+    /// When it arrived.
+    pub received_at: i64,
+    /// The `event` context the run sees (body, headers without credentials, …).
+    pub payload: Value,
+    /// Dedupe key and when it expires.
+    pub dedupe: Option<(String, i64)>,
+    /// `false` when the trigger's `when:` said no: recorded as ignored.
+    pub start_run: bool,
+}
+
+/// What happened to an accepted event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Accepted {
+    /// A run was created and queued.
+    Queued {
+        /// The new run.
+        run_id: String,
+    },
+    /// The dedupe key was seen before.
+    Duplicate {
+        /// The run the first event started (if it started one).
+        run_id: Option<String>,
+    },
+    /// `when:` was false.
+    Ignored {
+        /// The stored event.
+        event_id: String,
+    },
+}
+
+/// A stored event.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventRecord {
+    /// Its id.
+    pub event_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// Trigger kind.
+    pub trigger: String,
+    /// Arrival time.
+    pub received_at: i64,
+    /// The `event` context.
+    pub payload: Value,
+    /// Dedupe key, if any.
+    pub dedupe_key: Option<String>,
+    /// `queued` (a run was made), `ignored` or `duplicate`.
+    pub status: String,
+}
+
+/// A run a worker claimed.
+#[derive(Clone, Debug)]
+pub struct ClaimedRun {
+    /// The run.
+    pub run_id: String,
+    /// Which definition.
+    pub workflow: WorkflowVersion,
+    /// The `event` context.
+    pub event: Value,
+    /// Times this run was retried by a user (0 at first).
+    pub retries: u32,
+    /// When the run was created.
+    pub created_at: i64,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// `Succeeded` or `Failed`.
+    pub status: RunStatus,
+    /// For failed runs: which step, the error, the attempts.
+    pub error: Option<Value>,
+    /// When.
+    pub finished_at: i64,
+}
+
+/// Queue size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Runs waiting.
+    pub queued: u64,
+    /// Runs held by a worker.
+    pub running: u64,
+}
+
+/// An attempt that is starting.
+#[derive(Clone, Debug)]
+pub struct NewAttempt {
+    /// The run.
+    pub run_id: String,
+    /// The step.
+    pub step_id: String,
+    /// For a `foreach` step, the element index; `None` otherwise.
+    pub item: Option<u32>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The run's `retries` when the attempt started (0 before any user retry):
+    /// attempt budgets count within one round.
+    pub round: u32,
+    /// Its input (`with:` evaluated), secrets already masked.
+    pub input: Value,
+    /// When it started.
+    pub started_at: i64,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug)]
+pub struct AttemptEnd {
+    /// `succeeded` or `failed`.
+    pub succeeded: bool,
+    /// Output (success).
+    pub output: Option<Value>,
+    /// Error (failure): message, class, code, details.
+    pub error: Option<Value>,
+    /// When.
+    pub finished_at: i64,
+}
+
+/// A stored attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttemptRecord {
+    /// Its id.
+    pub id: i64,
+    /// The step.
+    pub step_id: String,
+    /// `foreach` element index.
+    pub item: Option<u32>,
+    /// 1-based.
+    pub attempt: u32,
+    /// The run's `retries` when it started.
+    pub round: u32,
+    /// `running` (no end recorded: in flight, or the process died), `succeeded`, `failed`.
+    pub status: String,
+    /// Input, secrets masked.
+    pub input: Value,
+    /// Output.
+    pub output: Option<Value>,
+    /// Error.
+    pub error: Option<Value>,
+    /// Start.
+    pub started_at: i64,
+    /// End.
+    pub finished_at: Option<i64>,
+}
+
+/// The final state of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Done.
+    Succeeded,
+    /// Failed after its attempts.
+    Failed,
+    /// `if:` was false, or it depended only on skipped or failed steps.
+    Skipped,
+}
+
+impl StepStatus {
+    /// Stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "succeeded" => StepStatus::Succeeded,
+            "failed" => StepStatus::Failed,
+            "skipped" => StepStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// A step's final result.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    /// The run.
+    pub run_id: String,
+    /// The step.
+    pub step_id: String,
+    /// Final state.
+    pub status: StepStatus,
+    /// Output (succeeded) — what `steps.<id>.output` reads.
+    pub output: Option<Value>,
+    /// Error (failed) — what `steps.<id>.error` reads.
+    pub error: Option<Value>,
+    /// When.
+    pub finished_at: i64,
+}
+
+/// A run as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    /// Its id.
+    pub run_id: String,
+    /// The event it came from.
+    pub event_id: String,
+    /// Which definition.
+    pub workflow: WorkflowVersion,
+    /// Status.
+    pub status: RunStatus,
+    /// Created.
+    pub created_at: i64,
+    /// First claimed.
+    pub started_at: Option<i64>,
+    /// Finished.
+    pub finished_at: Option<i64>,
+    /// Failure detail.
+    pub error: Option<Value>,
+    /// User retries so far.
+    pub retries: u32,
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// Only this workflow.
+    pub workflow_id: Option<String>,
+    /// Only these statuses.
+    pub status: Option<RunStatus>,
+    /// Created at or after.
+    pub since: Option<i64>,
+    /// Created before.
+    pub until: Option<i64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Runs created before this run (keyset paging: pass the last run id of the previous page).
+    pub before: Option<String>,
+}

@@ -1,0 +1,218 @@
+//! minijinja templates, sandboxed: strict undefined values, bounded fuel and
+//! bounded output, so no template can loop forever or exhaust memory.
+
+use std::fmt;
+use std::io::Write;
+use std::ops::Range;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+use super::{EvalError, Scope};
+
+/// Instructions one evaluation may execute.
+pub const FUEL: u64 = 100_000;
+/// Bytes one template may render.
+pub const MAX_OUTPUT: usize = 1 << 20;
+const VALUE_VAR: &str = "__reqflow_value";
+
+/// The compiled templates of one workflow.
+pub struct Templates {
+    env: Environment<'static>,
+    next: usize,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates").field("count", &self.next).finish()
+    }
+}
+
+/// One template of a workflow.
+#[derive(Clone, Debug)]
+pub struct TemplateExpr {
+    name: String,
+    source: String,
+    typed: bool,
+    vars: Vec<(String, usize)>,
+}
+
+/// A template that does not parse: what, and where in its source.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// What is wrong.
+    pub message: String,
+    /// Byte range in the template source.
+    pub range: Range<usize>,
+}
+
+impl TemplateExpr {
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether it is a single `{{ expression }}` yielding a typed value.
+    pub fn is_typed(&self) -> bool {
+        self.typed
+    }
+
+    /// Variables it reads, dotted (`steps.fields.output`), with the byte
+    /// offset where each first appears in the source (0 if not found).
+    pub fn variables(&self) -> &[(String, usize)] {
+        &self.vars
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    /// An empty, sandboxed template set.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(64);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        Templates { env, next: 0 }
+    }
+
+    /// Parse a template and keep it; errors carry the byte range in `source`.
+    pub fn add(&mut self, source: &str) -> Result<TemplateExpr, TemplateError> {
+        let name = format!("t{}", self.next);
+        self.next += 1;
+        if let Some((inner, offset)) = single_expression(source) {
+            let expr = self.env.compile_expression(inner).map_err(|e| to_error(&e, inner, offset))?;
+            let vars = locate(expr.undeclared_variables(true), source);
+            drop(expr);
+            self.env
+                .add_template_owned(name.clone(), format!("{{% set {VALUE_VAR} = ({inner}\n) %}}"))
+                .map_err(|e| to_error(&e, inner, offset))?;
+            return Ok(TemplateExpr { name, source: source.to_owned(), typed: true, vars });
+        }
+        self.env.add_template_owned(name.clone(), source.to_owned()).map_err(|e| to_error(&e, source, 0))?;
+        let vars = match self.env.get_template(&name) {
+            Ok(t) => locate(t.undeclared_variables(true), source),
+            Err(_) => Vec::new(),
+        };
+        Ok(TemplateExpr { name, source: source.to_owned(), typed: false, vars })
+    }
+
+    /// Evaluate: a typed value for a single expression, a string otherwise.
+    pub fn eval(&self, t: &TemplateExpr, scope: &Scope) -> Result<Value, EvalError> {
+        let fail = |e: minijinja::Error| EvalError::Template(describe(&e, &t.source));
+        let tmpl = self.env.get_template(&t.name).map_err(fail)?;
+        if t.typed {
+            let captured = tmpl.render_captured(scope.jinja().clone()).map_err(fail)?;
+            let value = captured.state().lookup(VALUE_VAR).unwrap_or_default();
+            if value.is_undefined() {
+                return Err(EvalError::Template(format!("`{}` is undefined", t.source.trim())));
+            }
+            return serde_json::to_value(&value)
+                .map_err(|e| EvalError::Template(format!("`{}`: {e}", t.source.trim())));
+        }
+        let mut out = Bounded { buf: Vec::new() };
+        tmpl.render_captured_to(scope.jinja().clone(), &mut out).map_err(|e| {
+            if out.buf.len() >= MAX_OUTPUT {
+                EvalError::Template(format!("`{}` renders more than {MAX_OUTPUT} bytes", short(&t.source)))
+            } else {
+                fail(e)
+            }
+        })?;
+        String::from_utf8(out.buf)
+            .map(Value::String)
+            .map_err(|_| EvalError::Template(format!("`{}` rendered invalid UTF-8", short(&t.source))))
+    }
+}
+
+struct Bounded {
+    buf: Vec<u8>,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > MAX_OUTPUT {
+            self.buf.resize(MAX_OUTPUT, 0);
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `{{ expr }}` with nothing else around it but whitespace: the inner
+/// expression and its byte offset in `source`.
+fn single_expression(source: &str) -> Option<(&str, usize)> {
+    let lead = source.len() - source.trim_start().len();
+    let t = source.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#") {
+        return None;
+    }
+    let mut start = lead + 2;
+    let mut inner = inner;
+    if let Some(rest) = inner.strip_prefix(['-', '+']) {
+        inner = rest;
+        start += 1;
+    }
+    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    let trimmed = inner.trim_start();
+    start += inner.len() - trimmed.len();
+    let trimmed = trimmed.trim_end();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some((trimmed, start))
+}
+
+fn locate(vars: std::collections::HashSet<String>, source: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = vars
+        .into_iter()
+        .map(|v| {
+            let at = source.find(v.as_str()).unwrap_or(0);
+            (v, at)
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+fn to_error(e: &minijinja::Error, text: &str, offset: usize) -> TemplateError {
+    let range = e
+        .range()
+        .map(|r| (r.start + offset)..(r.end.max(r.start + 1) + offset))
+        .or_else(|| {
+            e.line().map(|line| {
+                let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+                (start + offset)..(start + offset + 1)
+            })
+        })
+        .unwrap_or(offset..offset + 1);
+    let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+    TemplateError { message: format!("invalid template: {detail}"), range }
+}
+
+fn describe(e: &minijinja::Error, source: &str) -> String {
+    let what = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => "undefined value".to_owned(),
+        minijinja::ErrorKind::OutOfFuel => "template ran too long (out of fuel)".to_owned(),
+        kind => kind.to_string(),
+    };
+    match e.detail() {
+        Some(d) => format!("`{}`: {what}: {d}", short(source)),
+        None => format!("`{}`: {what}", short(source)),
+    }
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s.to_owned() }
+}

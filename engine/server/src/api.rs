@@ -1,0 +1,208 @@
+//! The run API, health and metrics.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use reqflow_engine::compile::CompiledTrigger;
+use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::store::{RunFilter, RunStatus, WorkflowVersion};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::hooks::submit;
+
+pub(crate) async fn workflows(State(state): State<AppState>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .engine
+        .workflows()
+        .iter()
+        .map(|w| {
+            json!({
+                "id": w.id,
+                "version": w.version,
+                "hash": w.hash,
+                "description": w.description,
+                "trigger": { "kind": w.trigger.kind(), "route": w.trigger.route() },
+                "steps": w.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                "on_failure": w.on_failure.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                "file": w.source.name,
+            })
+        })
+        .collect();
+    Json(json!({ "workflows": list }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunsQuery {
+    workflow: Option<String>,
+    status: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<u32>,
+    before: Option<String>,
+}
+
+fn parse_status(s: Option<&str>) -> Result<Option<RunStatus>, ApiError> {
+    s.map(|s| {
+        RunStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown status `{s}`; use queued, running, succeeded, failed, ignored or duplicate"
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let filter = RunFilter {
+        workflow_id: q.workflow,
+        status: parse_status(q.status.as_deref())?,
+        since: q.since,
+        until: q.until,
+        limit: Some(limit),
+        before: q.before,
+    };
+    let runs = state.engine.store().runs(filter).await?;
+    let next = (runs.len() as u32 == limit).then(|| runs.last().map(|r| r.run_id.clone())).flatten();
+    Ok(Json(json!({ "runs": runs, "next_before": next })))
+}
+
+pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let detail = state.engine.run_detail(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    Ok(Json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RetryQuery {
+    /// `original` (default) or `latest`.
+    version: Option<String>,
+}
+
+async fn retry_one(state: &AppState, id: &str, which: &str) -> Result<Value, ApiError> {
+    let store = state.engine.store();
+    let run = store.run(id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let version = match which {
+        "original" => None,
+        "latest" => {
+            let wf = state.engine.workflow(&run.workflow.workflow_id).ok_or_else(|| {
+                ApiError::Conflict(format!("workflow `{}` is no longer loaded", run.workflow.workflow_id))
+            })?;
+            Some(WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() })
+        }
+        other => return Err(ApiError::BadRequest(format!("`version` must be `original` or `latest`, not `{other}`"))),
+    };
+    let retried = store.retry(id, version, now_ms()).await?;
+    Ok(json!({
+        "run_id": retried.run_id,
+        "status": retried.status,
+        "version_used": which,
+        "workflow": retried.workflow,
+        "retries": retried.retries,
+    }))
+}
+
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RetryQuery>,
+) -> Result<Response, ApiError> {
+    let which = q.version.as_deref().unwrap_or("original");
+    let v = retry_one(&state, &id, which).await?;
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BulkRetry {
+    workflow: String,
+    since: Option<i64>,
+    until: Option<i64>,
+    version: Option<String>,
+}
+
+pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<BulkRetry>) -> Result<Response, ApiError> {
+    let which = b.version.as_deref().unwrap_or("original").to_owned();
+    let mut retried = Vec::new();
+    let mut errors = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let filter = RunFilter {
+            workflow_id: Some(b.workflow.clone()),
+            status: Some(RunStatus::Failed),
+            since: b.since,
+            until: b.until,
+            limit: Some(500),
+            before: before.clone(),
+        };
+        let page = state.engine.store().runs(filter).await?;
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| r.run_id.clone());
+        for r in &page {
+            match retry_one(&state, &r.run_id, &which).await {
+                Ok(_) => retried.push(r.run_id.clone()),
+                Err(e) => errors.push(json!({ "run_id": r.run_id, "error": e.to_string() })),
+            }
+        }
+        if page.len() < 500 {
+            break;
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "retried": retried.len(), "run_ids": retried, "errors": errors, "version_used": which })),
+    )
+        .into_response())
+}
+
+pub(crate) async fn manual(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Result<Response, ApiError> {
+    let wf = state.engine.workflow(&id).ok_or_else(|| ApiError::NotFound(format!("no workflow `{id}`")))?;
+    if !matches!(wf.trigger, CompiledTrigger::Manual) {
+        return Err(ApiError::Conflict(format!(
+            "workflow `{id}` is started by its `{}` trigger, not manually",
+            wf.trigger.kind()
+        )));
+    }
+    let payload = body.map(|Json(v)| v).unwrap_or_else(|| json!({}));
+    let (status, v) = submit(&state.engine, &wf, payload, now_ms()).await?;
+    Ok((status, Json(v)).into_response())
+}
+
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+    match state.engine.store().depth().await {
+        Ok(d) => Json(json!({
+            "status": "ok",
+            "store": state.engine.store().backend(),
+            "workflows": state.engine.workflows().len(),
+            "queued": d.queued,
+            "running": d.running,
+        }))
+        .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "store unavailable" }))).into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let store = state.engine.store();
+    let counts = store.counts().await?;
+    let depth = store.depth().await?;
+    let by_status: Vec<(String, f64)> =
+        counts.iter().map(|(s, n)| (format!("status=\"{}\"", s.as_str()), *n as f64)).collect();
+    let text = state.engine.metrics().render(&[
+        ("reqflow_runs", "Runs in the store, by status.", by_status),
+        ("reqflow_queue_depth", "Runs waiting for a worker.", vec![(String::new(), depth.queued as f64)]),
+        ("reqflow_queue_running", "Runs held by a worker.", vec![(String::new(), depth.running as f64)]),
+    ]);
+    let mut r = text.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    Ok(r)
+}

@@ -1,0 +1,140 @@
+//! `POST /hooks/{path}`: check auth → parse → dedupe → commit → answer.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use reqflow_engine::compile::{CompiledTrigger, CompiledWorkflow};
+use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::runtime::trigger::{self, TriggerError, TriggerRequest};
+use reqflow_engine::runtime::{Engine, EventOutcome};
+use reqflow_engine::store::Accepted;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) fn request(headers: &HeaderMap, query: Option<String>, body: Bytes) -> TriggerRequest {
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
+        .collect();
+    let query = query
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    TriggerRequest { headers, query, body: body.to_vec(), received_at: now_ms() }
+}
+
+fn decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Authenticate against the workflow's trigger, recording rejections.
+pub(crate) fn check_auth(engine: &Engine, wf: &CompiledWorkflow, req: &TriggerRequest) -> Result<(), ApiError> {
+    let auth = match &wf.trigger {
+        CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
+        _ => None,
+    };
+    if let Some(auth) = auth
+        && let Err(TriggerError::Unauthorized(m)) = trigger::authenticate(auth, req, &wf.templates, engine.secrets())
+    {
+        engine.metrics().event(&wf.id, EventOutcome::Rejected);
+        return Err(ApiError::Unauthorized(m));
+    }
+    Ok(())
+}
+
+/// Submit an event and describe the outcome: (status, JSON answer).
+pub(crate) async fn submit(
+    engine: &Engine,
+    wf: &CompiledWorkflow,
+    payload: Value,
+    received_at: i64,
+) -> Result<(StatusCode, Value), ApiError> {
+    let event = trigger::new_event(wf, payload, received_at, engine.secrets()).map_err(|e| {
+        engine.metrics().event(&wf.id, EventOutcome::Rejected);
+        ApiError::BadRequest(e.to_string())
+    })?;
+    let accepted =
+        engine.submit(event).await.inspect_err(|_| engine.metrics().event(&wf.id, EventOutcome::Rejected))?;
+    Ok(match accepted {
+        Accepted::Queued { run_id } => {
+            engine.metrics().event(&wf.id, EventOutcome::Accepted);
+            (StatusCode::ACCEPTED, json!({ "run_id": run_id, "status": "queued" }))
+        }
+        Accepted::Duplicate { run_id } => {
+            engine.metrics().event(&wf.id, EventOutcome::Duplicate);
+            (StatusCode::OK, json!({ "status": "duplicate", "run_id": run_id }))
+        }
+        Accepted::Ignored { event_id } => {
+            engine.metrics().event(&wf.id, EventOutcome::Ignored);
+            (StatusCode::OK, json!({ "status": "ignored", "event_id": event_id }))
+        }
+    })
+}
+
+pub(crate) async fn webhook(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let resp = handle(&state.engine, &path, query, &headers, body).await;
+    state.engine.metrics().accept_latency.observe(started.elapsed());
+    match resp {
+        Ok((status, v)) => (status, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    engine: &Engine,
+    path: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Value), ApiError> {
+    let route = format!("/hooks/{}", path.trim_matches('/'));
+    let wf = engine.by_route(&route).ok_or_else(|| ApiError::NotFound(format!("no workflow serves POST {route}")))?;
+    let req = request(headers, query, body);
+    check_auth(engine, &wf, &req)?;
+    let signature_headers = trigger::signature_headers(&wf.trigger);
+    let payload = trigger::webhook_event(&req, &signature_headers).map_err(|e| {
+        engine.metrics().event(&wf.id, EventOutcome::Rejected);
+        ApiError::BadRequest(e.to_string())
+    })?;
+    submit(engine, &wf, payload, req.received_at).await
+}

@@ -1,0 +1,116 @@
+-- reqflow store, PostgreSQL: initial schema (created in the first schema of
+-- the connection's search_path).
+-- Times are Unix milliseconds (UTC). JSON values are `json` (kept as sent:
+-- key order preserved).
+
+-- Every accepted event (also ignored and duplicate ones).
+CREATE TABLE events (
+    event_id     TEXT PRIMARY KEY,
+    workflow_id  TEXT NOT NULL,
+    trigger      TEXT NOT NULL,
+    received_at  BIGINT NOT NULL,
+    payload      JSON NOT NULL,
+    dedupe_key   TEXT,
+    status       TEXT NOT NULL            -- queued | ignored | duplicate
+);
+
+-- Dedupe keys, per workflow, until they expire.
+CREATE TABLE dedupe (
+    workflow_id  TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    run_id       TEXT,                    -- NULL when the first event was ignored
+    expires_at   BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, dedupe_key)
+);
+CREATE INDEX dedupe_expires ON dedupe (expires_at);
+
+-- Every run, for history. `seq` orders runs newest first (keyset paging).
+CREATE TABLE runs (
+    run_id            TEXT PRIMARY KEY,
+    seq               BIGINT GENERATED ALWAYS AS IDENTITY,
+    event_id          TEXT NOT NULL,
+    workflow_id       TEXT NOT NULL,
+    workflow_version  INTEGER NOT NULL,
+    workflow_hash     TEXT NOT NULL,
+    status            TEXT NOT NULL,       -- queued | running | succeeded | failed
+    created_at        BIGINT NOT NULL,
+    started_at        BIGINT,
+    finished_at       BIGINT,
+    error             JSON,
+    retries           INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX runs_seq ON runs (seq);
+CREATE INDEX runs_workflow ON runs (workflow_id, seq);
+CREATE INDEX runs_status ON runs (status, seq);
+
+-- The hot work queue: only queued and running runs (finish deletes the row).
+-- `due_at` is when the row can next be claimed: `available_at` while queued
+-- (lease_owner NULL), the end of the lease while running. The claim walks
+-- `queue_due` from its start and stops after `limit` rows: leased rows sit in
+-- the future part of the index and are never scanned, so the claim stays
+-- fast however many runs are in flight. Rows are short-lived: vacuum often.
+CREATE TABLE queue (
+    run_id       TEXT PRIMARY KEY,
+    due_at       BIGINT NOT NULL,
+    lease_owner  TEXT
+) WITH (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_analyze_scale_factor = 0.0, autovacuum_analyze_threshold = 5000);
+CREATE INDEX queue_due ON queue (due_at);
+CREATE INDEX queue_leased ON queue (lease_owner) WHERE lease_owner IS NOT NULL;
+
+-- Every attempt of every step.
+CREATE TABLE attempts (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id       TEXT NOT NULL,
+    step_id      TEXT NOT NULL,
+    item         INTEGER,
+    attempt      INTEGER NOT NULL,
+    round        INTEGER NOT NULL,
+    status       TEXT NOT NULL,            -- running | succeeded | failed
+    input        JSON NOT NULL,
+    output       JSON,
+    error        JSON,
+    started_at   BIGINT NOT NULL,
+    finished_at  BIGINT
+);
+CREATE INDEX attempts_run ON attempts (run_id, id);
+
+-- The final result of each step, recorded at most once.
+CREATE TABLE step_results (
+    run_id       TEXT NOT NULL,
+    step_id      TEXT NOT NULL,
+    status       TEXT NOT NULL,            -- succeeded | failed | skipped
+    output       JSON,
+    error        JSON,
+    finished_at  BIGINT NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+
+-- Schedule slots claimed (each at most once, ever).
+CREATE TABLE schedule_slots (
+    workflow_id  TEXT NOT NULL,
+    slot         BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, slot)
+);
+
+-- When each workflow's last successful scheduled run was scheduled.
+CREATE TABLE schedule_success (
+    workflow_id      TEXT PRIMARY KEY,
+    last_success_at  BIGINT NOT NULL
+);
+
+-- Workflow sources by content hash.
+CREATE TABLE workflows (
+    workflow_id  TEXT NOT NULL,
+    hash         TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    PRIMARY KEY (workflow_id, hash)
+);
+
+-- Durable key-value state shared by processes (connection tokens).
+CREATE TABLE shared_state (
+    key    TEXT PRIMARY KEY,
+    value  JSON NOT NULL
+);

@@ -1,0 +1,95 @@
+//! Versioned migrations, embedded from `engine/store/migrations/` and
+//! applied at open by each backend inside one transaction, recorded in
+//! `reqflow_migrations (version, name, checksum, applied_at)`.
+//!
+//! Our own small runner rather than sqlx's `migrate!`: it needs no proc
+//! macros (sqlx's macros crate is the heaviest build dependency), and it
+//! refuses a database whose applied migrations were edited afterwards or come
+//! from a newer reqflow.
+
+use reqflow_engine::store::{StoreError, StoreResult};
+
+/// One migration file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Migration {
+    /// `NNNN` of the file name.
+    pub version: i64,
+    /// The rest of the file name.
+    pub name: &'static str,
+    /// The SQL (several statements).
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// SHA-256 of the SQL, to notice a migration edited after it was applied.
+    pub fn checksum(&self) -> String {
+        reqflow_engine::sha256_hex(self.sql.as_bytes())
+    }
+}
+
+/// SQLite migrations, in order.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+
+/// PostgreSQL migrations, in order.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+
+/// Which of `all` still need applying, given the `(version, checksum)` rows
+/// already recorded; errors when an applied one changed or is unknown.
+pub(crate) fn pending<'m>(all: &'m [Migration], applied: &[(i64, String)]) -> StoreResult<Vec<&'m Migration>> {
+    for (version, checksum) in applied {
+        match all.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "the database has migration {version}, which this reqflow does not know (is it older than the one that migrated the database?)"
+                )));
+            }
+            Some(m) if m.checksum() != *checksum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {:04}_{} was changed after it was applied",
+                    m.version, m.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(all.iter().filter(|m| !applied.iter().any(|(v, _)| *v == m.version)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/<backend>/` is listed, in order, with its name.
+    fn check(dir: &str, list: &[Migration]) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let mut files: Vec<String> = std::fs::read_dir(&path)
+            .expect("migrations dir")
+            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = list.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
+        assert_eq!(files, listed, "migrations/{dir} and the list in migrate.rs differ");
+        for (i, m) in list.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, …");
+        }
+    }
+
+    #[test]
+    fn every_file_is_listed() {
+        check("sqlite", SQLITE);
+        check("postgres", POSTGRES);
+    }
+
+    #[test]
+    fn edited_or_unknown_migrations_are_refused() {
+        assert_eq!(pending(SQLITE, &[]).expect("fresh").len(), SQLITE.len());
+        assert!(pending(SQLITE, &[(1, SQLITE[0].checksum())]).expect("applied").is_empty());
+        assert!(pending(SQLITE, &[(1, "x".into())]).is_err());
+        assert!(pending(SQLITE, &[(999, "x".into())]).is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! The PostgreSQL store: several processes share one database.
+//!
+//! Every call is one transaction on a pooled connection (most are a single
+//! statement); concurrent `accept` calls are merged into one transaction. Workers claim with `FOR UPDATE SKIP LOCKED`, so processes
+//! divide the work; accept, requeue and retry send `NOTIFY reqflow_work`, and
+//! a dedicated listener connection per store wakes `wait_for_work`.
+//!
+//! Tables are created in the first schema of the connection's `search_path`
+//! (set it with `?options=-c search_path=NAME` to keep reqflow apart).
+//!
+//! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
+//! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
+//! (schedules, workflow sources, shared state).
+
+mod accept;
+mod meta;
+mod queue;
+mod runs;
+mod steps;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqflow_engine::store::{NewEvent, Store, StoreError, StoreResult};
+pub use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Row};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::combine::Combiner;
+use crate::error::db;
+use crate::migrate;
+use crate::signal::WorkSignal;
+
+/// The channel workers listen on is this plus `:` and the schema's name, so
+/// that deployments in different schemas of one database do not wake each other.
+const CHANNEL: &str = "reqflow_work";
+
+/// Connections per store handle.
+const POOL: u32 = 8;
+
+/// A reqflow store in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: PgPool,
+    accepts: Combiner,
+    channel: String,
+    signal: WorkSignal,
+    listener: JoinHandle<()>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the connection options: they hold the password.
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`), applies pending migrations and
+    /// starts the listener. Must be called within a tokio runtime.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::connect_with(PgConnectOptions::from_str(url).map_err(db)?).await
+    }
+
+    /// Like [`PostgresStore::open`], with options built in code (e.g. a
+    /// `search_path` through [`PgConnectOptions::options`]).
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        // One direct connection first: a wrong URL or a server that is down
+        // fails here at once (the pool would keep retrying until its timeout).
+        let mut conn = PgConnection::connect_with(&options).await.map_err(db)?;
+        let schema = migrate(&mut conn).await?;
+        let _ = conn.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options);
+        let channel = channel_for(&schema);
+        let signal = WorkSignal::default();
+        let (ready, listening) = oneshot::channel();
+        let listener = tokio::spawn(listen(pool.clone(), channel.clone(), signal.clone(), ready));
+        // New work from now on wakes this handle's workers.
+        let _ = tokio::time::timeout(Duration::from_secs(10), listening).await;
+        let accepts = Combiner::spawn({
+            let (pool, channel) = (pool.clone(), channel.clone());
+            Arc::new(move |batch: Arc<Vec<NewEvent>>| {
+                let (pool, channel) = (pool.clone(), channel.clone());
+                Box::pin(async move { accept::accept(&pool, &channel, &batch).await })
+            })
+        });
+        Ok(PostgresStore { pool, accepts, channel, signal, listener })
+    }
+
+    /// Sends the "new work" notification (delivered when the current
+    /// transaction, if any, commits).
+    async fn notify(&self, c: &mut PgConnection) -> StoreResult<()> {
+        notify(c, &self.channel).await
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// Sends the "new work" notification on `channel` (delivered when the
+/// current transaction, if any, commits).
+async fn notify(c: &mut PgConnection, channel: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(c).await.map_err(db)?;
+    Ok(())
+}
+
+/// The notification channel of a schema (at most 63 bytes, PostgreSQL's
+/// identifier limit: long schema names are replaced by a hash).
+fn channel_for(schema: &str) -> String {
+    let channel = format!("{CHANNEL}:{schema}");
+    if channel.len() <= 63 {
+        channel
+    } else {
+        format!("{CHANNEL}:{}", &reqflow_engine::sha256_hex(schema.as_bytes())[..32])
+    }
+}
+
+/// Keeps a `LISTEN` connection and turns notifications into wake-ups. On any
+/// connection trouble it wakes everyone (a notification may have been lost)
+/// and reconnects. `ready` is answered once the first `LISTEN` is in place.
+async fn listen(pool: PgPool, channel: String, signal: WorkSignal, ready: oneshot::Sender<()>) {
+    let mut ready = Some(ready);
+    loop {
+        if let Ok(mut listener) = PgListener::connect_with(&pool).await
+            && listener.listen(&channel).await.is_ok()
+        {
+            match ready.take() {
+                Some(ready) => {
+                    let _ = ready.send(());
+                }
+                // Reconnected: something may have happened meanwhile.
+                None => signal.notify(),
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => signal.notify(),
+                    // Connection lost; the next call reconnects and listens again.
+                    Ok(None) => signal.notify(),
+                    Err(_) => break,
+                }
+            }
+        }
+        // Could not listen (yet): workers fall back to their timeouts.
+        if let Some(r) = ready.take() {
+            let _ = r.send(());
+        }
+        signal.notify();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// Applies pending migrations in one transaction, serialised across processes
+/// by an advisory lock on the target schema; returns the schema's name.
+async fn migrate(conn: &mut PgConnection) -> StoreResult<String> {
+    let mut tx = conn.begin().await.map_err(db)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('reqflow_migrations:' || COALESCE(current_schema(), '')))")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut *tx).await.map_err(db)?;
+    let Some(schema) = schema else {
+        return Err(StoreError::Migration(
+            "no schema to create tables in: the first schema of search_path does not exist".to_owned(),
+        ));
+    };
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS reqflow_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM reqflow_migrations ORDER BY version")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db)?;
+    for m in migrate::pending(migrate::POSTGRES, &applied)? {
+        sqlx::raw_sql(m.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration(format!("{:04}_{}: {}", m.version, m.name, db(e))))?;
+        sqlx::query("INSERT INTO reqflow_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(m.checksum())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel_for;
+
+    #[test]
+    fn channels_fit_in_an_identifier() {
+        assert_eq!(channel_for("public"), "reqflow_work:public");
+        let long = channel_for(&"s".repeat(63));
+        assert!(long.len() <= 63 && long.starts_with("reqflow_work:"), "{long}");
+        assert_ne!(long, channel_for(&"t".repeat(63)));
+    }
+}

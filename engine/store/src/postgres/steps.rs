@@ -1,0 +1,139 @@
+//! Step attempts and results on PostgreSQL: one small statement per call.
+
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{AttemptEnd, AttemptRecord, NewAttempt, StepResult, StepStore, StoreError, StoreResult};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::PostgresStore;
+use crate::codec;
+use crate::error::db;
+
+fn int(r: &PgRow, i: usize, what: &str) -> StoreResult<u32> {
+    codec::u32_of(what, i64::from(r.try_get::<i32, _>(i).map_err(db)?))
+}
+
+fn attempt_record(r: &PgRow) -> StoreResult<AttemptRecord> {
+    let input: String = r.try_get(6).map_err(db)?;
+    Ok(AttemptRecord {
+        id: r.try_get(0).map_err(db)?,
+        step_id: r.try_get(1).map_err(db)?,
+        item: r.try_get::<Option<i32>, _>(2).map_err(db)?.map(|i| codec::u32_of("item", i64::from(i))).transpose()?,
+        attempt: int(r, 3, "attempt")?,
+        round: int(r, 4, "round")?,
+        status: r.try_get(5).map_err(db)?,
+        input: codec::parse("attempt input", &input)?,
+        output: codec::parse_opt("attempt output", r.try_get(7).map_err(db)?)?,
+        error: codec::parse_opt("attempt error", r.try_get(8).map_err(db)?)?,
+        started_at: r.try_get(9).map_err(db)?,
+        finished_at: r.try_get(10).map_err(db)?,
+    })
+}
+
+/// An `u32` as PostgreSQL's `integer` (values past `i32::MAX` are clamped).
+pub(super) fn pg_int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl StepStore for PostgresStore {
+    fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
+        Box::pin(async move {
+            sqlx::query_scalar(
+                "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
+                 VALUES ($1, $2, $3, $4, $5, 'running', $6::json, $7) RETURNING id",
+            )
+            .bind(a.run_id)
+            .bind(a.step_id)
+            .bind(a.item.map(pg_int))
+            .bind(pg_int(a.attempt))
+            .bind(pg_int(a.round))
+            .bind(codec::json(&a.input))
+            .bind(a.started_at)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+        })
+    }
+
+    fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE attempts SET status = $1, output = $2::json, error = $3::json, finished_at = $4 WHERE id = $5",
+            )
+            .bind(if end.succeeded { "succeeded" } else { "failed" })
+            .bind(codec::json_opt(&end.output))
+            .bind(codec::json_opt(&end.error))
+            .bind(end.finished_at)
+            .bind(attempt_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn record_result(&self, r: StepResult) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
+                 VALUES ($1, $2, $3, $4::json, $5::json, $6) ON CONFLICT (run_id, step_id) DO NOTHING",
+            )
+            .bind(r.run_id)
+            .bind(r.step_id)
+            .bind(r.status.as_str())
+            .bind(codec::json_opt(&r.output))
+            .bind(codec::json_opt(&r.error))
+            .bind(r.finished_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>> {
+        let run_id = run_id.to_owned();
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT step_id, status, output::text, error::text, finished_at FROM step_results
+                 WHERE run_id = $1 ORDER BY finished_at, step_id",
+            )
+            .bind(&run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    let status: String = r.try_get(1).map_err(db)?;
+                    Ok(StepResult {
+                        run_id: run_id.clone(),
+                        step_id: r.try_get(0).map_err(db)?,
+                        status: codec::step_status(&status)?,
+                        output: codec::parse_opt("step output", r.try_get(2).map_err(db)?)?,
+                        error: codec::parse_opt("step error", r.try_get(3).map_err(db)?)?,
+                        finished_at: r.try_get(4).map_err(db)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn attempts(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<AttemptRecord>>> {
+        let run_id = run_id.to_owned();
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, step_id, item, attempt, round, status, input::text, output::text, error::text,
+                        started_at, finished_at
+                 FROM attempts WHERE run_id = $1 ORDER BY id",
+            )
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            rows.iter().map(attempt_record).collect()
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! The accept path on SQLite: a batch of events in one transaction (and,
+//! through the writer, in one group commit with concurrent batches), with
+//! multi-row `INSERT`s and one dedupe look-up for the whole batch.
+
+use std::collections::HashMap;
+
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{Accepted, EventRecord, EventStore, NewEvent, StoreResult};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
+
+use super::{SqliteStore, boxed};
+use crate::codec;
+use crate::error::db;
+use crate::plan::{self, KeyId, StoredKey};
+
+type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
+
+/// Most rows in one `INSERT`. Batches are cut into statements of 128 rows and
+/// a remainder split in powers of two, so that few distinct statements exist
+/// (each stays in the prepared-statement cache) and every one stays far below
+/// SQLite's 32,766 parameters.
+const MAX_ROWS: usize = 128;
+
+/// Row counts of the statements that insert `n` rows.
+pub(super) fn chunk_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let full = n / MAX_ROWS;
+    let rest = n % MAX_ROWS;
+    std::iter::repeat_n(MAX_ROWS, full)
+        .chain((0..usize::BITS).rev().map(|b| 1usize << b).filter(move |bit| rest & bit != 0))
+}
+
+/// `head` + `rows` copies of `row` separated by commas + `tail`.
+fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + (row.len() + 1) * rows + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Inserts `items` with multi-row statements.
+async fn insert_rows<T>(
+    c: &mut SqliteConnection,
+    (head, row, tail): (&str, &str, &str),
+    items: &[T],
+    bind: impl Fn(Query, &T) -> Query,
+) -> StoreResult<()> {
+    let mut start = 0;
+    for n in chunk_sizes(items.len()) {
+        let mut q: Query = sqlx::query(AssertSqlSafe(multi_row(head, row, n, tail)));
+        for item in &items[start..start + n] {
+            q = bind(q, item);
+        }
+        q.execute(&mut *c).await.map_err(db)?;
+        start += n;
+    }
+    Ok(())
+}
+
+/// The stored state of the batch's dedupe keys, in one query.
+async fn load_keys(c: &mut SqliteConnection, keys: &[KeyId]) -> StoreResult<HashMap<KeyId, StoredKey>> {
+    let list = serde_json::Value::Array(
+        keys.iter().map(|(w, k)| serde_json::Value::Array(vec![w.clone().into(), k.clone().into()])).collect(),
+    );
+    let rows = sqlx::query(
+        "SELECT d.workflow_id, d.dedupe_key, d.run_id, d.expires_at
+         FROM json_each(?1) AS j CROSS JOIN dedupe AS d
+           ON d.workflow_id = j.value ->> 0 AND d.dedupe_key = j.value ->> 1",
+    )
+    .bind(codec::json(&list))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), StoredKey { run_id: r.try_get(2)?, expires_at: r.try_get(3)? })))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db)
+}
+
+/// Stores one batch (inside the writer's transaction).
+pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> StoreResult<Vec<Accepted>> {
+    let keys = plan::batch_keys(batch);
+    let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys).await? };
+    let plan = plan::plan(batch, stored);
+
+    let events: Vec<(&NewEvent, &str)> = batch.iter().zip(plan.statuses.iter().copied()).collect();
+    insert_rows(
+        c,
+        (
+            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status) VALUES ",
+            "(?,?,?,?,?,?,?)",
+            "",
+        ),
+        &events,
+        |q, (e, status)| {
+            q.bind(e.event_id.clone())
+                .bind(e.workflow.workflow_id.clone())
+                .bind(e.trigger.clone())
+                .bind(e.received_at)
+                .bind(codec::json(&e.payload))
+                .bind(e.dedupe.as_ref().map(|(k, _)| k.clone()))
+                .bind(*status)
+        },
+    )
+    .await?;
+
+    let runs: Vec<&NewEvent> = plan.runs.iter().map(|&i| &batch[i]).collect();
+    insert_rows(
+        c,
+        (
+            "INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at) VALUES ",
+            "(?,?,?,?,?,'queued',?)",
+            "",
+        ),
+        &runs,
+        |q, e| {
+            q.bind(e.run_id.clone())
+                .bind(e.event_id.clone())
+                .bind(e.workflow.workflow_id.clone())
+                .bind(i64::from(e.workflow.version))
+                .bind(e.workflow.hash.clone())
+                .bind(e.received_at)
+        },
+    )
+    .await?;
+    insert_rows(c, ("INSERT INTO queue (run_id, due_at) VALUES ", "(?,?)", ""), &runs, |q, e| {
+        q.bind(e.run_id.clone()).bind(e.received_at)
+    })
+    .await?;
+
+    insert_rows(
+        c,
+        (
+            "INSERT INTO dedupe (workflow_id, dedupe_key, event_id, run_id, expires_at) VALUES ",
+            "(?,?,?,?,?)",
+            " ON CONFLICT (workflow_id, dedupe_key) DO UPDATE SET
+               event_id = excluded.event_id, run_id = excluded.run_id, expires_at = excluded.expires_at",
+        ),
+        &plan.keys,
+        |q, k| {
+            q.bind(k.workflow_id.clone())
+                .bind(k.key.clone())
+                .bind(k.event_id.clone())
+                .bind(k.run_id.clone())
+                .bind(k.expires_at)
+        },
+    )
+    .await?;
+    Ok(plan.answers)
+}
+
+fn event_record(r: &SqliteRow) -> StoreResult<EventRecord> {
+    let payload: String = r.try_get(4).map_err(db)?;
+    Ok(EventRecord {
+        event_id: r.try_get(0).map_err(db)?,
+        workflow_id: r.try_get(1).map_err(db)?,
+        trigger: r.try_get(2).map_err(db)?,
+        received_at: r.try_get(3).map_err(db)?,
+        payload: codec::parse("event payload", &payload)?,
+        dedupe_key: r.try_get(5).map_err(db)?,
+        status: r.try_get(6).map_err(db)?,
+    })
+}
+
+impl EventStore for SqliteStore {
+    fn accept(&self, batch: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<Accepted>>> {
+        Box::pin(async move {
+            if batch.is_empty() {
+                return Ok(Vec::new());
+            }
+            let answers = self.accepts.accept(batch).await?;
+            if answers.iter().any(|a| matches!(a, Accepted::Queued { .. })) {
+                self.signal.notify();
+            }
+            Ok(answers)
+        })
+    }
+
+    fn event(&self, event_id: &str) -> BoxFuture<'_, StoreResult<Option<EventRecord>>> {
+        let event_id = event_id.to_owned();
+        Box::pin(self.read(move |c| {
+            boxed(async move {
+                let row = sqlx::query(
+                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status
+                     FROM events WHERE event_id = ?",
+                )
+                .bind(event_id)
+                .fetch_optional(c)
+                .await
+                .map_err(db)?;
+                row.as_ref().map(event_record).transpose()
+            })
+        }))
+    }
+
+    fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(self.write_one(move |c| {
+            boxed(async move {
+                let done =
+                    sqlx::query("DELETE FROM dedupe WHERE expires_at <= ?").bind(now).execute(c).await.map_err(db)?;
+                Ok(done.rows_affected())
+            })
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_sizes;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_shapes() {
+        for n in [0, 1, 127, 128, 129, 500, 1000] {
+            let sizes: Vec<usize> = chunk_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 128));
+        }
+        assert_eq!(chunk_sizes(500).collect::<Vec<_>>(), vec![128, 128, 128, 64, 32, 16, 4]);
+    }
+}

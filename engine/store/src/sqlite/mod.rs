@@ -1,0 +1,247 @@
+//! The SQLite store: one file in WAL mode.
+//!
+//! Writes go through one [`writer`] task per store handle (group commit;
+//! concurrent `accept` calls are also merged into one batch first);
+//! reads use a pool of reader connections, which WAL lets run beside the
+//! writer. Several handles (or processes) on one file are safe: each writer
+//! takes the database's write lock with `BEGIN IMMEDIATE` and waits for it up
+//! to the busy timeout. `wait_for_work` is woken in-process only; workers of
+//! another process notice new work at their timeout.
+//!
+//! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
+//! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
+//! (schedules, workflow sources, shared state).
+
+mod accept;
+mod meta;
+mod queue;
+mod runs;
+mod steps;
+mod writer;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{NewEvent, Store, StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
+
+use crate::combine::Combiner;
+use crate::error::db;
+use crate::migrate;
+use crate::signal::WorkSignal;
+use writer::{WriteFn, Writer};
+
+/// How long a connection waits for another one's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reader connections.
+const READERS: u32 = 4;
+
+/// A reqflow store in a SQLite file. Cheap to share behind an `Arc`; dropping
+/// the last handle stops its writer task.
+pub struct SqliteStore {
+    writer: Writer,
+    accepts: Combiner,
+    /// `None` for an in-memory database: reads go through the writer too.
+    readers: Option<SqlitePool>,
+    signal: WorkSignal,
+    label: String,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("database", &self.label).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
+    /// optionally `?synchronous=normal|full`; `sqlite::memory:`), applies
+    /// pending migrations and starts the writer task. Must be called within a
+    /// tokio runtime.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let (url, sync) = take_param(url, "synchronous");
+        let synchronous = match sync.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("full") => SqliteSynchronous::Full,
+            Some("normal") => SqliteSynchronous::Normal,
+            Some("extra") => SqliteSynchronous::Extra,
+            Some(other) => {
+                return Err(StoreError::Database(format!("synchronous={other}: expected full, normal or extra")));
+            }
+        };
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let base = SqliteConnectOptions::from_str(&url)
+            .map_err(db)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(false)
+            .statement_cache_capacity(256)
+            .pragma("temp_store", "memory");
+        let base = if memory { base } else { base.journal_mode(SqliteJournalMode::Wal) };
+        let label = if memory { ":memory:".to_owned() } else { base.get_filename().display().to_string() };
+
+        let mut conn = base
+            .clone()
+            .synchronous(synchronous)
+            .pragma("cache_size", "-32768")
+            .pragma("journal_size_limit", "67108864")
+            .connect()
+            .await
+            .map_err(db)?;
+        migrate(&mut conn).await?;
+        let readers = if memory {
+            None
+        } else {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(base.synchronous(SqliteSynchronous::Normal).pragma("query_only", "true"))
+                .await
+                .map_err(db)?;
+            Some(pool)
+        };
+        let writer = Writer::spawn(conn, !matches!(synchronous, SqliteSynchronous::Normal | SqliteSynchronous::Off));
+        let accepts = Combiner::spawn({
+            let writer = writer.clone();
+            Arc::new(move |batch: Arc<Vec<NewEvent>>| {
+                let writer = writer.clone();
+                Box::pin(
+                    async move { writer.write(move |c| boxed(async move { accept::accept(c, &batch).await })).await },
+                )
+            })
+        });
+        Ok(SqliteStore { writer, accepts, readers, signal: WorkSignal::default(), label })
+    }
+
+    /// Runs a write in the next group commit.
+    async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        self.writer.write(f).await
+    }
+
+    /// Runs a write of exactly one statement in the next group commit.
+    async fn write_one<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        self.writer.write_one(f).await
+    }
+
+    /// Runs a write of run progress (see [`Writer::progress`]).
+    async fn progress<T: Send + 'static>(&self, f: impl WriteFn<T>, one_statement: bool) -> StoreResult<T> {
+        self.writer.progress(f, one_statement).await
+    }
+
+    /// Runs a read on a reader connection (on the writer for in-memory databases).
+    async fn read<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        match &self.readers {
+            Some(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                f(&mut conn).await
+            }
+            None => self.writer.write(f).await,
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// Splits `name=value` out of a URL's query string.
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == name => {
+                value = Some(v.to_owned());
+                false
+            }
+            _ => !pair.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    (url, value)
+}
+
+/// Current time in Unix ms (migration records only; store calls take `now`).
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// Applies pending migrations in one `BEGIN IMMEDIATE` transaction.
+async fn migrate(c: &mut SqliteConnection) -> StoreResult<()> {
+    let exec = |sql: &'static str| sqlx::raw_sql(sql);
+    exec("BEGIN IMMEDIATE").execute(&mut *c).await.map_err(db)?;
+    let result: StoreResult<()> = async {
+        exec(
+            "CREATE TABLE IF NOT EXISTS reqflow_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+        let applied: Vec<(i64, String)> =
+            sqlx::query("SELECT version, checksum FROM reqflow_migrations ORDER BY version")
+                .fetch_all(&mut *c)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(db)?;
+        for m in migrate::pending(migrate::SQLITE, &applied)? {
+            sqlx::raw_sql(m.sql)
+                .execute(&mut *c)
+                .await
+                .map_err(|e| StoreError::Migration(format!("{:04}_{}: {}", m.version, m.name, db(e))))?;
+            sqlx::query("INSERT INTO reqflow_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => exec("COMMIT").execute(&mut *c).await.map(|_| ()).map_err(db),
+        Err(e) => {
+            let _ = exec("ROLLBACK").execute(&mut *c).await;
+            Err(e)
+        }
+    }
+}
+
+/// Boxes a future borrowing a connection (keeps call sites short).
+fn boxed<'c, T>(f: impl Future<Output = StoreResult<T>> + Send + 'c) -> BoxFuture<'c, StoreResult<T>> {
+    Box::pin(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_param;
+
+    #[test]
+    fn synchronous_is_taken_out_of_the_url() {
+        assert_eq!(take_param("sqlite://a.db", "synchronous"), ("sqlite://a.db".into(), None));
+        assert_eq!(
+            take_param("sqlite://a.db?synchronous=normal", "synchronous"),
+            ("sqlite://a.db".into(), Some("normal".into()))
+        );
+        assert_eq!(
+            take_param("sqlite://a.db?mode=rwc&synchronous=full", "synchronous"),
+            ("sqlite://a.db?mode=rwc".into(), Some("full".into()))
+        );
+    }
+}

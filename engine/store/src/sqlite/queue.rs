@@ -1,0 +1,222 @@
+//! The work queue on SQLite: claims with leases, in batches.
+//!
+//! The claim is `UPDATE … WHERE run_id IN (SELECT … ORDER BY due_at LIMIT n)
+//! RETURNING run_id` inside the writer's `BEGIN IMMEDIATE` transaction: one
+//! writer at a time, so no run is given twice, even to other processes.
+
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{
+    ClaimedRun, QueueDepth, QueueStore, RunOutcome, RunStatus, StoreError, StoreResult, WorkflowVersion,
+};
+use sqlx::{Row, SqliteConnection};
+
+use super::{SqliteStore, boxed};
+use crate::codec;
+use crate::error::db;
+
+async fn claim(
+    c: &mut SqliteConnection,
+    worker: String,
+    now: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> StoreResult<Vec<ClaimedRun>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "UPDATE queue SET lease_owner = ?1, due_at = ?2
+         WHERE run_id IN (SELECT run_id FROM queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4)
+         RETURNING run_id",
+    )
+    .bind(worker)
+    .bind(now.saturating_add(lease_ms))
+    .bind(now)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = codec::id_list(&ids);
+    sqlx::query(
+        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?1)
+         WHERE run_id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(now)
+    .bind(&list)
+    .execute(&mut *c)
+    .await
+    .map_err(db)?;
+    let rows = sqlx::query(
+        "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload
+         FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
+         JOIN events AS e ON e.event_id = r.event_id
+         ORDER BY r.seq",
+    )
+    .bind(&list)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            let payload: String = r.try_get(6).map_err(db)?;
+            Ok(ClaimedRun {
+                run_id: r.try_get(0).map_err(db)?,
+                workflow: WorkflowVersion {
+                    workflow_id: r.try_get(1).map_err(db)?,
+                    version: codec::u32_of("workflow_version", r.try_get(2).map_err(db)?)?,
+                    hash: r.try_get(3).map_err(db)?,
+                },
+                event: codec::parse("event payload", &payload)?,
+                retries: codec::u32_of("retries", r.try_get(4).map_err(db)?)?,
+                created_at: r.try_get(5).map_err(db)?,
+            })
+        })
+        .collect()
+}
+
+async fn finish(c: &mut SqliteConnection, worker: String, run_id: String, outcome: RunOutcome) -> StoreResult<bool> {
+    let held = sqlx::query("DELETE FROM queue WHERE run_id = ?1 AND lease_owner = ?2")
+        .bind(&run_id)
+        .bind(worker)
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    if held.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE runs SET status = ?1, error = ?2, finished_at = ?3 WHERE run_id = ?4")
+        .bind(outcome.status.as_str())
+        .bind(codec::json_opt(&outcome.error))
+        .bind(outcome.finished_at)
+        .bind(&run_id)
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    if outcome.status == RunStatus::Succeeded {
+        sqlx::query(
+            "INSERT INTO schedule_success (workflow_id, last_success_at)
+             SELECT r.workflow_id, e.received_at FROM runs AS r JOIN events AS e ON e.event_id = r.event_id
+             WHERE r.run_id = ?1 AND e.trigger = 'schedule'
+             ON CONFLICT (workflow_id) DO UPDATE SET last_success_at = MAX(last_success_at, excluded.last_success_at)",
+        )
+        .bind(&run_id)
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    }
+    Ok(true)
+}
+
+impl QueueStore for SqliteStore {
+    fn claim(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<ClaimedRun>>> {
+        let worker = worker.to_owned();
+        Box::pin(async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            self.progress(move |c| boxed(claim(c, worker, now, lease_ms, limit)), false).await
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        worker: &str,
+        run_ids: &[String],
+        now: i64,
+        lease_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        let worker = worker.to_owned();
+        let list = codec::id_list(run_ids);
+        Box::pin(async move {
+            self.progress(
+                move |c| {
+                    boxed(async move {
+                        sqlx::query_scalar(
+                            "UPDATE queue SET due_at = ?1
+                         WHERE lease_owner = ?2 AND run_id IN (SELECT value FROM json_each(?3))
+                         RETURNING run_id",
+                        )
+                        .bind(now.saturating_add(lease_ms))
+                        .bind(worker)
+                        .bind(list)
+                        .fetch_all(c)
+                        .await
+                        .map_err(db)
+                    })
+                },
+                true,
+            )
+            .await
+        })
+    }
+
+    fn requeue(&self, worker: &str, run_id: &str, available_at: i64) -> BoxFuture<'_, StoreResult<()>> {
+        let worker = worker.to_owned();
+        let run_id = run_id.to_owned();
+        Box::pin(async move {
+            self.progress(
+                move |c| {
+                    boxed(async move {
+                        let held = sqlx::query(
+                            "UPDATE queue SET lease_owner = NULL, due_at = ?1 WHERE run_id = ?2 AND lease_owner = ?3",
+                        )
+                        .bind(available_at)
+                        .bind(&run_id)
+                        .bind(worker)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(db)?;
+                        if held.rows_affected() == 0 {
+                            return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
+                        }
+                        sqlx::query("UPDATE runs SET status = 'queued' WHERE run_id = ?")
+                            .bind(&run_id)
+                            .execute(&mut *c)
+                            .await
+                            .map_err(db)?;
+                        Ok(())
+                    })
+                },
+                false,
+            )
+            .await?;
+            self.signal.notify();
+            Ok(())
+        })
+    }
+
+    fn finish(&self, worker: &str, run_id: &str, outcome: RunOutcome) -> BoxFuture<'_, StoreResult<bool>> {
+        let worker = worker.to_owned();
+        let run_id = run_id.to_owned();
+        Box::pin(async move {
+            codec::check_outcome(&outcome)?;
+            self.progress(move |c| boxed(finish(c, worker, run_id, outcome)), false).await
+        })
+    }
+
+    fn depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>> {
+        Box::pin(self.read(|c| {
+            boxed(async move {
+                let row = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM queue), (SELECT COUNT(*) FROM queue WHERE lease_owner IS NOT NULL)",
+                )
+                .fetch_one(c)
+                .await
+                .map_err(db)?;
+                let total: i64 = row.try_get(0).map_err(db)?;
+                let running: i64 = row.try_get(1).map_err(db)?;
+                Ok(QueueDepth { queued: (total - running).max(0) as u64, running: running.max(0) as u64 })
+            })
+        }))
+    }
+
+    fn wait_for_work(&self, timeout_ms: u64) -> BoxFuture<'_, ()> {
+        Box::pin(self.signal.wait(timeout_ms))
+    }
+}

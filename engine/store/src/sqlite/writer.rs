@@ -1,0 +1,252 @@
+//! The single writer of a SQLite store, with group commit.
+//!
+//! SQLite has one writer at a time, and with `synchronous=FULL` every commit
+//! is an fsync. So every write of a store handle is sent, as a job, to one
+//! task that owns the write connection: it takes the first job waiting, then
+//! every other job already queued (up to [`MAX_GROUP`]), and runs them all in
+//! one `BEGIN IMMEDIATE … COMMIT` — one fsync for the whole group. Each job
+//! of several statements runs inside its own savepoint, so a job that fails
+//! is rolled back alone and the others still commit (a single statement is
+//! undone by SQLite itself when it fails). Callers get their answer only after the
+//! commit, so "returned `Ok`" always means "durable".
+//!
+//! Under light load a group is one job (no added latency); under heavy load
+//! groups grow and the fsync cost per write falls.
+
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{StoreError, StoreResult};
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{copy, db};
+
+/// Most jobs committed together.
+const MAX_GROUP: usize = 512;
+
+/// Jobs waiting for the writer before senders wait (back-pressure).
+const QUEUE: usize = 4096;
+
+/// A write: runs on the write connection inside the group's transaction.
+pub(crate) trait WriteFn<T>:
+    for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
+
+impl<T, F> WriteFn<T> for F where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
+
+/// A job as the writer task sees it.
+trait Job: Send {
+    /// Runs the write; returns how to answer the caller once the group's fate is known.
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>>;
+    /// Answers with an error without running.
+    fn fail(self: Box<Self>, e: StoreError);
+    /// Whether the job must survive power loss once answered (an fsync'd commit).
+    fn durable(&self) -> bool;
+    /// One statement: SQLite undoes a failed statement by itself, so the job
+    /// needs no savepoint of its own.
+    fn atomic(&self) -> bool;
+}
+
+/// A job that ran, waiting for the commit.
+trait Done: Send {
+    /// Whether the job's own work succeeded.
+    fn ok(&self) -> bool;
+    /// Answers the caller: `commit` is the group's commit result.
+    fn complete(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+struct FnJob<F, T> {
+    f: F,
+    atomic: bool,
+    reply: oneshot::Sender<StoreResult<T>>,
+    durable: bool,
+}
+
+struct Reply<T> {
+    result: StoreResult<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send + 'static, F: WriteFn<T>> Job for FnJob<F, T> {
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>> {
+        let FnJob { f, reply, .. } = *self;
+        Box::pin(async move {
+            let result = f(conn).await;
+            Box::new(Reply { result, reply }) as Box<dyn Done>
+        })
+    }
+
+    fn fail(self: Box<Self>, e: StoreError) {
+        let _ = self.reply.send(Err(e));
+    }
+
+    fn atomic(&self) -> bool {
+        self.atomic
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
+}
+
+impl<T: Send + 'static> Done for Reply<T> {
+    fn ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match (self.result, commit) {
+            (Err(e), _) => Err(e),
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(copy(e)),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The sending side: cheap to share; the task stops when every handle is gone.
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime, owning `conn`.
+    /// `fsync` says whether the connection was opened with `synchronous=FULL`
+    /// (or `EXTRA`): then groups with a durable job commit with an fsync and
+    /// groups of progress writes only commit to the WAL (see [`Writer::progress`]).
+    pub fn spawn(conn: SqliteConnection, fsync: bool) -> Writer {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(conn, rx, fsync));
+        Writer { tx }
+    }
+
+    /// Runs `f` in the next group commit; returns its result once committed.
+    pub async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        self.submit(f, false, true).await
+    }
+
+    /// Like [`Writer::write`] for `f` that runs exactly one statement (no
+    /// savepoint needed: cheaper).
+    pub async fn write_one<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        self.submit(f, true, true).await
+    }
+
+    /// A write of run progress (claims, leases, attempts, step results): it is
+    /// committed to the WAL before the caller hears back, so a crashed process
+    /// loses nothing, but it does not wait for an fsync of its own. Power loss
+    /// can undo the last moments of progress; the runtime then redoes those
+    /// steps (steps are at-least-once). Accepted events and everything else
+    /// keep the fsync'd commit.
+    pub async fn progress<T: Send + 'static>(&self, f: impl WriteFn<T>, one_statement: bool) -> StoreResult<T> {
+        self.submit(f, one_statement, false).await
+    }
+
+    async fn submit<T: Send + 'static>(&self, f: impl WriteFn<T>, atomic: bool, durable: bool) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Box::new(FnJob { f, atomic, reply, durable })).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database("the SQLite writer stopped".to_owned())
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
+    let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
+    let mut full = fsync;
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if fsync {
+            let want = group.iter().any(|j| j.durable());
+            if want != full {
+                let pragma = if want { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+                if let Err(e) = exec(&mut conn, pragma).await {
+                    for job in group.drain(..) {
+                        job.fail(copy(&e));
+                    }
+                    continue;
+                }
+                full = want;
+            }
+        }
+        commit_group(&mut conn, std::mem::take(&mut group)).await;
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
+    sqlx::raw_sql(sql).execute(conn).await.map(|_| ()).map_err(db)
+}
+
+async fn commit_group(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        for job in jobs {
+            job.fail(copy(&e));
+        }
+        return;
+    }
+    let single = jobs.len() == 1;
+    let mut done: Vec<Box<dyn Done>> = Vec::with_capacity(jobs.len());
+    let mut broken: Option<StoreError> = None;
+    let mut jobs = jobs.into_iter();
+    for job in jobs.by_ref() {
+        let savepoint = !single && !job.atomic();
+        if savepoint && let Err(e) = exec(conn, "SAVEPOINT job").await {
+            job.fail(copy(&e));
+            broken = Some(e);
+            break;
+        }
+        let d = job.run(conn).await;
+        if savepoint {
+            let end =
+                if d.ok() { exec(conn, "RELEASE job").await } else { exec(conn, "ROLLBACK TO job; RELEASE job").await };
+            if let Err(e) = end {
+                done.push(d);
+                broken = Some(e);
+                break;
+            }
+        }
+        done.push(d);
+    }
+    if let Some(e) = broken {
+        let _ = exec(conn, "ROLLBACK").await;
+        for d in done {
+            d.complete(Err(&e));
+        }
+        for job in jobs {
+            job.fail(copy(&e));
+        }
+        return;
+    }
+    if single && !done.iter().all(|d| d.ok()) {
+        // The one job failed: nothing to keep.
+        let _ = exec(conn, "ROLLBACK").await;
+        for d in done {
+            d.complete(Ok(()));
+        }
+        return;
+    }
+    match exec(conn, "COMMIT").await {
+        Ok(()) => {
+            for d in done {
+                d.complete(Ok(()));
+            }
+        }
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK").await;
+            for d in done {
+                d.complete(Err(&e));
+            }
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! One test suite, run against both backends.
+//!
+//! SQLite uses a real file in a temporary directory. PostgreSQL uses
+//! `REQFLOW_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`),
+//! each test in a fresh schema (through the connection's `search_path`)
+//! dropped afterwards. Without the variable the PostgreSQL tests print
+//! `SKIPPED: …` and pass, unless `REQFLOW_REQUIRE_POSTGRES=1`.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqflow_engine::store::{
+    Accepted, AttemptEnd, NewAttempt, NewEvent, QueueDepth, RunFilter, RunOutcome, RunStatus, StepResult, StepStatus,
+    Store, StoreError, WorkflowVersion,
+};
+use reqflow_store::postgres::PgConnectOptions;
+use serde_json::json;
+use sqlx::Connection;
+
+/// Where a test's database lives; [`Db::open`] gives a new handle (its own
+/// connections, writer and listener) each time.
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(PathBuf),
+    Postgres(Box<PgConnectOptions>),
+}
+
+impl Db {
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Db::Sqlite(path) => {
+                reqflow_store::open(&format!("sqlite://{}", path.display())).await.expect("open sqlite")
+            }
+            Db::Postgres(opts) => Arc::new(
+                reqflow_store::PostgresStore::connect_with(opts.as_ref().clone()).await.expect("open postgres"),
+            ),
+        }
+    }
+}
+
+type Case = fn(Db) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+async fn with_sqlite(case: Case) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    case(Db::Sqlite(dir.path().join("reqflow.db"))).await;
+}
+
+async fn with_postgres(name: &str, case: Case) {
+    let Ok(url) = std::env::var("REQFLOW_TEST_POSTGRES_URL") else {
+        if std::env::var("REQFLOW_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("REQFLOW_REQUIRE_POSTGRES=1 but REQFLOW_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("SKIPPED: postgres::{name}: set REQFLOW_TEST_POSTGRES_URL to run the PostgreSQL tests");
+        return;
+    };
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut schema = format!("rqt_{}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed), name);
+    schema.truncate(60);
+    let base = PgConnectOptions::from_str(&url).expect("REQFLOW_TEST_POSTGRES_URL");
+    let mut admin = sqlx::PgConnection::connect_with(&base).await.expect("connect to REQFLOW_TEST_POSTGRES_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let opts = base.options([("search_path", schema.as_str())]);
+    // Run the case as a task so that a failure still drops the schema.
+    let outcome = tokio::spawn(case(Db::Postgres(Box::new(opts)))).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::with_sqlite(|db| Box::pin(super::$name(db))).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::with_postgres(stringify!($name), |db| Box::pin(super::$name(db))).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    accept_and_dedupe,
+    ignored_events,
+    claim_lease_heartbeat_and_expiry,
+    concurrent_claimers_never_share_a_run,
+    requeue_with_future_availability,
+    finish_rules,
+    steps_attempts_and_results,
+    retry_failed_runs,
+    runs_filter_and_paging,
+    counts_and_depth,
+    schedule_slots_once_across_handles,
+    workflow_sources,
+    shared_state_across_handles,
+    migrations_are_idempotent_on_reopen,
+    wait_for_work_is_woken_by_accept,
+    a_failing_write_does_not_fail_concurrent_ones,
+);
+
+// ------------------------------------------------- backend-specific tests
+
+#[tokio::test]
+async fn sqlite_in_memory_and_options() {
+    let store = reqflow_store::open("sqlite::memory:").await.expect("open in-memory");
+    assert_eq!(store.backend(), "sqlite");
+    let ids = seed(&*store, "wf", 2).await;
+    let claimed = store.claim("w", T0 + 1, LEASE, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert!(store.finish("w", &ids[0], ok_outcome(T0 + 2)).await.expect("finish"));
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 0, running: 1 });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sub.db");
+    let url = format!("sqlite://{}?synchronous=normal", path.display());
+    reqflow_store::open(&url).await.expect("open with synchronous=normal");
+    assert!(path.exists(), "the file is created");
+    let bad = reqflow_store::open(&format!("sqlite://{}?synchronous=sometimes", path.display())).await;
+    assert!(matches!(bad, Err(StoreError::Database(_))));
+}
+
+#[tokio::test]
+async fn postgres_errors_do_not_leak_the_password() {
+    // Nothing listens on port 1: the connection fails.
+    let err =
+        reqflow_store::open("postgres://reqflow:s3cr3t-pw@127.0.0.1:1/reqflow").await.expect_err("no server there");
+    let msg = err.to_string();
+    assert!(!msg.contains("s3cr3t-pw"), "{msg}");
+}
+
+// ---------------------------------------------------------------- helpers
+
+const T0: i64 = 1_700_000_000_000;
+const LEASE: i64 = 30_000;
+
+fn version(wf: &str, v: u32) -> WorkflowVersion {
+    WorkflowVersion { workflow_id: wf.into(), version: v, hash: format!("hash-{wf}-{v}") }
+}
+
+fn event(n: usize, wf: &str, key: Option<&str>, at: i64) -> NewEvent {
+    NewEvent {
+        event_id: format!("ev-{wf}-{n}"),
+        run_id: format!("run-{wf}-{n}"),
+        workflow: version(wf, 1),
+        trigger: "webhook".into(),
+        received_at: at,
+        payload: json!({"body": {"n": n, "z": "last", "a": "first"}, "headers": {"content-type": "application/json"}}),
+        dedupe: key.map(|k| (k.to_owned(), at + 60_000)),
+        start_run: true,
+    }
+}
+
+fn queued(run_id: &str) -> Accepted {
+    Accepted::Queued { run_id: run_id.into() }
+}
+
+fn ok_outcome(at: i64) -> RunOutcome {
+    RunOutcome { status: RunStatus::Succeeded, error: None, finished_at: at }
+}
+
+fn failed_outcome(at: i64) -> RunOutcome {
+    RunOutcome { status: RunStatus::Failed, error: Some(json!({"step": "send", "message": "boom"})), finished_at: at }
+}
+
+/// Accepts `n` plain runs of `wf`, received at T0, T0+1, …
+async fn seed(store: &dyn Store, wf: &str, n: usize) -> Vec<String> {
+    seed_at(store, wf, n, T0).await
+}
+
+/// Accepts `n` plain runs of `wf`, received at `at`, `at`+1, …
+async fn seed_at(store: &dyn Store, wf: &str, n: usize, at: i64) -> Vec<String> {
+    let batch: Vec<NewEvent> = (0..n).map(|i| event(i, wf, None, at + i as i64)).collect();
+    let ids: Vec<String> = batch.iter().map(|e| e.run_id.clone()).collect();
+    store.accept(batch).await.expect("accept");
+    ids
+}
+
+fn step(run_id: &str, step_id: &str, status: StepStatus) -> StepResult {
+    StepResult {
+        run_id: run_id.into(),
+        step_id: step_id.into(),
+        status,
+        output: (status == StepStatus::Succeeded).then(|| json!({"id": step_id})),
+        error: (status == StepStatus::Failed).then(|| json!({"message": "nope"})),
+        finished_at: T0 + 10,
+    }
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn accept_and_dedupe(db: Db) {
+    let store = db.open().await;
+    // Within one batch: the first event with a key wins; keys are per workflow.
+    let batch = vec![
+        event(1, "wf", Some("k1"), T0),
+        event(2, "wf", Some("k1"), T0 + 1),
+        event(3, "wf", Some("k2"), T0 + 2),
+        event(4, "other", Some("k1"), T0 + 3),
+        event(5, "wf", None, T0 + 4),
+    ];
+    let got = store.accept(batch).await.expect("accept");
+    assert_eq!(
+        got,
+        vec![
+            queued("run-wf-1"),
+            Accepted::Duplicate { run_id: Some("run-wf-1".into()) },
+            queued("run-wf-3"),
+            queued("run-other-4"),
+            queued("run-wf-5"),
+        ]
+    );
+    // A later batch: a stored key is a duplicate until it expires.
+    let got = store
+        .accept(vec![event(6, "wf", Some("k2"), T0 + 59_000), event(7, "wf", Some("k1"), T0 + 60_000)])
+        .await
+        .expect("accept");
+    assert_eq!(got, vec![Accepted::Duplicate { run_id: Some("run-wf-3".into()) }, queued("run-wf-7")]);
+    // k1 now belongs to run 7.
+    let got = store.accept(vec![event(8, "wf", Some("k1"), T0 + 60_001)]).await.expect("accept");
+    assert_eq!(got, vec![Accepted::Duplicate { run_id: Some("run-wf-7".into()) }]);
+
+    // Events are recorded, duplicates included, payload kept as sent (key order too).
+    let dup = store.event("ev-wf-2").await.expect("event").expect("stored");
+    assert_eq!(dup.status, "duplicate");
+    assert_eq!(dup.dedupe_key.as_deref(), Some("k1"));
+    let first = store.event("ev-wf-1").await.expect("event").expect("stored");
+    assert_eq!(first.status, "queued");
+    assert_eq!(first.workflow_id, "wf");
+    assert_eq!(first.trigger, "webhook");
+    assert_eq!(first.received_at, T0);
+    assert_eq!(serde_json::to_string(&first.payload["body"]).expect("json"), r#"{"n":1,"z":"last","a":"first"}"#);
+    assert!(store.event("nope").await.expect("event").is_none());
+    // No run for duplicates.
+    assert!(store.run("run-wf-2").await.expect("run").is_none());
+    let run = store.run("run-wf-1").await.expect("run").expect("run stored");
+    assert_eq!(run.status, RunStatus::Queued);
+    assert_eq!(run.event_id, "ev-wf-1");
+    assert_eq!(run.workflow, version("wf", 1));
+    assert_eq!(run.created_at, T0);
+
+    // Purge: keys expired before `now` go; k1 (expires T0+120000) stays.
+    let purged = store.purge_dedupe(T0 + 62_003).await.expect("purge");
+    assert_eq!(purged, 2, "k2 and other/k1");
+    assert_eq!(store.purge_dedupe(T0 + 62_003).await.expect("purge"), 0);
+    let got = store.accept(vec![event(9, "wf", Some("k1"), T0 + 62_004)]).await.expect("accept");
+    assert_eq!(got, vec![Accepted::Duplicate { run_id: Some("run-wf-7".into()) }]);
+    assert_eq!(store.accept(Vec::new()).await.expect("empty batch"), Vec::<Accepted>::new());
+}
+
+async fn ignored_events(db: Db) {
+    let store = db.open().await;
+    let mut ignored = event(1, "wf", Some("k"), T0);
+    ignored.start_run = false;
+    let got = store.accept(vec![ignored, event(2, "wf", Some("k"), T0 + 1)]).await.expect("accept");
+    assert_eq!(got, vec![Accepted::Ignored { event_id: "ev-wf-1".into() }, Accepted::Duplicate { run_id: None }]);
+    let rec = store.event("ev-wf-1").await.expect("event").expect("stored");
+    assert_eq!(rec.status, "ignored");
+    assert!(store.run("run-wf-1").await.expect("run").is_none());
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth::default());
+    assert!(store.claim("w", T0 + 10, LEASE, 10).await.expect("claim").is_empty());
+}
+
+async fn claim_lease_heartbeat_and_expiry(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 3).await;
+    let now = T0 + 100;
+    assert!(store.claim("w1", now, LEASE, 0).await.expect("claim 0").is_empty());
+    assert!(store.claim("w1", T0 - 1, LEASE, 10).await.expect("claim").is_empty(), "not available yet");
+
+    let first = store.claim("w1", now, LEASE, 2).await.expect("claim");
+    assert_eq!(first.iter().map(|c| c.run_id.clone()).collect::<Vec<_>>(), ids[..2].to_vec(), "oldest first");
+    let c0 = &first[0];
+    assert_eq!(c0.workflow, version("wf", 1));
+    assert_eq!(c0.event["body"]["n"], json!(0));
+    assert_eq!(c0.retries, 0);
+    assert_eq!(c0.created_at, T0);
+    let run = store.run(&ids[0]).await.expect("run").expect("exists");
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.started_at, Some(now));
+
+    let second = store.claim("w2", now, LEASE, 10).await.expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].run_id, ids[2]);
+    assert!(store.claim("w3", now, LEASE, 10).await.expect("claim").is_empty(), "all leased");
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 0, running: 3 });
+
+    // Heartbeat: only runs the worker holds.
+    let mut held = store.heartbeat("w1", &ids, now + 20_000, LEASE).await.expect("heartbeat");
+    held.sort();
+    assert_eq!(held, ids[..2].to_vec());
+    // w1's leases now end at now+50s; w2's at now+30s.
+    let later = now + LEASE + 1;
+    let reclaimed = store.claim("w3", later, LEASE, 10).await.expect("claim");
+    assert_eq!(reclaimed.iter().map(|c| c.run_id.clone()).collect::<Vec<_>>(), vec![ids[2].clone()]);
+    assert!(store.heartbeat("w2", &ids, later, LEASE).await.expect("heartbeat").is_empty(), "w2 lost its lease");
+    let much_later = now + 20_000 + LEASE + 1;
+    let reclaimed = store.claim("w3", much_later, LEASE, 10).await.expect("claim");
+    assert_eq!(reclaimed.len(), 2, "w1's expired leases are reclaimed");
+    // The reclaimed run keeps its first start time.
+    let run = store.run(&ids[0]).await.expect("run").expect("exists");
+    assert_eq!(run.started_at, Some(now));
+    assert!(!store.finish("w1", &ids[0], ok_outcome(much_later)).await.expect("finish"), "w1 lost it");
+    assert!(store.finish("w3", &ids[0], ok_outcome(much_later)).await.expect("finish"));
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 0, running: 2 });
+}
+
+async fn concurrent_claimers_never_share_a_run(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let total = 300;
+    let mut all: Vec<NewEvent> = (0..total).map(|i| event(i, "wf", None, T0)).collect();
+    while !all.is_empty() {
+        let rest = all.split_off(all.len().min(100));
+        a.accept(all).await.expect("accept");
+        all = rest;
+    }
+    async fn drain(store: Arc<dyn Store>, worker: &'static str) -> Vec<String> {
+        let mut mine = Vec::new();
+        let mut empty = 0;
+        while empty < 3 {
+            let got = store.claim(worker, T0 + 1, LEASE, 7).await.expect("claim");
+            if got.is_empty() {
+                empty += 1;
+            } else {
+                empty = 0;
+                mine.extend(got.into_iter().map(|c| c.run_id));
+            }
+        }
+        mine
+    }
+    // Warm both pools up so that both claimers start at once.
+    a.depth().await.expect("depth");
+    b.depth().await.expect("depth");
+    let (x, y) = tokio::join!(tokio::spawn(drain(a.clone(), "wa")), tokio::spawn(drain(b.clone(), "wb")));
+    let (x, y) = (x.expect("claimer a"), y.expect("claimer b"));
+    let sx: HashSet<&String> = x.iter().collect();
+    let sy: HashSet<&String> = y.iter().collect();
+    assert_eq!(sx.len(), x.len(), "a got a run twice");
+    assert_eq!(sy.len(), y.len(), "b got a run twice");
+    assert!(sx.is_disjoint(&sy), "a run was given to both claimers");
+    assert_eq!(sx.len() + sy.len(), total);
+    eprintln!("claimer a: {} runs, claimer b: {} runs", x.len(), y.len());
+}
+
+async fn requeue_with_future_availability(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 1).await;
+    let now = T0 + 100;
+    store.claim("w1", now, LEASE, 1).await.expect("claim");
+    let err = store.requeue("w2", &ids[0], now + 5_000).await.expect_err("not the holder");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    store.requeue("w1", &ids[0], now + 5_000).await.expect("requeue");
+    assert_eq!(store.run(&ids[0]).await.expect("run").expect("exists").status, RunStatus::Queued);
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 1, running: 0 });
+    assert!(store.claim("w2", now + 4_999, LEASE, 10).await.expect("claim").is_empty(), "backoff not over");
+    let got = store.claim("w2", now + 5_000, LEASE, 10).await.expect("claim");
+    assert_eq!(got.len(), 1);
+    assert!(!store.finish("w1", &ids[0], ok_outcome(now)).await.expect("finish"));
+    assert!(store.finish("w2", &ids[0], ok_outcome(now + 6_000)).await.expect("finish"));
+    let err = store.requeue("w2", &ids[0], now).await.expect_err("finished runs are not requeued");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn finish_rules(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 2).await;
+    let now = T0 + 100;
+    assert!(!store.finish("w1", &ids[0], ok_outcome(now)).await.expect("finish"), "not claimed at all");
+    store.claim("w1", now, LEASE, 2).await.expect("claim");
+    let bad = RunOutcome { status: RunStatus::Queued, error: None, finished_at: now };
+    assert!(matches!(store.finish("w1", &ids[0], bad).await, Err(StoreError::Conflict(_))));
+    assert!(!store.finish("intruder", &ids[0], ok_outcome(now)).await.expect("finish"));
+    assert_eq!(store.run(&ids[0]).await.expect("run").expect("exists").status, RunStatus::Running);
+    assert!(store.finish("w1", &ids[0], ok_outcome(now + 1)).await.expect("finish"));
+    assert!(store.finish("w1", &ids[1], failed_outcome(now + 2)).await.expect("finish"));
+    assert!(!store.finish("w1", &ids[1], ok_outcome(now + 3)).await.expect("finish"), "once only");
+    let ok = store.run(&ids[0]).await.expect("run").expect("exists");
+    assert_eq!((ok.status, ok.finished_at, ok.error), (RunStatus::Succeeded, Some(now + 1), None));
+    let failed = store.run(&ids[1]).await.expect("run").expect("exists");
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.error, Some(json!({"step": "send", "message": "boom"})));
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth::default());
+}
+
+async fn steps_attempts_and_results(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 1).await;
+    let run = &ids[0];
+    let attempt = |step: &str, item: Option<u32>, n: u32| NewAttempt {
+        run_id: run.clone(),
+        step_id: step.into(),
+        item,
+        attempt: n,
+        round: 0,
+        input: json!({"to": "***", "n": n}),
+        started_at: T0 + i64::from(n),
+    };
+    let a1 = store.start_attempt(attempt("send", None, 1)).await.expect("start");
+    let a2 = store.start_attempt(attempt("send", None, 2)).await.expect("start");
+    let a3 = store.start_attempt(attempt("each", Some(4), 1)).await.expect("start");
+    assert!(a1 < a2 && a2 < a3);
+    store
+        .finish_attempt(
+            a1,
+            AttemptEnd { succeeded: false, output: None, error: Some(json!({"message": "503"})), finished_at: T0 + 5 },
+        )
+        .await
+        .expect("finish attempt");
+    store
+        .finish_attempt(
+            a2,
+            AttemptEnd { succeeded: true, output: Some(json!({"id": 7})), error: None, finished_at: T0 + 6 },
+        )
+        .await
+        .expect("finish attempt");
+    let missing = store
+        .finish_attempt(a3 + 1000, AttemptEnd { succeeded: true, output: None, error: None, finished_at: T0 })
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+
+    let attempts = store.attempts(run).await.expect("attempts");
+    assert_eq!(attempts.iter().map(|a| a.id).collect::<Vec<_>>(), vec![a1, a2, a3]);
+    assert_eq!(attempts[0].status, "failed");
+    assert_eq!(attempts[0].error, Some(json!({"message": "503"})));
+    assert_eq!(attempts[0].finished_at, Some(T0 + 5));
+    assert_eq!(attempts[1].status, "succeeded");
+    assert_eq!(attempts[1].output, Some(json!({"id": 7})));
+    assert_eq!(attempts[1].attempt, 2);
+    assert_eq!(attempts[1].input, json!({"to": "***", "n": 2}));
+    assert_eq!(attempts[2].status, "running");
+    assert_eq!(attempts[2].item, Some(4));
+    assert_eq!(attempts[2].finished_at, None);
+    assert!(store.attempts("other").await.expect("attempts").is_empty());
+
+    assert!(store.record_result(step(run, "send", StepStatus::Succeeded)).await.expect("record"));
+    let mut again = step(run, "send", StepStatus::Failed);
+    again.finished_at = T0 + 99;
+    assert!(!store.record_result(again).await.expect("record"), "the first result wins");
+    assert!(store.record_result(step(run, "skipme", StepStatus::Skipped)).await.expect("record"));
+    let results = store.results(run).await.expect("results");
+    assert_eq!(results.len(), 2);
+    let send = results.iter().find(|r| r.step_id == "send").expect("send");
+    assert_eq!(send.status, StepStatus::Succeeded);
+    assert_eq!(send.output, Some(json!({"id": "send"})));
+    assert_eq!(send.finished_at, T0 + 10);
+    assert_eq!(send.run_id, *run);
+}
+
+async fn retry_failed_runs(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 2).await;
+    let run = &ids[0];
+    let now = T0 + 100;
+    let err = store.retry(run, None, now).await.expect_err("queued runs are not retried");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(matches!(store.retry("nope", None, now).await, Err(StoreError::NotFound(_))));
+
+    store.claim("w", now, LEASE, 2).await.expect("claim");
+    for (s, status) in [("a", StepStatus::Succeeded), ("b", StepStatus::Failed), ("c", StepStatus::Skipped)] {
+        store.record_result(step(run, s, status)).await.expect("record");
+    }
+    assert!(matches!(store.retry(run, None, now).await, Err(StoreError::Conflict(_))), "running");
+    store.finish("w", run, failed_outcome(now + 1)).await.expect("finish");
+    store.finish("w", &ids[1], ok_outcome(now + 1)).await.expect("finish");
+    assert!(matches!(store.retry(&ids[1], None, now).await, Err(StoreError::Conflict(_))), "succeeded");
+    let other = version("other", 1);
+    assert!(matches!(store.retry(run, Some(other), now).await, Err(StoreError::Conflict(_))), "other workflow");
+
+    let record = store.retry(run, None, now + 2).await.expect("retry");
+    assert_eq!(record.status, RunStatus::Queued);
+    assert_eq!(record.retries, 1);
+    assert_eq!(record.error, None);
+    assert_eq!(record.finished_at, None);
+    assert_eq!(record.workflow, version("wf", 1));
+    let kept: Vec<String> = store.results(run).await.expect("results").into_iter().map(|r| r.step_id).collect();
+    assert_eq!(kept, vec!["a".to_owned()], "failed and skipped results are removed");
+    assert!(matches!(store.retry(run, None, now).await, Err(StoreError::Conflict(_))), "already queued");
+
+    let claimed = store.claim("w", now + 2, LEASE, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].retries, 1);
+    store.finish("w", run, failed_outcome(now + 3)).await.expect("finish");
+    // A retry may move the run to another version of its workflow.
+    let v2 = version("wf", 2);
+    let record = store.retry(run, Some(v2.clone()), now + 4).await.expect("retry");
+    assert_eq!((record.retries, record.workflow.clone()), (2, v2.clone()));
+    let claimed = store.claim("w", now + 4, LEASE, 10).await.expect("claim");
+    assert_eq!(claimed[0].workflow, v2);
+}
+
+async fn runs_filter_and_paging(db: Db) {
+    let store = db.open().await;
+    let a = seed(&*store, "alpha", 5).await;
+    let b = seed_at(&*store, "beta", 3, T0 + 10).await;
+    store.claim("w", T0 + 100, LEASE, 2).await.expect("claim"); // alpha-0, alpha-1 (oldest due first)
+    store.finish("w", &a[0], failed_outcome(T0 + 101)).await.expect("finish");
+
+    let all = store.runs(RunFilter::default()).await.expect("runs");
+    assert_eq!(all.len(), 8);
+    let ids: Vec<&str> = all.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids[0], b[2], "newest first");
+    assert_eq!(ids[7], a[0]);
+
+    let alpha = store.runs(RunFilter { workflow_id: Some("alpha".into()), ..Default::default() }).await.expect("runs");
+    assert_eq!(alpha.iter().map(|r| r.run_id.clone()).rev().collect::<Vec<_>>(), a);
+    let failed = store.runs(RunFilter { status: Some(RunStatus::Failed), ..Default::default() }).await.expect("runs");
+    assert_eq!(failed.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec![a[0].as_str()]);
+    let running = store
+        .runs(RunFilter { workflow_id: Some("alpha".into()), status: Some(RunStatus::Running), ..Default::default() })
+        .await
+        .expect("runs");
+    assert_eq!(running.len(), 1);
+    let window =
+        store.runs(RunFilter { since: Some(T0 + 1), until: Some(T0 + 3), ..Default::default() }).await.expect("runs");
+    // alpha-1 and alpha-2 were received at T0+1 and T0+2.
+    assert_eq!(window.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec![a[2].as_str(), a[1].as_str()]);
+    assert!(window.iter().all(|r| r.created_at > T0 && r.created_at < T0 + 3));
+
+    // Keyset paging: pages of 3, no overlap, everything once.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page =
+            store.runs(RunFilter { limit: Some(3), before: before.clone(), ..Default::default() }).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        before = page.last().map(|r| r.run_id.clone());
+        seen.extend(page.into_iter().map(|r| r.run_id));
+    }
+    assert_eq!(seen, all.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>());
+    let none = store.runs(RunFilter { limit: Some(0), ..Default::default() }).await.expect("runs");
+    assert!(none.is_empty());
+}
+
+async fn counts_and_depth(db: Db) {
+    let store = db.open().await;
+    let empty = store.counts().await.expect("counts");
+    assert_eq!(
+        empty,
+        vec![(RunStatus::Queued, 0), (RunStatus::Running, 0), (RunStatus::Succeeded, 0), (RunStatus::Failed, 0)]
+    );
+    let ids = seed(&*store, "wf", 5).await;
+    store.claim("w", T0 + 100, LEASE, 3).await.expect("claim");
+    store.finish("w", &ids[0], ok_outcome(T0 + 200)).await.expect("finish");
+    store.finish("w", &ids[1], failed_outcome(T0 + 200)).await.expect("finish");
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        counts,
+        vec![(RunStatus::Queued, 2), (RunStatus::Running, 1), (RunStatus::Succeeded, 1), (RunStatus::Failed, 1)]
+    );
+    assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 2, running: 1 });
+}
+
+async fn schedule_slots_once_across_handles(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    assert_eq!(a.last_slot("nightly").await.expect("last slot"), None);
+    for slot in [T0, T0 + 60_000, T0 + 120_000] {
+        let (x, y) = tokio::join!(a.claim_slot("nightly", slot), b.claim_slot("nightly", slot));
+        let (x, y) = (x.expect("claim a"), y.expect("claim b"));
+        assert!(x ^ y, "slot {slot}: exactly one claimer wins (a={x}, b={y})");
+        assert!(!a.claim_slot("nightly", slot).await.expect("again"));
+    }
+    assert!(a.claim_slot("other", T0).await.expect("other workflow"), "slots are per workflow");
+    assert_eq!(b.last_slot("nightly").await.expect("last slot"), Some(T0 + 120_000));
+
+    // previous_success_at: when the last successful scheduled run was scheduled.
+    assert_eq!(a.last_success("nightly").await.expect("last success"), None);
+    let mut scheduled: Vec<NewEvent> = (0..3).map(|i| event(i, "nightly", None, T0 + 60_000 * i as i64)).collect();
+    for e in &mut scheduled {
+        e.trigger = "schedule".into();
+    }
+    let mut manual = event(9, "nightly", None, T0 + 500_000);
+    manual.trigger = "manual".into();
+    scheduled.push(manual);
+    a.accept(scheduled).await.expect("accept");
+    let claimed = a.claim("w", T0 + 600_000, LEASE, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 4);
+    a.finish("w", "run-nightly-0", ok_outcome(T0 + 600_001)).await.expect("finish");
+    a.finish("w", "run-nightly-1", ok_outcome(T0 + 600_002)).await.expect("finish");
+    a.finish("w", "run-nightly-2", failed_outcome(T0 + 600_003)).await.expect("finish");
+    a.finish("w", "run-nightly-9", ok_outcome(T0 + 600_004)).await.expect("finish");
+    assert_eq!(b.last_success("nightly").await.expect("last success"), Some(T0 + 60_000));
+}
+
+async fn workflow_sources(db: Db) {
+    let store = db.open().await;
+    let v = version("wf", 3);
+    assert_eq!(store.workflow_source("wf", &v.hash).await.expect("source"), None);
+    store.put_workflow(v.clone(), "id: wf\nversion: 3\n").await.expect("put");
+    store.put_workflow(v.clone(), "ignored: the first source stays").await.expect("put again");
+    assert_eq!(store.workflow_source("wf", &v.hash).await.expect("source").as_deref(), Some("id: wf\nversion: 3\n"));
+    assert_eq!(store.workflow_source("other", &v.hash).await.expect("source"), None);
+}
+
+async fn shared_state_across_handles(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    assert_eq!(a.get("oauth:workday").await.expect("get"), None);
+    let token = json!({"access_token": "t-1", "expires_at": T0});
+    a.put("oauth:workday", token.clone()).await.expect("put");
+    assert_eq!(b.get("oauth:workday").await.expect("get"), Some(token));
+    b.put("oauth:workday", json!({"access_token": "t-2"})).await.expect("put");
+    assert_eq!(a.get("oauth:workday").await.expect("get"), Some(json!({"access_token": "t-2"})));
+    // The store's Debug output never shows stored values or connection secrets.
+    let shown = format!("{a:?}");
+    assert!(!shown.contains("t-2") && !shown.contains("password"), "{shown}");
+}
+
+async fn migrations_are_idempotent_on_reopen(db: Db) {
+    let ids = {
+        let store = db.open().await;
+        seed(&*store, "wf", 2).await
+    };
+    for _ in 0..2 {
+        let store = db.open().await;
+        let run = store.run(&ids[1]).await.expect("run").expect("kept across reopen");
+        assert_eq!(run.status, RunStatus::Queued);
+        assert_eq!(store.depth().await.expect("depth").queued, 2);
+    }
+    // Two handles opening at once (two processes starting together).
+    let (x, y) = tokio::join!(db.open(), db.open());
+    assert_eq!(x.counts().await.expect("counts"), y.counts().await.expect("counts"));
+}
+
+async fn wait_for_work_is_woken_by_accept(db: Db) {
+    let store = db.open().await;
+    let idle = Instant::now();
+    store.wait_for_work(200).await; // may return at once for a pending wake-up
+    store.wait_for_work(200).await;
+    assert!(idle.elapsed() >= Duration::from_millis(150), "nothing happened, so the wait times out");
+
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            store.wait_for_work(20_000).await;
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    seed(&*store, "wf", 1).await;
+    let waited = waiter.await.expect("waiter");
+    assert!(waited < Duration::from_secs(10), "woken by the accept, not the timeout ({waited:?})");
+}
+
+async fn a_failing_write_does_not_fail_concurrent_ones(db: Db) {
+    let store = db.open().await;
+    seed(&*store, "wf", 1).await; // ev-wf-0 exists
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 1..=40 {
+        let store = store.clone();
+        calls.spawn(async move {
+            // Call 20 reuses an existing event id: its batch must fail alone.
+            let n = if i == 20 { 0 } else { i };
+            let mut e = event(n, "wf", None, T0 + i as i64);
+            e.run_id = format!("run-wf-x{i}");
+            (i, store.accept(vec![e]).await)
+        });
+    }
+    let mut ok = 0;
+    while let Some(done) = calls.join_next().await {
+        let (i, result) = done.expect("call");
+        if i == 20 {
+            assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+        } else {
+            assert_eq!(result.expect("accepted"), vec![queued(&format!("run-wf-x{i}"))]);
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 39);
+    assert_eq!(store.depth().await.expect("depth").queued, 40);
+    assert!(store.run("run-wf-x20").await.expect("run").is_none());
+
+    // The same for step writes sharing a group commit.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20u32 {
+        let store = store.clone();
+        calls.spawn(async move {
+            let r = StepResult {
+                run_id: "run-wf-0".into(),
+                step_id: format!("s{}", i % 10),
+                status: StepStatus::Succeeded,
+                output: Some(json!(i)),
+                error: None,
+                finished_at: T0,
+            };
+            store.record_result(r).await.expect("record")
+        });
+    }
+    let mut inserted = 0;
+    while let Some(done) = calls.join_next().await {
+        inserted += usize::from(done.expect("call"));
+    }
+    assert_eq!(inserted, 10, "one result per step, whatever the interleaving");
+    assert_eq!(store.results("run-wf-0").await.expect("results").len(), 10);
+}

@@ -1,0 +1,168 @@
+//! The `reqflow` binary as a user runs it.
+
+use std::io::Write;
+
+use crate::{data, reqflow};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = reqflow().args(args).output().expect("run reqflow");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("reqflow-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join(name);
+    let mut f = std::fs::File::create(&p).expect("create");
+    f.write_all(bytes).expect("write");
+    p
+}
+
+#[test]
+fn validate_exits_0_on_valid_and_1_on_invalid() {
+    let (code, out, _) = run(&["validate", "tests/data/compile/ok"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 4 files valid (1 warning)"), "{out}");
+    let (code, out, _) = run(&["validate", "tests/data/compile/err/cycle.yaml"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("tests/data/compile/err/cycle.yaml:6:13"), "{out}");
+    assert!(out.contains("a -> c -> b -> a"), "{out}");
+}
+
+#[test]
+fn warnings_do_not_fail_validation() {
+    let (code, out, _) = run(&["validate", "--format", "short", "tests/data/compile/ok/open_endpoint.yaml"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("warning[W0001]: this endpoint accepts requests from anyone"), "{out}");
+}
+
+#[test]
+fn validate_json_gives_positions_for_machines() {
+    let (code, out, _) = run(&["validate", "--format", "json", "tests/data/compile/err/unknown_needs.yaml"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["valid"], false);
+    let d = &v["files"][0]["diagnostics"][0];
+    assert_eq!(d["code"], "E0102");
+    assert_eq!(d["line"], 7);
+    assert_eq!(d["column"], 13);
+    assert_eq!(d["help"], "did you mean `fields`?");
+}
+
+#[test]
+fn hostile_files_get_a_clear_error_and_exit_1() {
+    let big = temp_file("big.yaml", &vec![b'#'; 10 * 1024 * 1024]);
+    let not_utf8 = temp_file("latin1.yaml", b"id: caf\xe9\ntrigger: { manual: {} }\n");
+    let deep = temp_file("deep.yaml", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes());
+    let cases = [
+        (big, "the file is 10.5 MB; workflow files are limited to 1024 KiB"),
+        (not_utf8, "the file is not UTF-8: invalid byte at offset 7 (line 1)"),
+        (deep, "nesting is deeper than 64 levels"),
+        (data("compile/err/alias_bomb.yaml"), "refusing to load it"),
+        (data("compile/err/not_yaml.yaml"), "invalid YAML"),
+    ];
+    for (path, want) in cases {
+        let started = std::time::Instant::now();
+        let (code, out, err) = run(&["validate", "--format", "short", path.to_str().expect("utf8 path")]);
+        assert_eq!(code, 1, "{}: {out}{err}", path.display());
+        assert!(out.contains(want), "{}: expected {want:?} in {out}", path.display());
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "must not hang");
+    }
+}
+
+#[test]
+fn eval_prints_typed_json() {
+    let data = data("payloads/workable-candidate-moved.json");
+    let data = data.to_str().expect("utf8");
+    let (code, out, _) = run(&["eval", "$.event.body.data.email", "--data", data]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "\"ada.lovelace@example.com\"");
+    let (code, out, _) = run(&["eval", "{{ event.body.data.stage == 'Phone Screen' }}", "--data", data]);
+    assert_eq!((code, out.trim()), (0, "true"));
+    let (code, out, _) =
+        run(&["eval", "{{ event.body.data.firstname }} {{ event.body.data.lastname | upper }}", "--data", data]);
+    assert_eq!((code, out.trim()), (0, "\"Ada LOVELACE\""));
+}
+
+#[test]
+fn eval_points_at_the_error_in_a_bad_expression() {
+    let (code, _, err) = run(&["eval", "{{ event.body.data. }}"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0109]: invalid template"), "{err}");
+    assert!(err.contains("<value>:1:"), "{err}");
+    assert!(err.contains('^'), "caret under the problem: {err}");
+    let (code, _, err) = run(&["eval", "$.event[", "--data", "tests/data/payloads/workable-candidate-moved.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0108]: invalid JSONPath"), "{err}");
+}
+
+#[test]
+fn graph_prints_dot_and_mermaid() {
+    let (code, out, _) = run(&["graph", "tests/data/compile/ok/fan_out.yaml"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("digraph \"fan-out\""), "{out}");
+    assert!(out.contains("invite -> join;") && out.contains("per_email -> join;"), "{out}");
+    let (code, out, _) = run(&["graph", "--format", "mermaid", "tests/data/compile/ok/fan_out.yaml"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("flowchart TD"), "{out}");
+    assert!(out.contains("fields --> per_email"), "{out}");
+}
+
+#[test]
+fn graph_of_an_invalid_file_shows_why() {
+    let (code, out, _) = run(&["graph", "tests/data/compile/err/cycle.yaml"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("E0103"), "{out}");
+}
+
+#[test]
+fn test_runs_the_cases_workflows_carry() {
+    let (code, out, err) = run(&["test", "workflows/"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok     interview_started turns protection on"), "{out}");
+    assert!(out.contains("ok     maps the Studio envelope"), "{out}");
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn a_failing_case_says_what_differed() {
+    let dir = std::env::temp_dir().join(format!("reqflow-it-testcmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("w.yaml"),
+        r#"id: scoring
+trigger: { manual: {} }
+connections:
+  vendor: { type: http, base_url: "https://vendor.example" }
+steps:
+  - id: score
+    map: { total: "{{ event.a + event.b }}" }
+  - id: send
+    action: http.request
+    connection: vendor
+    with: { method: POST, path: /scores, json: { total: "{{ steps.score.output.total }}" } }
+tests:
+  - name: adds up
+    event: { a: 2, b: 3 }
+    stub: { send: { output: { status: 200 } } }
+    expect:
+      steps: { score: { output: { total: 6 } } }
+      calls: { send: { json: { total: 5 } } }
+  - name: forgets a stub
+    event: { a: 1, b: 1 }
+"#,
+    )
+    .expect("write");
+    let (code, out, _) = run(&["test", dir.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED adds up"), "{out}");
+    assert!(out.contains("steps.score.output.total: expected 6, got 5"), "{out}");
+    assert!(out.contains("FAILED forgets a stub"), "{out}");
+    assert!(out.contains("the test gives it no stub"), "{out}");
+    assert!(out.contains("0 passed, 2 failed"), "{out}");
+}

@@ -1,0 +1,339 @@
+//! Test harness: the real `reqflow serve` as a child process, a minimal
+//! HTTP/1.1 client, and a vendor endpoint on loopback (a real HTTP server
+//! standing in for a third party: it records requests and answers as told).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("reqflow-it-{tag}-{}-{}", std::process::id(), fastrand_u64()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish()
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request (Connection: close).
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Resp { status, headers, body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// POST JSON.
+pub fn post_json(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut h = vec![("Content-Type", "application/json")];
+    h.extend_from_slice(headers);
+    http(port, "POST", path, &h, body.as_bytes())
+}
+
+/// GET.
+pub fn get(port: u16, path: &str) -> Resp {
+    http(port, "GET", path, &[], b"")
+}
+
+/// A running `reqflow serve`.
+pub struct Serve {
+    pub port: u16,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Serve {
+    /// Start `reqflow serve` and wait until `/healthz` answers.
+    pub fn start(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path) -> Serve {
+        let port = free_port();
+        let log = log_dir.join(format!("serve-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
+        cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::from(log_file.try_clone().expect("log"))).stderr(Stdio::from(log_file));
+        let child = cmd.spawn().expect("spawn serve");
+        let mut serve = Serve { port, child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("serve exited with {status}:\n{}", serve.log_text());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/healthz").status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not start:\n{}", serve.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serve
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill").args(["-9", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    /// Poll a run until it leaves queued/running.
+    pub fn wait_run(&self, run_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = get(self.port, &format!("/api/runs/{run_id}"));
+            if r.status == 200 {
+                let v = r.json();
+                let s = v["run"]["status"].as_str().unwrap_or("");
+                if s != "queued" && s != "running" {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < deadline, "run {run_id} did not finish: {}", r.body);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request the vendor endpoint received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// How the vendor endpoint answers: a queue of (status, delay) then `default`.
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub script: Vec<(u16, Duration)>,
+    pub default: (u16, Duration),
+    pub body: String,
+}
+
+/// A third-party HTTP endpoint on loopback.
+#[derive(Clone)]
+pub struct Vendor {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl Vendor {
+    pub fn start() -> Vendor {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind vendor");
+        let port = listener.local_addr().expect("addr").port();
+        let v = Vendor {
+            port,
+            received: Arc::default(),
+            behaviour: Arc::new(Mutex::new(Behaviour {
+                script: vec![],
+                default: (201, Duration::ZERO),
+                body: "{\"ok\":true}".into(),
+            })),
+        };
+        let vc = v.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let vc = vc.clone();
+                std::thread::spawn(move || vc.serve(stream));
+            }
+        });
+        v
+    }
+
+    /// Answer the next requests with these statuses, then `default`.
+    pub fn script(&self, script: Vec<(u16, Duration)>, default: (u16, Duration)) {
+        let mut b = self.behaviour.lock().expect("lock");
+        b.script = script;
+        b.default = default;
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            let mut headers = Vec::new();
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let (status, delay, text) = {
+                let mut b = self.behaviour.lock().expect("lock");
+                let (s, d) = if b.script.is_empty() { b.default } else { b.script.remove(0) };
+                (s, d, b.body.clone())
+            };
+            self.received.lock().expect("lock").push(Received {
+                method,
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+            std::thread::sleep(delay);
+            let resp = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            let mut w = &stream;
+            if w.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` (with a clear SKIPPED line) when
+/// none is configured — unless `REQFLOW_REQUIRE_POSTGRES=1`, then a failure.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("REQFLOW_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("REQFLOW_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "{test}: REQFLOW_REQUIRE_POSTGRES=1 but REQFLOW_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!(
+                "SKIPPED: {test}: set REQFLOW_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for one test (created with `psql`), dropped by the guard.
+pub struct PgDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl PgDb {
+    pub fn create(admin_url: &str, tag: &str) -> PgDb {
+        let name = format!("reqflow_it_{tag}_{}", std::process::id());
+        let run = |sql: &str| {
+            let out = Command::new("psql")
+                .args([admin_url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+                .output()
+                .expect("psql (install postgresql-client)");
+            assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&format!("DROP DATABASE IF EXISTS {name}"));
+        run(&format!("CREATE DATABASE {name}"));
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+        PgDb { url: format!("{base}/{name}"), admin: admin_url.to_string(), name }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([&self.admin, "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}

@@ -1,0 +1,46 @@
+//! reqflow's integration tests: one binary (`cargo test --test it`).
+//!
+//! - `compile`: golden tests over `tests/data/compile/{ok,err}` (diagnostics
+//!   snapshotted, so their wording is reviewed like code);
+//! - `cli`: the real `reqflow` binary: exit codes, formats, hostile input;
+//! - `schema`: the checked-in JSON Schema is current and accepts the examples;
+//! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL).
+
+mod cli;
+mod compile;
+mod harness;
+mod quickstart;
+mod runtime_more;
+mod schema;
+mod serve;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Path of a file under `tests/data`.
+pub fn data(rel: &str) -> PathBuf {
+    root().join("tests/data").join(rel)
+}
+
+/// The built `reqflow` binary.
+pub fn reqflow() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_reqflow"));
+    c.current_dir(root());
+    c
+}
+
+/// The registry the binary uses.
+pub fn registry() -> reqflow_engine::action::Registry {
+    let mut r = reqflow_engine::action::Registry::new();
+    reqflow_actions::register_builtins(&mut r);
+    r
+}
+
+/// A path relative to the repository root, with `/` separators (stable in snapshots).
+pub fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).to_string_lossy().replace('\\', "/")
+}

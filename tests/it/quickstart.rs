@@ -1,0 +1,143 @@
+//! The README's quickstart, end to end: `reqflow sandbox` and `reqflow serve`
+//! (the shipped `workflows/`) as real processes; the sandbox sends a signed
+//! Workable `candidate_moved` webhook, the run invites the candidate at the
+//! (sandbox) interview vendor and comments on the Workable timeline; then the
+//! vendor's signed completion webhook rates the candidate and posts the
+//! transcript. Everything is checked in what the sandbox received.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Serve, free_port, get, http, post_json, temp_dir};
+
+const TOKEN: &str = "quickstart-workable-token";
+const VENDOR_SECRET: &str = "quickstart-vendor-secret";
+
+struct Sandbox(Child, u16);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sandbox() -> Sandbox {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_reqflow"))
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sandbox did not start");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    Sandbox(child, port)
+}
+
+fn sandbox_requests(port: u16) -> Vec<Value> {
+    get(port, "/_sandbox/requests").json()["requests"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn quickstart_workable_phone_screen_end_to_end() {
+    let sb = sandbox();
+    let auth = format!("Bearer {TOKEN}");
+    let candidates = http(sb.1, "GET", "/spi/v3/candidates?limit=100", &[("Authorization", &auth)], b"").json();
+    let candidate = candidates["candidates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["stage"] == "Phone Screen" && c["disqualified"] != true))
+        .cloned()
+        .expect("the sandbox seeds a candidate in Phone Screen");
+    let candidate_id = candidate["id"].as_str().expect("id").to_string();
+    let members = http(sb.1, "GET", "/spi/v3/members", &[("Authorization", &auth)], b"").json();
+    let member_id = members["members"][0]["id"].as_str().expect("a seeded member").to_string();
+
+    let dir = temp_dir("quickstart");
+    let sandbox_url = format!("http://127.0.0.1:{}", sb.1);
+    let vendor_url = format!("{sandbox_url}/vendor/interviews");
+    let env = [
+        ("REQFLOW_SECRET_WORKABLE_BASE_URL", sandbox_url.as_str()),
+        ("REQFLOW_SECRET_WORKABLE_TOKEN", TOKEN),
+        ("REQFLOW_SECRET_WORKABLE_MEMBER_ID", member_id.as_str()),
+        ("REQFLOW_SECRET_INTERVIEWS_BASE_URL", vendor_url.as_str()),
+        ("REQFLOW_SECRET_INTERVIEWS_API_KEY", "quickstart-vendor-key"),
+        ("REQFLOW_SECRET_INTERVIEWS_WEBHOOK_SECRET", VENDOR_SECRET),
+    ];
+    let serve = Serve::start(
+        &crate::root().join("workflows"),
+        &format!("sqlite://{}", dir.join("reqflow.db").display()),
+        &env,
+        &dir,
+    );
+
+    // 1. Workable says the candidate moved to Phone Screen (signed with the account token).
+    let sent = post_json(
+        sb.1,
+        "/_sandbox/webhooks/send",
+        &[],
+        &json!({ "url": format!("http://127.0.0.1:{}/hooks/workable/candidate-moved", serve.port), "key": TOKEN, "candidate_id": candidate_id }).to_string(),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.json()["status"], 202, "{}", sent.body);
+    let body: Value = serde_json::from_str(sent.json()["body"].as_str().unwrap_or("{}")).expect("json");
+    let run_id = body["run_id"].as_str().expect("run id").to_string();
+    let run = serve.wait_run(&run_id, Duration::from_secs(30));
+    assert_eq!(run["run"]["status"], "succeeded", "{run:#}");
+
+    let reqs = sandbox_requests(sb.1);
+    let invite = reqs.iter().find(|r| r["path"] == "/vendor/interviews/invites").expect("the vendor got the invite");
+    let invite_body: Value = serde_json::from_str(invite["body"].as_str().unwrap_or("{}")).expect("json");
+    assert_eq!(invite_body["external_id"], candidate_id.as_str());
+    let comment_path = format!("/spi/v3/candidates/{candidate_id}/comments");
+    assert!(
+        reqs.iter().any(|r| r["path"] == comment_path.as_str() && r["method"] == "POST"),
+        "timeline comment written back"
+    );
+
+    // 2. The vendor reports the finished interview.
+    let done = post_json(
+        sb.1,
+        "/_sandbox/interviews/complete",
+        &[],
+        &json!({
+            "url": format!("http://127.0.0.1:{}/hooks/interviews/completed", serve.port),
+            "secret": VENDOR_SECRET, "external_id": candidate_id, "score": 87.5,
+            "summary": "Clear and structured.", "transcript": "Q: Why this role?\nA: …"
+        })
+        .to_string(),
+    );
+    assert_eq!(done.json()["status"], 202, "{}", done.body);
+    let body: Value = serde_json::from_str(done.json()["body"].as_str().unwrap_or("{}")).expect("json");
+    let run = serve.wait_run(body["run_id"].as_str().expect("run id"), Duration::from_secs(30));
+    assert_eq!(run["run"]["status"], "succeeded", "{run:#}");
+    let ratings_path = format!("/spi/v3/candidates/{candidate_id}/ratings");
+    wait_for(|| sandbox_requests(sb.1).iter().any(|r| r["path"] == ratings_path.as_str()), "the rating");
+    let reqs = sandbox_requests(sb.1);
+    let rating = reqs.iter().find(|r| r["path"] == ratings_path.as_str()).expect("rating");
+    let rating: Value = serde_json::from_str(rating["body"].as_str().unwrap_or("{}")).expect("json");
+    assert_eq!(rating["grade"], 4, "{rating}");
+    assert_eq!(reqs.iter().filter(|r| r["path"] == comment_path.as_str()).count(), 2, "invite note + transcript");
+
+    // A forged completion (wrong secret) is refused and starts nothing.
+    let forged = post_json(
+        sb.1,
+        "/_sandbox/interviews/complete",
+        &[],
+        &json!({ "url": format!("http://127.0.0.1:{}/hooks/interviews/completed", serve.port), "secret": "wrong", "external_id": candidate_id, "score": 100 }).to_string(),
+    );
+    assert_eq!(forged.json()["status"], 401, "{}", forged.body);
+}
