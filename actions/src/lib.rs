@@ -11,7 +11,8 @@
 //! Modules (one per connector): [`http`] (`http.request`, connection type
 //! `http`, and the shared [`http::client()`]), [`soap`] (`soap.call`),
 //! [`workable`] (`workable.*`, connection type `workable`), [`workday`]
-//! (connection type `workday`, OAuth and WS-Security).
+//! (connection type `workday`, OAuth and WS-Security), [`workflow`]
+//! (`workflow.start`: a run of another workflow, one per item with `foreach`).
 
 use reqflow_engine::action::Registry;
 
@@ -19,6 +20,7 @@ pub mod http;
 pub mod soap;
 pub mod workable;
 pub mod workday;
+pub mod workflow;
 
 /// Registers every built-in action and connection type.
 pub fn register_builtins(registry: &mut Registry) -> &mut Registry {
@@ -26,5 +28,6 @@ pub fn register_builtins(registry: &mut Registry) -> &mut Registry {
     soap::register(registry);
     workable::register(registry);
     workday::register(registry);
+    workflow::register(registry);
     registry
 }

@@ -337,3 +337,44 @@ impl Drop for PgDb {
             .output();
     }
 }
+
+/// A `reqflow sandbox` child process and its port; killed on drop.
+pub struct Sandbox(pub std::process::Child, pub u16);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `reqflow sandbox` on a free loopback port (fresh seeded state).
+pub fn sandbox() -> Sandbox {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_reqflow"))
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sandbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sandbox did not start");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    Sandbox(child, port)
+}
+
+/// What the sandbox received (`GET /_sandbox/requests`).
+pub fn sandbox_requests(port: u16) -> Vec<Value> {
+    get(port, "/_sandbox/requests").json()["requests"].as_array().cloned().unwrap_or_default()
+}
+
+/// Polls `ok` until it holds (30 s at most).
+pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

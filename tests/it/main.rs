@@ -4,7 +4,8 @@
 //!   snapshotted, so their wording is reviewed like code);
 //! - `cli`: the real `reqflow` binary: exit codes, formats, hostile input;
 //! - `schema`: the checked-in JSON Schema is current and accepts the examples;
-//! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL).
+//! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
+//! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`.
 
 mod cli;
 mod compile;
@@ -12,6 +13,7 @@ mod harness;
 mod quickstart;
 mod runtime_more;
 mod schema;
+mod seeds;
 mod serve;
 
 use std::path::{Path, PathBuf};

@@ -5,52 +5,14 @@
 //! vendor's signed completion webhook rates the candidate and posts the
 //! transcript. Everything is checked in what the sandbox received.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, free_port, get, http, post_json, temp_dir};
+use crate::harness::{Serve, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
 
 const TOKEN: &str = "quickstart-workable-token";
 const VENDOR_SECRET: &str = "quickstart-vendor-secret";
-
-struct Sandbox(Child, u16);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sandbox() -> Sandbox {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_reqflow"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sandbox");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "sandbox did not start");
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    Sandbox(child, port)
-}
-
-fn sandbox_requests(port: u16) -> Vec<Value> {
-    get(port, "/_sandbox/requests").json()["requests"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn quickstart_workable_phone_screen_end_to_end() {

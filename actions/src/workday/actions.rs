@@ -37,6 +37,7 @@ fn build_err(kind: &'static str) -> impl Fn(RequestError) -> ActionError {
 /// One page of a Get_* answer.
 struct Page {
     items: Vec<Value>,
+    summaries: Vec<Value>,
     total_results: Option<u64>,
     total_pages: Option<u64>,
     as_of_entry: Option<String>,
@@ -48,13 +49,13 @@ fn number(el: Option<&Element>, name: &str) -> Option<u64> {
     t.parse::<u64>().ok().or_else(|| t.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
 }
 
-fn read_page(el: &Element, item: &str) -> Page {
+fn read_page(el: &Element, item: &str, summary: Option<Summary>) -> Page {
     let results = el.child("Response_Results");
+    let found: Vec<&Element> =
+        el.child("Response_Data").map(|d| d.elements().filter(|e| e.name == item).collect()).unwrap_or_default();
     Page {
-        items: el
-            .child("Response_Data")
-            .map(|d| d.elements().filter(|e| e.name == item).map(Element::to_json).collect())
-            .unwrap_or_default(),
+        items: found.iter().map(|e| e.to_json()).collect(),
+        summaries: summary.map(|(_, f)| found.iter().flat_map(|e| f(e)).collect()).unwrap_or_default(),
         total_results: number(results, "Total_Results"),
         total_pages: number(results, "Total_Pages"),
         as_of_entry: el
@@ -65,12 +66,16 @@ fn read_page(el: &Element, item: &str) -> Page {
     }
 }
 
+/// A flat summary added to a Get_* output: its key and how each item is summarised.
+type Summary = (&'static str, fn(&Element) -> Vec<Value>);
+
 /// Paging of a Get_* operation.
 struct Paging {
     first: u32,
     all_pages: bool,
     max_pages: u32,
     as_of_entry: Option<String>,
+    summary: Option<Summary>,
 }
 
 /// Gets page `first` (and with `all_pages` the following ones, pinned to page 1's
@@ -87,32 +92,32 @@ async fn soap_pages(
     let mut page = paging.first;
     let mut pinned = paging.as_of_entry;
     let mut items = Vec::new();
+    let mut summaries = Vec::new();
     let mut fetched = 0u32;
     let (mut total_results, mut total_pages);
     loop {
         let body = build(page, pinned.as_deref())?;
         let el = client.soap(cx, operation, body).await?;
-        let got = read_page(&el, item);
+        let got = read_page(&el, item, paging.summary);
         fetched += 1;
         let empty = got.items.is_empty();
         items.extend(got.items);
+        summaries.extend(got.summaries);
         total_results = got.total_results;
         total_pages = got.total_pages;
         if pinned.is_none() {
             pinned = got.as_of_entry;
         }
         let more = !empty && total_pages.is_some_and(|t| u64::from(page) < t);
-        if !more {
-            return Ok(json!({
+        if !more || !paging.all_pages || fetched >= paging.max_pages {
+            let mut out = json!({
                 key: items, "count": items.len(), "total_results": total_results, "total_pages": total_pages,
-                "page": page, "pages": fetched, "next_page": null,
-            }));
-        }
-        if !paging.all_pages || fetched >= paging.max_pages {
-            return Ok(json!({
-                key: items, "count": items.len(), "total_results": total_results, "total_pages": total_pages,
-                "page": page, "pages": fetched, "next_page": page + 1,
-            }));
+                "page": page, "pages": fetched, "next_page": if more { json!(page + 1) } else { Value::Null },
+            });
+            if let Some((name, _)) = paging.summary {
+                out[name] = Value::Array(summaries);
+            }
+            return Ok(out);
         }
         page += 1;
     }
@@ -200,9 +205,12 @@ Reads candidates with `Get_Candidates`: by reference (`candidates: [CAND-1182, â
 One page (`page`, `count` up to 999) with `next_page` when there are more, or with `all_pages: true` \
 every page to the last one; later pages reuse page 1's `As_Of_Entry_DateTime`, so a candidate added \
 meanwhile does not shift the pages.\n\n\
-Output: `{candidates: [{Candidate_Reference, Candidate_Data}], count, total_results, total_pages, \
-page, pages, next_page}`, each candidate as the response element's JSON (local names as keys; \
-`@type` / `#text` for typed IDs).";
+Output: `{candidates: [{Candidate_Reference, Candidate_Data}], applications, count, total_results, \
+total_pages, page, pages, next_page}`, each candidate as the response element's JSON (local names as keys; \
+`@type` / `#text` for typed IDs), and `applications`: one flat entry per job application, \
+`{candidate_id, candidate, first_name, last_name, name, email, job_application_id, job_application, \
+job_requisition_id, stage, workflow_step, disposition, job_application_date, status_timestamp}`, \
+for filters and `foreach` (`$.steps.x.output.applications[?@.stage == 'ASSESSMENT']`).";
 
 impl Action for CandidatesGet {
     type Params = CandidatesGetParams;
@@ -222,6 +230,7 @@ impl Action for CandidatesGet {
             all_pages: p.all_pages,
             max_pages: p.max_pages.unwrap_or(DEFAULT_MAX_PAGES).max(1),
             as_of_entry: p.as_of_entry_datetime.clone(),
+            summary: Some(("applications", super::summary::applications)),
         };
         soap_pages(&client, &cx, "Get_Candidates", "Candidate", "candidates", paging, |page, as_of| {
             requests::get_candidates(&p, version, page, as_of).map_err(build_err(CANDIDATES_GET))
@@ -410,6 +419,7 @@ impl Action for JobRequisitionsGet {
             all_pages: p.all_pages,
             max_pages: p.max_pages.unwrap_or(DEFAULT_MAX_PAGES).max(1),
             as_of_entry: p.as_of_entry_datetime.clone(),
+            summary: None,
         };
         soap_pages(
             &client,

@@ -12,7 +12,8 @@ pub const DEFAULT_VERSION: &str = "v44.0";
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkdayConnection {
-    /// Web-services host, e.g. `wd2-impl-services1.workday.com` (or give `base_url`).
+    /// Web-services host, e.g. `wd2-impl-services1.workday.com` (or give `base_url`). A value with a
+    /// scheme (`http://127.0.0.1:8090`, for `reqflow sandbox`) is used as the base URL as it is.
     #[serde(default)]
     pub host: Option<String>,
     /// The tenant, e.g. `acme`.
@@ -72,6 +73,7 @@ impl WorkdayConnection {
     pub fn base(&self) -> Result<String, String> {
         match (&self.base_url, &self.host) {
             (Some(b), _) => Ok(b.trim_end_matches('/').to_owned()),
+            (None, Some(h)) if h.contains("://") => Ok(h.trim_end_matches('/').to_owned()),
             (None, Some(h)) => Ok(format!("https://{}", h.trim_end_matches('/'))),
             (None, None) => Err("a `workday` connection needs `host` or `base_url`".into()),
         }

@@ -19,6 +19,7 @@ mod connection;
 mod params;
 pub mod refs;
 pub mod requests;
+pub mod summary;
 pub mod version;
 
 use reqflow_engine::action::{ConnectionType, Registry};

@@ -251,6 +251,22 @@ pub trait SharedState: Send + Sync + fmt::Debug {
     fn put<'a>(&'a self, key: &'a str, value: Value) -> BoxFuture<'a, Result<(), ActionError>>;
 }
 
+/// Starts runs of other workflows from a step (`workflow.start`): the
+/// engine implements it with the target's accept path, so the target's
+/// `when:` and `dedupe:` apply exactly as to its own trigger's events.
+pub trait RunStarter: Send + Sync + fmt::Debug {
+    /// Submit `event` (the `event` the new run sees) to the workflow
+    /// `workflow`. `fallback_dedupe` is used when the target's trigger has no
+    /// `dedupe:` of its own, so a resumed or retried step never starts a run
+    /// twice. Returns what happened, as `{status, run_id?}`; durable on `Ok`.
+    fn start_run<'a>(
+        &'a self,
+        workflow: &'a str,
+        event: Value,
+        fallback_dedupe: String,
+    ) -> BoxFuture<'a, Result<Value, ActionError>>;
+}
+
 /// [`SharedState`] in process memory.
 #[derive(Debug, Default)]
 pub struct MemoryState {
@@ -289,6 +305,8 @@ pub struct ActionContext {
     pub timeout: Option<Duration>,
     /// Durable state shared across processes.
     pub state: Arc<dyn SharedState>,
+    /// Starts runs of other workflows (set by the engine; `None` outside it).
+    pub runs: Option<Arc<dyn RunStarter>>,
 }
 
 impl ActionContext {
@@ -302,6 +320,7 @@ impl ActionContext {
             connection: None,
             timeout: None,
             state: Arc::new(MemoryState::default()),
+            runs: None,
         }
     }
 
@@ -320,6 +339,12 @@ impl ActionContext {
     /// With shared state.
     pub fn with_state(mut self, state: Arc<dyn SharedState>) -> Self {
         self.state = state;
+        self
+    }
+
+    /// With a way to start runs of other workflows.
+    pub fn with_runs(mut self, runs: Arc<dyn RunStarter>) -> Self {
+        self.runs = Some(runs);
         self
     }
 

@@ -454,7 +454,8 @@ impl<'a> Execution<'a> {
                 let timeout = step.timeout.unwrap_or(self.inner.config.default_step_timeout);
                 let mut cx = ActionContext::new(self.run.run_id.clone(), self.wf.id.clone(), step.id.clone(), attempt)
                     .with_timeout(Some(timeout))
-                    .with_state(self.inner.shared_state.clone());
+                    .with_state(self.inner.shared_state.clone())
+                    .with_runs(self.inner.runs.clone());
                 if let Some(item) = item {
                     cx.step = format!("{}[{item}]", step.id);
                 }

@@ -42,6 +42,7 @@
 
 mod accept;
 pub mod clock;
+mod dispatch;
 mod executor;
 pub mod metrics;
 mod report;
@@ -57,6 +58,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use accept::AcceptError;
+pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use metrics::{EventOutcome, Metrics};
 pub use secrets::Secrets;
@@ -162,6 +164,8 @@ pub enum EngineError {
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub shared_state: Arc<dyn SharedState>,
+    /// The engine as its runs' [`RunStarter`](crate::action::RunStarter) (holds a weak reference).
+    pub runs: Arc<dyn crate::action::RunStarter>,
     pub registry: Arc<Registry>,
     pub secrets: Arc<Secrets>,
     pub metrics: Arc<Metrics>,
@@ -224,7 +228,8 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, secrets: Secrets, config: EngineConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
         let accepter = accept::Accepter::new(store.clone(), config.accept_queue);
-        let inner = Inner {
+        let inner = Arc::new_cyclic(|me| Inner {
+            runs: Arc::new(dispatch::Starter(me.clone())),
             shared_state: Arc::new(StoreState(store.clone())),
             store,
             registry,
@@ -237,8 +242,8 @@ impl Engine {
             versions: RwLock::new(HashMap::new()),
             accepter,
             stubs: std::sync::Mutex::new(HashMap::new()),
-        };
-        Engine { inner: Arc::new(inner) }
+        });
+        Engine { inner }
     }
 
     /// Makes these workflows the current ones (and stores their source, so
