@@ -45,6 +45,18 @@ pub(crate) struct ServeArgs {
     /// Accept events but run no workers (another process runs them).
     #[arg(long)]
     no_workers: bool,
+    /// How long a claimed run stays leased without a heartbeat (renewed every third of it). After a
+    /// crash, the runs the dead process held are taken over once their lease expires.
+    #[arg(long, default_value = "30s", value_parser = parse_lease)]
+    lease: std::time::Duration,
+}
+
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let d = reqflow_engine::spec::DurationSpec::parse(s)?.0;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("`{s}`: a lease shorter than 1s would expire between heartbeats"));
+    }
+    Ok(d)
 }
 
 pub(crate) fn secrets(file: Option<&PathBuf>) -> anyhow::Result<Secrets> {
@@ -98,6 +110,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_concurrent_runs: args.concurrency,
             max_backlog: args.max_backlog,
             run_workers: !args.no_workers,
+            lease: args.lease,
             ..EngineConfig::default()
         };
         let engine = Engine::new(store, registry, secrets, config);

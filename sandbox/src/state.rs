@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub data: Data,
     pub log: VecDeque<Value>,
     pub faults: Option<Faults>,
+    /// What the vendor stand-in received, uncapped (`GET /_sandbox/vendor/writes`).
+    pub vendor: crate::vendor::VendorLedger,
     /// Rate-limit windows: key → (window start, requests in it).
     pub windows: HashMap<String, (i64, u32)>,
 }

@@ -3,7 +3,13 @@
 //! sandbox alone.
 //!
 //! - `ANY /vendor/{path}`: records the request (see `GET /_sandbox/requests`)
-//!   and answers `201 {"id": "vnd-N", "status": "received"}`.
+//!   and answers `201 {"id": "vnd-N", "status": "received"}`. It honours
+//!   `Idempotency-Key` as payment and messaging APIs do: a key seen before
+//!   gets the first answer again (with `Idempotent-Replayed: true`) and
+//!   creates nothing new.
+//! - `GET /_sandbox/vendor/writes`: every vendor write, uncapped
+//!   (`{writes: [{path, idempotency_key, id, replays, body}]}`), so a test can
+//!   count duplicate effects after thousands of calls.
 //! - `POST /_sandbox/interviews/complete` with `{url, secret, external_id,
 //!   candidate_id?, interview_id?, score, summary?, transcript?, report_url?}`:
 //!   POSTs the vendor's `interview.completed` webhook to `url`, signed like
@@ -11,12 +17,13 @@
 //!   `X-Signature: sha256=hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`;
 //!   answers `{status, body}` of the delivery.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -28,14 +35,55 @@ use crate::util::error;
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-/// The vendor routes.
-pub fn router() -> Router<Sandbox> {
-    Router::new().route("/vendor/{*path}", any(received)).route("/_sandbox/interviews/complete", post(complete))
+/// How much of a write's body the ledger keeps.
+const LEDGER_BODY: usize = 512;
+
+/// Every write the vendor stand-in received, and the answers given per idempotency key.
+#[derive(Debug, Default)]
+pub struct VendorLedger {
+    writes: Vec<Value>,
+    keys: HashMap<String, (usize, String)>,
 }
 
-async fn received() -> Response {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::CREATED, Json(json!({ "id": format!("vnd-{n}"), "status": "received" }))).into_response()
+/// The vendor routes.
+pub fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/vendor/{*path}", any(received))
+        .route("/_sandbox/interviews/complete", post(complete))
+        .route("/_sandbox/vendor/writes", get(writes))
+}
+
+async fn received(
+    State(sb): State<Sandbox>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut inner = sb.lock();
+    let ledger = &mut inner.vendor;
+    if let Some((index, id)) = key.as_ref().and_then(|k| ledger.keys.get(k)).cloned() {
+        if let Some(w) = ledger.writes.get_mut(index) {
+            w["replays"] = json!(w["replays"].as_u64().unwrap_or(0) + 1);
+        }
+        let mut resp = (StatusCode::CREATED, Json(json!({ "id": id, "status": "received" }))).into_response();
+        resp.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return resp;
+    }
+    let id = format!("vnd-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let text = String::from_utf8_lossy(&body[..body.len().min(LEDGER_BODY)]).into_owned();
+    if let Some(k) = &key {
+        ledger.keys.insert(k.clone(), (ledger.writes.len(), id.clone()));
+    }
+    ledger.writes.push(
+        json!({ "path": format!("/vendor/{path}"), "idempotency_key": key, "id": id, "replays": 0, "body": text }),
+    );
+    (StatusCode::CREATED, Json(json!({ "id": id, "status": "received" }))).into_response()
+}
+
+async fn writes(State(sb): State<Sandbox>) -> Response {
+    let inner = sb.lock();
+    Json(json!({ "writes": inner.vendor.writes })).into_response()
 }
 
 #[derive(Deserialize)]

@@ -49,8 +49,14 @@ impl Resp {
 
 /// One HTTP/1.1 request (Connection: close).
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    try_http(port, method, path, headers, body).expect("HTTP request")
+}
+
+/// One HTTP/1.1 request; an error when the server cannot be reached or the
+/// connection breaks before an answer (a killed server).
+pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -59,11 +65,17 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("write");
-    s.write_all(body).expect("write body");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    parse_response(&raw)
+    let read = s.read_to_end(&mut raw);
+    let resp = parse_response(&raw);
+    if resp.status == 0 {
+        return Err(read
+            .err()
+            .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP answer")));
+    }
+    Ok(resp)
 }
 
 fn parse_response(raw: &[u8]) -> Resp {
@@ -113,11 +125,24 @@ pub struct Serve {
 impl Serve {
     /// Start `reqflow serve` and wait until `/healthz` answers.
     pub fn start(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path) -> Serve {
-        let port = free_port();
-        let log = log_dir.join(format!("serve-{port}.log"));
+        Serve::start_with(free_port(), workflows, db, env, log_dir, &[])
+    }
+
+    /// Start `reqflow serve` on `port` with extra arguments (e.g. after a kill, on the same port).
+    pub fn start_with(
+        port: u16,
+        workflows: &Path,
+        db: &str,
+        env: &[(&str, &str)],
+        log_dir: &Path,
+        args: &[&str],
+    ) -> Serve {
+        let n = std::fs::read_dir(log_dir).map(|d| d.count()).unwrap_or(0);
+        let log = log_dir.join(format!("serve-{port}-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
         cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }

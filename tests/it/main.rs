@@ -5,11 +5,14 @@
 //! - `cli`: the real `reqflow` binary: exit codes, formats, hostile input;
 //! - `schema`: the checked-in JSON Schema is current and accepts the examples;
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
-//! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`.
+//! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
+//! - `crash`, `outage`: `kill -9` under load and downstream outages (longer runs: `scripts/`).
 
 mod cli;
 mod compile;
+mod crash;
 mod harness;
+mod outage;
 mod quickstart;
 mod runtime_more;
 mod schema;

@@ -352,8 +352,21 @@ impl<'a> Execution<'a> {
         prior: &[AttemptRecord],
     ) -> Result<StepOutcome, StoreError> {
         let policy = &step.retry;
+        let last = prior.iter().filter(|a| a.item == item).max_by_key(|a| a.attempt);
+        // The process stopped after the attempt ended well but before the step's
+        // result was recorded: the work is done, its (stored, masked) output stands.
+        if let Some(a) = last
+            && a.status == "succeeded"
+        {
+            let output = a.output.clone().unwrap_or(Value::Null);
+            return Ok(StepOutcome::Succeeded(output));
+        }
         let mut attempt = prior.iter().filter(|a| a.item == item).map(|a| a.attempt).max().unwrap_or(0) + 1;
-        if attempt > policy.attempts {
+        // A crash that interrupted a pure step (`map:`) cost nothing outside the
+        // engine: the step runs again, whatever its budget (`map:` has one attempt).
+        let redo_pure = matches!(step.kind, StepKind::Map(_))
+            && prior.iter().filter(|a| a.item == item).max_by_key(|a| a.attempt).is_some_and(was_interrupted);
+        if attempt > policy.attempts && !redo_pure {
             let last = prior.iter().filter(|a| a.item == item).max_by_key(|a| a.attempt).and_then(|a| a.error.clone());
             let mut e = last.unwrap_or_else(|| json!({ "message": "no attempts left" }));
             if let Some(o) = e.as_object_mut() {
@@ -510,6 +523,11 @@ enum Prepared<'a> {
     Action { action: &'a Arc<dyn crate::action::DynAction>, params: Value, conn: Option<Connection> },
     Stubbed,
     Invalid(ActionError),
+}
+
+/// Whether an attempt was cut short by the process stopping (a crash or `kill -9`).
+fn was_interrupted(a: &AttemptRecord) -> bool {
+    a.error.as_ref().and_then(|e| e.get("code")).and_then(Value::as_str) == Some("interrupted")
 }
 
 /// Why a step is skipped because of what it needs, if it is.
