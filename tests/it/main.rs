@@ -6,13 +6,14 @@
 //! - `schema`: the checked-in JSON Schema is current and accepts the examples;
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
-//! - `crash`, `outage`: `kill -9` under load and downstream outages (longer runs: `scripts/`).
+//! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity.
 
 mod cli;
 mod compile;
 mod crash;
 mod harness;
 mod outage;
+mod overload;
 mod quickstart;
 mod runtime_more;
 mod schema;
