@@ -73,8 +73,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let code = rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
-        let engine =
-            Engine::new(store, registry, secrets, EngineConfig { max_concurrent_runs: 4, ..EngineConfig::default() });
+        let engine = Engine::new(
+            store,
+            registry,
+            secrets,
+            EngineConfig { max_concurrent_runs: 4, run_schedules: false, ..EngineConfig::default() },
+        );
         engine.load(vec![wf.clone()]).await?;
         let running = engine.start();
         let event = trigger::new_event(&wf, payload, now, engine.secrets()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -3,7 +3,11 @@
 //! A workflow's cases live in its `tests:` block or in a sibling
 //! `NAME.test.yaml` (a list of cases, or `tests:` with the list). Each case
 //! runs through the real engine on a temporary SQLite store; action steps
-//! are answered by stubs, so nothing leaves the machine.
+//! are answered by stubs, so nothing leaves the machine — or, with
+//! `sandbox: true`, by a `reqflow sandbox` started in process for the case
+//! (seeded, or from `sandbox: { state: FILE }`), whose URL the case's secrets
+//! read as `{{ sandbox.url }}`; `expect.requests` then checks what the
+//! sandbox received.
 //!
 //! ```yaml
 //! tests:
@@ -20,6 +24,12 @@
 //!         note: { status: failed }
 //!       calls:                            # what stubbed steps were asked to send (their `with:`)
 //!         invite: { json: { email: ada@example.com } }
+//!   - name: the same against the sandbox
+//!     sandbox: true
+//!     secrets: { WORKABLE_BASE_URL: "{{ sandbox.url }}", WORKABLE_TOKEN: t }
+//!     expect:
+//!       requests:                         # what the sandbox received (each at least once, or `count` times)
+//!         - { method: POST, path: /spi/v3/candidates/c1/comments, body: { policy: [recruiter] } }
 //! ```
 
 use std::collections::HashMap;
@@ -62,7 +72,38 @@ struct Case {
     #[serde(default)]
     stub: HashMap<String, StubSpec>,
     #[serde(default)]
+    sandbox: Option<SandboxSpec>,
+    #[serde(default)]
     expect: Expect,
+}
+
+/// `sandbox: true`, or `sandbox: { state: FILE }` (a file written by `reqflow sandbox --state`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SandboxSpec {
+    On(bool),
+    With {
+        #[serde(default)]
+        state: Option<PathBuf>,
+    },
+}
+
+/// A request the sandbox must have received.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestExpect {
+    #[serde(default)]
+    method: Option<String>,
+    path: String,
+    /// Subset of the JSON body.
+    #[serde(default)]
+    body: Option<Value>,
+    /// Text the body contains (e.g. an XML element).
+    #[serde(default)]
+    contains: Option<String>,
+    /// Exactly this many matching requests (default: at least one).
+    #[serde(default)]
+    count: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +126,42 @@ struct Expect {
     steps: HashMap<String, Value>,
     #[serde(default)]
     calls: HashMap<String, Value>,
+    #[serde(default)]
+    requests: Vec<RequestExpect>,
+}
+
+/// Problems with what the sandbox received, against `expect.requests`.
+fn check_requests(expected: &[RequestExpect], received: &[Value], out: &mut Vec<String>) {
+    for (i, e) in expected.iter().enumerate() {
+        let matching = received
+            .iter()
+            .filter(|r| {
+                e.method.as_deref().is_none_or(|m| r["method"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(m)))
+            })
+            .filter(|r| r["path"] == e.path.as_str())
+            .filter(|r| e.contains.as_deref().is_none_or(|c| r["body"].as_str().is_some_and(|b| b.contains(c))))
+            .filter(|r| {
+                e.body.as_ref().is_none_or(|want| {
+                    let got: Value = serde_json::from_str(r["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+                    let mut p = Vec::new();
+                    subset(want, &got, "body", &mut p);
+                    p.is_empty()
+                })
+            })
+            .count();
+        let what = format!("requests[{i}] ({} {})", e.method.as_deref().unwrap_or("any"), e.path);
+        match e.count {
+            Some(n) if n != matching => out.push(format!("{what}: expected {n}, the sandbox received {matching}")),
+            None if matching == 0 => {
+                let seen: Vec<String> = received
+                    .iter()
+                    .map(|r| format!("{} {}", r["method"].as_str().unwrap_or("?"), r["path"].as_str().unwrap_or("?")))
+                    .collect();
+                out.push(format!("{what}: the sandbox received no such request (it received: {})", seen.join(", ")))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `expected` ⊆ `actual`: objects by key, lists element by element, scalars equal.
@@ -157,14 +234,44 @@ fn payload(wf: &CompiledWorkflow, case: &Case) -> anyhow::Result<Value> {
     })
 }
 
-async fn run_case(wf: &Arc<CompiledWorkflow>, case: &Case, dir: &Path, index: usize) -> anyhow::Result<Vec<String>> {
+async fn run_case(
+    wf: &Arc<CompiledWorkflow>,
+    case: &Case,
+    dir: &Path,
+    dir_of_case: &Path,
+    index: usize,
+) -> anyhow::Result<Vec<String>> {
     let db = format!("sqlite://{}?synchronous=normal", dir.join(format!("case-{index}.db")).display());
     let store = reqflow_store::open(&db).await?;
+    let sandbox = match &case.sandbox {
+        None | Some(SandboxSpec::On(false)) => None,
+        Some(SandboxSpec::On(true)) | Some(SandboxSpec::With { state: None }) => {
+            Some(reqflow_sandbox::spawn(reqflow_sandbox::Sandbox::seeded()).await?)
+        }
+        Some(SandboxSpec::With { state: Some(file) }) => {
+            let path = if file.is_relative() { dir_of_case.join(file) } else { file.clone() };
+            let sb = reqflow_sandbox::Sandbox::from_file(&path)
+                .with_context(|| format!("`sandbox.state`: {}", path.display()))?;
+            Some(reqflow_sandbox::spawn(sb).await?)
+        }
+    };
     let mut secrets = Secrets::new();
     for (k, v) in &case.secrets {
-        secrets.insert(k, v.clone());
+        let v = match &sandbox {
+            Some(sb) => v.replace("{{ sandbox.url }}", &sb.base_url).replace("{{sandbox.url}}", &sb.base_url),
+            None => v.clone(),
+        };
+        secrets.insert(k, v);
     }
-    let config = EngineConfig { require_stubs: true, retry_delays: false, ..EngineConfig::default() };
+    if sandbox.is_none() && !case.expect.requests.is_empty() {
+        return Ok(vec!["`expect.requests` needs `sandbox: true` (without it, nothing leaves the machine)".into()]);
+    }
+    let config = EngineConfig {
+        require_stubs: sandbox.is_none(),
+        retry_delays: false,
+        run_schedules: false,
+        ..EngineConfig::default()
+    };
     let engine = Engine::new(store, Arc::new(crate::registry()), secrets, config);
     engine.load(vec![wf.clone()]).await?;
     let running = engine.start();
@@ -229,6 +336,9 @@ async fn run_case(wf: &Arc<CompiledWorkflow>, case: &Case, dir: &Path, index: us
             Some(input) => subset(&case.expect.calls[id], &input, &format!("calls.{id}"), &mut problems),
         }
     }
+    if let Some(sb) = &sandbox {
+        check_requests(&case.expect.requests, &sb.sandbox.requests(), &mut problems);
+    }
     Ok(problems)
 }
 
@@ -257,7 +367,7 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
         println!("{} ({})", wf.id, file.display());
         for (i, case) in cases.iter().enumerate() {
-            let problems = rt.block_on(run_case(&wf, case, &dir, i))?;
+            let problems = rt.block_on(run_case(&wf, case, &dir, file.parent().unwrap_or(Path::new(".")), i))?;
             if problems.is_empty() {
                 passed += 1;
                 println!("  ok     {}", case.name);

@@ -76,6 +76,38 @@ pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(detail))
 }
 
+/// The body of a run's event exactly as received, with its original
+/// `Content-Type` (404 when the event has none stored: schedule and manual
+/// runs). Served as a download (`nosniff`, `attachment`): the bytes come
+/// from outside and must not be rendered as a page of this API.
+pub(crate) async fn run_event_raw(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let store = state.engine.store();
+    let run = store.run(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let event = store
+        .event(&run.event_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the event of run `{id}` is not stored")))?;
+    let Some(raw) = event.raw_body else {
+        return Err(ApiError::NotFound(format!(
+            "run `{id}` was started by a {} event: no body is stored",
+            event.trigger
+        )));
+    };
+    let content_type = event
+        .payload
+        .get("headers")
+        .and_then(|h| h.get("content-type"))
+        .and_then(Value::as_str)
+        .and_then(|ct| HeaderValue::from_str(ct).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+    let mut r = raw.into_response();
+    let headers = r.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    Ok(r)
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RetryQuery {
     /// `original` (default) or `latest`.
@@ -173,7 +205,7 @@ pub(crate) async fn manual(
         )));
     }
     let payload = body.map(|Json(v)| v).unwrap_or_else(|| json!({}));
-    let (status, v) = submit(&state.engine, &wf, payload, now_ms()).await?;
+    let (status, v) = submit(&state.engine, &wf, payload, None, now_ms()).await?;
     Ok((status, Json(v)).into_response())
 }
 

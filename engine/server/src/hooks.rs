@@ -17,7 +17,11 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) fn request(headers: &HeaderMap, query: Option<String>, body: Bytes) -> TriggerRequest {
+/// A trigger request as `POST /hooks/{path}` and `POST /soap/{path}` see it:
+/// header names lower-cased (values that are not visible ASCII dropped), the
+/// query string split and percent-decoded, the body as received. Public for
+/// the fuzz targets (`fuzz/`), which drive the same path as the server.
+pub fn request(headers: &HeaderMap, query: Option<String>, body: Bytes) -> TriggerRequest {
     let headers = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
@@ -75,17 +79,20 @@ pub(crate) fn check_auth(engine: &Engine, wf: &CompiledWorkflow, req: &TriggerRe
     Ok(())
 }
 
-/// Submit an event and describe the outcome: (status, JSON answer).
+/// Submit an event (with the body as received, when there is one) and
+/// describe the outcome: (status, JSON answer).
 pub(crate) async fn submit(
     engine: &Engine,
     wf: &CompiledWorkflow,
     payload: Value,
+    raw_body: Option<Vec<u8>>,
     received_at: i64,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let event = trigger::new_event(wf, payload, received_at, engine.secrets()).map_err(|e| {
+    let mut event = trigger::new_event(wf, payload, received_at, engine.secrets()).map_err(|e| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         ApiError::BadRequest(e.to_string())
     })?;
+    event.raw_body = raw_body;
     let accepted =
         engine.submit(event).await.inspect_err(|_| engine.metrics().event(&wf.id, EventOutcome::Rejected))?;
     Ok(match accepted {
@@ -136,5 +143,5 @@ async fn handle(
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         ApiError::BadRequest(e.to_string())
     })?;
-    submit(engine, &wf, payload, req.received_at).await
+    submit(engine, &wf, payload, Some(req.body), req.received_at).await
 }

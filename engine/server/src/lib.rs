@@ -6,7 +6,9 @@
 //!   run are committed: `202 {"run_id"}` (SOAP: a response envelope), `200` for
 //!   duplicates and filtered events, `401`, `400`, `413`, `503` + `Retry-After`.
 //! - `/api/workflows`, `/api/runs`, `/api/runs/{id}`, `POST /api/runs/{id}/retry`,
-//!   `POST /api/runs/retry` (bulk), `POST /api/workflows/{id}/runs` (manual trigger).
+//!   `POST /api/runs/retry` (bulk), `POST /api/workflows/{id}/runs` (manual trigger),
+//!   `/api/runs/{id}/event/raw` (the event's body exactly as received; never
+//!   part of the JSON answers, as it may hold personal data).
 //! - `/healthz`, `/metrics` (Prometheus text).
 //!
 //! ```no_run
@@ -28,6 +30,7 @@ use axum::routing::{get, post};
 use reqflow_engine::runtime::Engine;
 
 pub use error::ApiError;
+pub use hooks::request as trigger_request;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -59,6 +62,7 @@ pub fn router(engine: Engine, opts: ServerOptions) -> Router {
         .route("/api/runs", get(api::runs))
         .route("/api/runs/retry", post(api::bulk_retry))
         .route("/api/runs/{id}", get(api::run))
+        .route("/api/runs/{id}/event/raw", get(api::run_event_raw))
         .route("/api/runs/{id}/retry", post(api::retry))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))

@@ -115,7 +115,7 @@ async fn handle(
         "headers": trigger::headers_json(&req, &signature_headers),
         "received_at": rfc3339(req.received_at),
     });
-    match submit(engine, &wf, payload, req.received_at).await {
+    match submit(engine, &wf, payload, Some(req.body), req.received_at).await {
         Ok((status, answer)) => {
             let field = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             let body = format!(

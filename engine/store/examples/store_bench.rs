@@ -54,6 +54,8 @@ fn event(prefix: &str, i: usize) -> NewEvent {
         trigger: "webhook".into(),
         received_at: 1_700_000_000_000,
         payload: payload(i),
+        // A webhook keeps the bytes it was sent (about the size of the body).
+        raw_body: Some(serde_json::to_vec(&payload(i)["body"]).unwrap_or_default()),
         dedupe: Some((format!("evt-{prefix}-{i}"), 1_700_600_000_000)),
         start_run: true,
     }

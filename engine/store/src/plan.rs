@@ -125,6 +125,7 @@ mod tests {
             trigger: "webhook".into(),
             received_at: at,
             payload: json!({}),
+            raw_body: None,
             dedupe: key.map(|k| (k.to_owned(), at + 100)),
             start_run: start,
         }

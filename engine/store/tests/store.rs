@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqflow_engine::store::{
-    Accepted, AttemptEnd, NewAttempt, NewEvent, QueueDepth, RunFilter, RunOutcome, RunStatus, StepResult, StepStatus,
-    Store, StoreError, WorkflowVersion,
+    Accepted, AttemptEnd, AttemptWrite, NewAttempt, NewEvent, QueueDepth, RunFilter, RunOutcome, RunStatus, StepResult,
+    StepStatus, Store, StoreError, WorkflowVersion,
 };
 use reqflow_store::postgres::PgConnectOptions;
 use serde_json::json;
@@ -103,12 +103,14 @@ macro_rules! suite {
 
 suite!(
     accept_and_dedupe,
+    raw_bodies_round_trip_byte_exact,
     ignored_events,
     claim_lease_heartbeat_and_expiry,
     concurrent_claimers_never_share_a_run,
     requeue_with_future_availability,
     finish_rules,
     steps_attempts_and_results,
+    attempts_ended_with_their_result_in_one_write,
     retry_failed_runs,
     runs_filter_and_paging,
     counts_and_depth,
@@ -167,6 +169,7 @@ fn event(n: usize, wf: &str, key: Option<&str>, at: i64) -> NewEvent {
         trigger: "webhook".into(),
         received_at: at,
         payload: json!({"body": {"n": n, "z": "last", "a": "first"}, "headers": {"content-type": "application/json"}}),
+        raw_body: None,
         dedupe: key.map(|k| (k.to_owned(), at + 60_000)),
         start_run: true,
     }
@@ -267,6 +270,37 @@ async fn accept_and_dedupe(db: Db) {
     let got = store.accept(vec![event(9, "wf", Some("k1"), T0 + 62_004)]).await.expect("accept");
     assert_eq!(got, vec![Accepted::Duplicate { run_id: Some("run-wf-7".into()) }]);
     assert_eq!(store.accept(Vec::new()).await.expect("empty batch"), Vec::<Accepted>::new());
+}
+
+async fn raw_bodies_round_trip_byte_exact(db: Db) {
+    let store = db.open().await;
+    // Odd whitespace (tab, CRLF, trailing spaces), keys out of order, an
+    // escaped and a raw non-ASCII character: a re-serialised body would differ.
+    let json_body = "{ \"z\" :1,\t\"a\":  [ 2 ,3 ]\r\n, \"n\":\"\\u00e9é\"  }  \n".as_bytes().to_vec();
+    // Not UTF-8 at all, with a NUL.
+    let binary = vec![0xff, 0xfe, 0x00, b'{', 0x80, b'}', 0xc3];
+    let mut with_json = event(1, "wf", Some("k"), T0);
+    with_json.raw_body = Some(json_body.clone());
+    let mut with_binary = event(2, "wf", None, T0 + 1);
+    with_binary.raw_body = Some(binary.clone());
+    // A duplicate keeps its own bytes too.
+    let mut duplicate = event(3, "wf", Some("k"), T0 + 2);
+    duplicate.raw_body = Some(b"{\"dup\":true}".to_vec());
+    let without = event(4, "wf", None, T0 + 3);
+    let got = store.accept(vec![with_json, with_binary, duplicate, without]).await.expect("accept");
+    assert_eq!(got[2], Accepted::Duplicate { run_id: Some("run-wf-1".into()) });
+    let raw = |id: &'static str| {
+        let store = store.clone();
+        async move { store.event(id).await.expect("event").expect("stored").raw_body }
+    };
+    assert_eq!(raw("ev-wf-1").await, Some(json_body));
+    assert_eq!(raw("ev-wf-2").await, Some(binary));
+    assert_eq!(raw("ev-wf-3").await.as_deref(), Some(&b"{\"dup\":true}"[..]));
+    assert_eq!(raw("ev-wf-4").await, None);
+    // The raw bytes stay out of the record's JSON (they may hold personal data).
+    let rec = store.event("ev-wf-1").await.expect("event").expect("stored");
+    let shown = serde_json::to_value(&rec).expect("json");
+    assert!(shown.get("raw_body").is_none(), "{shown}");
 }
 
 async fn ignored_events(db: Db) {
@@ -466,6 +500,59 @@ async fn steps_attempts_and_results(db: Db) {
     assert_eq!(send.output, Some(json!({"id": "send"})));
     assert_eq!(send.finished_at, T0 + 10);
     assert_eq!(send.run_id, *run);
+}
+
+async fn attempts_ended_with_their_result_in_one_write(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 1).await;
+    let run = &ids[0];
+    let attempt = |step: &str, n: u32| NewAttempt {
+        run_id: run.clone(),
+        step_id: step.into(),
+        item: None,
+        attempt: n,
+        round: 0,
+        input: json!({"n": n}),
+        started_at: T0 + i64::from(n),
+    };
+    let ok = |at: i64| AttemptEnd { succeeded: true, output: Some(json!({"at": at})), error: None, finished_at: at };
+    // A step without side effects: the whole attempt and the result at once.
+    let whole = AttemptWrite::Whole { attempt: attempt("map", 1), end: ok(T0 + 20) };
+    assert!(store.end_attempt(whole, Some(step(run, "map", StepStatus::Succeeded))).await.expect("end"));
+    // An action: started first, then its end with the result.
+    let id = store.start_attempt(attempt("send", 1)).await.expect("start");
+    let end = AttemptWrite::Started { id, end: ok(T0 + 30) };
+    assert!(store.end_attempt(end, Some(step(run, "send", StepStatus::Succeeded))).await.expect("end"));
+    // A result already recorded is kept (the attempt is still recorded).
+    let again = AttemptWrite::Whole { attempt: attempt("map", 2), end: ok(T0 + 40) };
+    assert!(!store.end_attempt(again, Some(step(run, "map", StepStatus::Failed))).await.expect("end"));
+    // No result: only the attempt.
+    let alone = AttemptWrite::Whole { attempt: attempt("later", 1), end: ok(T0 + 50) };
+    assert!(!store.end_attempt(alone, None).await.expect("end"));
+    // An unknown attempt writes nothing, not even the result.
+    let unknown = AttemptWrite::Started { id: id + 1000, end: ok(T0) };
+    let err = store.end_attempt(unknown, Some(step(run, "ghost", StepStatus::Succeeded))).await;
+    assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+
+    let attempts = store.attempts(run).await.expect("attempts");
+    let seen: Vec<(&str, u32, &str, Option<i64>)> =
+        attempts.iter().map(|a| (a.step_id.as_str(), a.attempt, a.status.as_str(), a.finished_at)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("map", 1, "succeeded", Some(T0 + 20)),
+            ("send", 1, "succeeded", Some(T0 + 30)),
+            ("map", 2, "succeeded", Some(T0 + 40)),
+            ("later", 1, "succeeded", Some(T0 + 50)),
+        ]
+    );
+    assert_eq!(attempts[0].started_at, T0 + 1);
+    assert_eq!(attempts[0].input, json!({"n": 1}));
+    assert_eq!(attempts[0].output, Some(json!({"at": T0 + 20})));
+    let results = store.results(run).await.expect("results");
+    let mut steps: Vec<(&str, StepStatus)> = results.iter().map(|r| (r.step_id.as_str(), r.status)).collect();
+    steps.sort_by_key(|(s, _)| s.to_string());
+    assert_eq!(steps, vec![("map", StepStatus::Succeeded), ("send", StepStatus::Succeeded)]);
 }
 
 async fn retry_failed_runs(db: Db) {

@@ -1,7 +1,10 @@
 //! Running one claimed run over its compiled graph.
 //!
 //! Steps whose dependencies are met run concurrently; every attempt is
-//! recorded before and after it runs; every final step result is recorded
+//! recorded with its start and end: an attempt that may have side effects (an
+//! action call) is recorded before it runs, one without (`map:`, a stub, a
+//! `with:` that failed) only when it ends; the last attempt's end is written
+//! together with the step's final result (one write), which is recorded
 //! once. A resumed run (after a crash, or after a retry's backoff) reads back
 //! what is recorded and does not redo finished steps or `foreach` items.
 //! A retryable failure waits inline for short backoffs and otherwise gives
@@ -21,7 +24,8 @@ use crate::action::{ActionContext, ActionError, Connection, ErrorClass};
 use crate::compile::{CompiledStep, CompiledWorkflow, StepKind};
 use crate::spec::OnError;
 use crate::store::{
-    AttemptEnd, AttemptRecord, ClaimedRun, NewAttempt, RunOutcome, RunStatus, StepResult, StepStatus, StoreError,
+    AttemptEnd, AttemptRecord, AttemptWrite, ClaimedRun, NewAttempt, RunOutcome, RunStatus, StepResult, StepStatus,
+    StoreError,
 };
 use crate::value::{CompiledValue, Scope};
 
@@ -223,11 +227,14 @@ impl<'a> Execution<'a> {
             }
             let Some((i, outcome)) = in_flight.next().await else { break };
             let step = &steps[i];
-            match outcome? {
+            let (outcome, last) = outcome?;
+            match outcome {
                 StepOutcome::Succeeded(output) => {
-                    self.record(state, step, StepStatus::Succeeded, Some(output), None).await?
+                    self.record_with(state, step, StepStatus::Succeeded, Some(output), None, last).await?
                 }
-                StepOutcome::Failed(error) => self.record(state, step, StepStatus::Failed, None, Some(error)).await?,
+                StepOutcome::Failed(error) => {
+                    self.record_with(state, step, StepStatus::Failed, None, Some(error), last).await?
+                }
                 StepOutcome::RetryAt(at) => {
                     started[i] = false;
                     retry_at = Some(retry_at.map_or(at, |r| r.min(at)));
@@ -260,6 +267,20 @@ impl<'a> Execution<'a> {
         output: Option<Value>,
         error: Option<Value>,
     ) -> Result<(), StoreError> {
+        self.record_with(state, step, status, output, error, None).await
+    }
+
+    /// Records a step's final result, with its last attempt when that is not
+    /// written yet (one write).
+    async fn record_with(
+        &self,
+        state: &mut RunState,
+        step: &CompiledStep,
+        status: StepStatus,
+        output: Option<Value>,
+        error: Option<Value>,
+        last: Option<AttemptWrite>,
+    ) -> Result<(), StoreError> {
         let secrets = &self.inner.secrets;
         let result = StepResult {
             run_id: self.run.run_id.clone(),
@@ -269,22 +290,39 @@ impl<'a> Execution<'a> {
             error: error.as_ref().map(|e| secrets.mask(e)),
             finished_at: now_ms(),
         };
-        self.inner.store.record_result(result.clone()).await?;
+        match last {
+            Some(write) => self.inner.store.end_attempt(write, Some(result.clone())).await?,
+            None => self.inner.store.record_result(result.clone()).await?,
+        };
         // In memory, downstream steps of this run see the real (unmasked) output.
         state.results.insert(step.id.clone(), StepResult { output, error, ..result });
         Ok(())
     }
 
+    /// Runs a step; returns how it ended and, when its last attempt is not
+    /// written yet, that attempt (to write with the step's result).
     async fn run_step(
         &self,
         step: &CompiledStep,
         scope: Scope,
         prior: Vec<AttemptRecord>,
-    ) -> Result<StepOutcome, StoreError> {
+    ) -> Result<(StepOutcome, Option<AttemptWrite>), StoreError> {
         let Some(list) = &step.foreach else {
             return self.attempts(step, &scope, None, &prior).await;
         };
-        let items = match list.eval(&self.wf.templates, &scope) {
+        Ok((self.run_items(step, &scope, list, &prior).await?, None))
+    }
+
+    /// A `foreach` step: each item's attempts are written as they end (a
+    /// resumed run skips the items that succeeded).
+    async fn run_items(
+        &self,
+        step: &CompiledStep,
+        scope: &Scope,
+        list: &CompiledValue,
+        prior: &[AttemptRecord],
+    ) -> Result<StepOutcome, StoreError> {
+        let items = match list.eval(&self.wf.templates, scope) {
             Ok(Value::Array(items)) => items,
             Ok(Value::Null) => Vec::new(),
             Ok(other) => {
@@ -316,7 +354,12 @@ impl<'a> Execution<'a> {
                 if let Some(done) = prior.iter().rev().find(|a| a.status == "succeeded") {
                     return (index, Ok(StepOutcome::Succeeded(done.output.clone().unwrap_or(Value::Null))));
                 }
-                (index, self.attempts(step, &scope, Some(index as u32), &prior).await)
+                let outcome = match self.attempts(step, &scope, Some(index as u32), &prior).await {
+                    Ok((outcome, Some(last))) => self.write_attempt(last).await.map(|()| outcome),
+                    Ok((outcome, None)) => Ok(outcome),
+                    Err(e) => Err(e),
+                };
+                (index, outcome)
             }
         }))
         .buffer_unordered(concurrency);
@@ -343,14 +386,21 @@ impl<'a> Execution<'a> {
         })
     }
 
+    /// Writes an attempt's record now.
+    async fn write_attempt(&self, write: AttemptWrite) -> Result<(), StoreError> {
+        self.inner.store.end_attempt(write, None).await.map(|_| ())
+    }
+
     /// Attempts of one step (or one `foreach` item) within its retry policy.
+    /// The last attempt's end is returned unwritten (with a final outcome);
+    /// earlier ones are written before the next starts.
     async fn attempts(
         &self,
         step: &CompiledStep,
         scope: &Scope,
         item: Option<u32>,
         prior: &[AttemptRecord],
-    ) -> Result<StepOutcome, StoreError> {
+    ) -> Result<(StepOutcome, Option<AttemptWrite>), StoreError> {
         let policy = &step.retry;
         let last = prior.iter().filter(|a| a.item == item).max_by_key(|a| a.attempt);
         // The process stopped after the attempt ended well but before the step's
@@ -359,7 +409,7 @@ impl<'a> Execution<'a> {
             && a.status == "succeeded"
         {
             let output = a.output.clone().unwrap_or(Value::Null);
-            return Ok(StepOutcome::Succeeded(output));
+            return Ok((StepOutcome::Succeeded(output), None));
         }
         let mut attempt = prior.iter().filter(|a| a.item == item).map(|a| a.attempt).max().unwrap_or(0) + 1;
         // A crash that interrupted a pure step (`map:`) cost nothing outside the
@@ -373,15 +423,18 @@ impl<'a> Execution<'a> {
                 o.insert("attempts".into(), policy.attempts.into());
                 o.insert("class".into(), "retryable".into());
             }
-            return Ok(StepOutcome::Failed(e));
+            return Ok((StepOutcome::Failed(e), None));
         }
         loop {
-            match self.attempt(step, scope, item, attempt).await? {
-                Ok(output) => return Ok(StepOutcome::Succeeded(output)),
+            let (result, write) = self.attempt(step, scope, item, attempt).await?;
+            match result {
+                Ok(output) => return Ok((StepOutcome::Succeeded(output), Some(write))),
                 Err(e) => {
                     if e.class == ErrorClass::Permanent || attempt >= policy.attempts {
-                        return Ok(StepOutcome::Failed(action_error_json(&self.mask_error(e), attempt)));
+                        let error = action_error_json(&self.mask_error(e), attempt);
+                        return Ok((StepOutcome::Failed(error), Some(write)));
                     }
+                    self.write_attempt(write).await?;
                     self.inner.metrics.retry(&self.wf.id, &step.id);
                     let mut delay = policy.delay_before(attempt + 1);
                     if policy.jitter > 0.0 {
@@ -395,7 +448,7 @@ impl<'a> Execution<'a> {
                         delay = Duration::ZERO;
                     }
                     if delay > self.inner.config.inline_retry_max {
-                        return Ok(StepOutcome::RetryAt(now_ms() + delay.as_millis() as i64));
+                        return Ok((StepOutcome::RetryAt(now_ms() + delay.as_millis() as i64), None));
                     }
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -411,14 +464,16 @@ impl<'a> Execution<'a> {
         e
     }
 
-    /// One attempt: recorded before and after.
+    /// One attempt. An action call is recorded before it starts; the
+    /// attempt's end (or, without side effects, the whole attempt) is
+    /// returned for the caller to write.
     async fn attempt(
         &self,
         step: &CompiledStep,
         scope: &Scope,
         item: Option<u32>,
         attempt: u32,
-    ) -> Result<Result<Value, ActionError>, StoreError> {
+    ) -> Result<(Result<Value, ActionError>, AttemptWrite), StoreError> {
         let store = &self.inner.store;
         let secrets = &self.inner.secrets;
         let (input, prepared) = match &step.kind {
@@ -437,17 +492,20 @@ impl<'a> Execution<'a> {
                 },
             },
         };
-        let id = store
-            .start_attempt(NewAttempt {
-                run_id: self.run.run_id.clone(),
-                step_id: step.id.clone(),
-                item,
-                attempt,
-                round: self.run.retries,
-                input: secrets.mask(&input),
-                started_at: now_ms(),
-            })
-            .await?;
+        let new = NewAttempt {
+            run_id: self.run.run_id.clone(),
+            step_id: step.id.clone(),
+            item,
+            attempt,
+            round: self.run.retries,
+            input: secrets.mask(&input),
+            started_at: now_ms(),
+        };
+        // Only an action call can have effects outside: record it before it starts.
+        let id = match prepared {
+            Prepared::Action { .. } => Some(store.start_attempt(new.clone()).await?),
+            _ => None,
+        };
         let started = Instant::now();
         let result = match prepared {
             Prepared::Invalid(e) => Err(e),
@@ -496,8 +554,11 @@ impl<'a> Execution<'a> {
                 finished_at: now_ms(),
             },
         };
-        store.finish_attempt(id, end).await?;
-        Ok(result)
+        let write = match id {
+            Some(id) => AttemptWrite::Started { id, end },
+            None => AttemptWrite::Whole { attempt: new, end },
+        };
+        Ok((result, write))
     }
 
     fn stub(&self, step: &str) -> Option<super::Stub> {

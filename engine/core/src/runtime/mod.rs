@@ -96,6 +96,8 @@ pub struct EngineConfig {
     pub worker_id: String,
     /// Whether this process runs workers (a process may only accept).
     pub run_workers: bool,
+    /// Whether schedule triggers fire (off for one-off runs: `reqflow run`, `reqflow test`).
+    pub run_schedules: bool,
     /// Test mode (`reqflow test`): an action step without a stub fails
     /// instead of calling anything.
     pub require_stubs: bool,
@@ -116,6 +118,7 @@ impl Default for EngineConfig {
             accept_queue: 8192,
             worker_id: format!("{}-{}", hostname(), std::process::id()),
             run_workers: true,
+            run_schedules: true,
             require_stubs: false,
             retry_delays: true,
         }
@@ -349,7 +352,9 @@ impl Engine {
         if self.inner.config.run_workers {
             tasks.push(tokio::spawn(worker::run(self.inner.clone(), rx.clone())));
         }
-        tasks.push(tokio::spawn(scheduler::run(self.clone(), rx.clone())));
+        if self.inner.config.run_schedules {
+            tasks.push(tokio::spawn(scheduler::run(self.clone(), rx.clone())));
+        }
         tasks.push(tokio::spawn(accept::watch_backlog(self.inner.clone(), rx)));
         Running { stop: tx, tasks }
     }

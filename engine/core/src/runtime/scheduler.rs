@@ -65,6 +65,7 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
                 // `previous_success_at` is read back from this: the slot, not the wall clock.
                 received_at: slot,
                 payload,
+                raw_body: None,
                 dedupe: None,
                 start_run: true,
             };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
+use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
 use super::clock::rfc3339;
@@ -73,8 +74,28 @@ fn eval_secret(v: &CompiledValue, templates: &Templates, secrets: &Secrets) -> R
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+/// Whether a presented credential equals the configured one, in constant
+/// time: both are hashed first (SHA-256), so neither the position of the
+/// first difference nor the secret's length shows in the timing, and the
+/// digests are compared with `subtle`.
+fn credential_eq(got: &[u8], want: &[u8]) -> bool {
+    ct_compared();
+    let (got, want) = (sha2::Sha256::digest(got), sha2::Sha256::digest(want));
+    bool::from(got.as_slice().ct_eq(want.as_slice()))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many credential compares went through the constant-time paths
+    /// ([`credential_eq`], [`verify_mac`]) on this thread: the tests assert
+    /// that every verifier uses them.
+    static CT_COMPARES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a constant-time compare (tests only; nothing in other builds).
+fn ct_compared() {
+    #[cfg(test)]
+    CT_COMPARES.with(|c| c.set(c.get() + 1));
 }
 
 /// Check a request's credentials against the trigger's `auth:`.
@@ -91,7 +112,7 @@ pub fn authenticate(
                 .header("authorization")
                 .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
                 .ok_or_else(|| TriggerError::Unauthorized("missing `Authorization: Bearer` header".into()))?;
-            if ct_eq(got.trim().as_bytes(), want.as_bytes()) {
+            if credential_eq(got.trim().as_bytes(), want.as_bytes()) {
                 Ok(())
             } else {
                 Err(TriggerError::Unauthorized("wrong bearer token".into()))
@@ -110,7 +131,7 @@ pub fn authenticate(
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(got.trim())
                 .map_err(|_| TriggerError::Unauthorized("malformed basic credentials".into()))?;
-            if ct_eq(&decoded, want.as_bytes()) {
+            if credential_eq(&decoded, want.as_bytes()) {
                 Ok(())
             } else {
                 Err(TriggerError::Unauthorized("wrong user name or password".into()))
@@ -120,14 +141,17 @@ pub fn authenticate(
     }
 }
 
-fn mac(alg: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+/// Whether `given` is the HMAC of `parts` under `key`, checked with
+/// [`Mac::verify_slice`]: a constant-time compare (`subtle`) of the full tag.
+fn verify_mac(alg: HmacAlgorithm, key: &[u8], parts: &[&[u8]], given: &[u8]) -> bool {
     macro_rules! run {
         ($d:ty) => {{
             let mut m = <Hmac<$d> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
             for p in parts {
                 m.update(p);
             }
-            m.finalize().into_bytes().to_vec()
+            ct_compared();
+            m.verify_slice(given).is_ok()
         }};
     }
     match alg {
@@ -159,24 +183,21 @@ fn verify_hmac(
         HmacEncoding::Base64 => base64::engine::general_purpose::STANDARD.decode(sig_text).ok(),
     }
     .ok_or_else(|| TriggerError::Unauthorized("malformed signature".into()))?;
-    let expected = match &h.timestamp_header {
-        None => mac(h.algorithm, key.as_bytes(), &[&req.body]),
+    let matches = match &h.timestamp_header {
+        None => verify_mac(h.algorithm, key.as_bytes(), &[&req.body], &given),
         Some(th) => {
             let ts =
                 req.header(th).ok_or_else(|| TriggerError::Unauthorized(format!("missing timestamp header `{th}`")))?;
             let secs: i64 = ts.trim().parse().map_err(|_| TriggerError::Unauthorized("malformed timestamp".into()))?;
-            let age = (req.received_at / 1000 - secs).abs();
-            if Duration::from_secs(age as u64) > h.tolerance {
+            // `abs_diff`: a timestamp far from now (e.g. i64::MIN) must not overflow.
+            let age = (req.received_at / 1000).abs_diff(secs);
+            if Duration::from_secs(age) > h.tolerance {
                 return Err(TriggerError::Unauthorized("timestamp outside the tolerance window (replay?)".into()));
             }
-            mac(h.algorithm, key.as_bytes(), &[ts.trim().as_bytes(), b".", &req.body])
+            verify_mac(h.algorithm, key.as_bytes(), &[ts.trim().as_bytes(), b".", &req.body], &given)
         }
     };
-    if ct_eq(&given, &expected) {
-        Ok(())
-    } else {
-        Err(TriggerError::Unauthorized("signature does not match the body".into()))
-    }
+    if matches { Ok(()) } else { Err(TriggerError::Unauthorized("signature does not match the body".into())) }
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -225,7 +246,8 @@ pub fn signature_headers(trigger: &CompiledTrigger) -> Vec<&str> {
     }
 }
 
-/// Apply `when:` and `dedupe:` to an event and make the [`NewEvent`].
+/// Apply `when:` and `dedupe:` to an event and make the [`NewEvent`] (its
+/// `raw_body` is `None`: a transport that has the bytes sets it).
 pub fn new_event(
     wf: &CompiledWorkflow,
     payload: Value,
@@ -245,6 +267,7 @@ pub fn new_event(
             trigger: wf.trigger.kind().to_owned(),
             received_at,
             payload,
+            raw_body: None,
             dedupe: None,
             start_run: true,
         });
@@ -273,6 +296,7 @@ pub fn new_event(
         trigger: wf.trigger.kind().to_owned(),
         received_at,
         payload,
+        raw_body: None,
         dedupe: dedupe.map(|k| (k, received_at + ttl.as_millis() as i64)),
         start_run,
     })
@@ -305,6 +329,104 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The HMAC a sender computes.
+    fn mac(alg: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        macro_rules! run {
+            ($d:ty) => {{
+                let mut m = <Hmac<$d> as Mac>::new_from_slice(key).expect("any key length");
+                parts.iter().for_each(|p| m.update(p));
+                m.finalize().into_bytes().to_vec()
+            }};
+        }
+        match alg {
+            HmacAlgorithm::Sha256 => run!(sha2::Sha256),
+            HmacAlgorithm::Sha512 => run!(sha2::Sha512),
+            HmacAlgorithm::Sha1 => run!(sha1::Sha1),
+        }
+    }
+
+    /// Runs `f` and says how many constant-time compares it made.
+    fn ct_compares(f: impl FnOnce()) -> u32 {
+        CT_COMPARES.with(|c| c.set(0));
+        f();
+        CT_COMPARES.with(|c| c.get())
+    }
+
+    #[test]
+    fn every_verifier_compares_in_constant_time() {
+        // No timing test (flaky): instead, every verifier must decide through
+        // the constant-time paths (`Mac::verify_slice`, or `subtle` over
+        // SHA-256 digests), whether the credential is right or wrong. A
+        // verifier that compares with `==` makes no counted compare.
+        let t = Templates::new();
+        let s = Secrets::new();
+        let body = "{\"id\":1}";
+        let good = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[body.as_bytes()]));
+        let mut bad = good.clone();
+        bad.replace_range(0..2, if good.starts_with("00") { "01" } else { "00" });
+        for sig in [&good, &bad] {
+            let n = ct_compares(|| {
+                let _ = authenticate(&hmac_auth(None, None), &req(&[("x-sig", sig)], body), &t, &s);
+            });
+            assert_eq!(n, 1, "HMAC verification must go through Mac::verify_slice");
+        }
+        // A shorter (truncated) tag is compared the same way, and refused.
+        let n = ct_compares(|| {
+            let r = authenticate(&hmac_auth(None, None), &req(&[("x-sig", &good[..32])], body), &t, &s);
+            assert!(r.is_err(), "a truncated tag is refused");
+        });
+        assert_eq!(n, 1);
+        let ts = "1700000000";
+        let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[ts.as_bytes(), b".", body.as_bytes()]));
+        let n = ct_compares(|| {
+            let r = authenticate(&hmac_auth(None, Some("x-ts")), &req(&[("x-sig", &sig), ("x-ts", ts)], body), &t, &s);
+            assert_eq!(r, Ok(()));
+        });
+        assert_eq!(n, 1, "timestamped HMAC too");
+
+        let bearer = CompiledAuth::Bearer(CompiledValue::Literal(json!("tok-1")));
+        for (header, ok) in [("Bearer tok-1", true), ("Bearer tok-2", false), ("Bearer tok-1-longer", false)] {
+            let n = ct_compares(|| {
+                assert_eq!(authenticate(&bearer, &req(&[("authorization", header)], ""), &t, &s).is_ok(), ok);
+            });
+            assert_eq!(n, 1, "bearer tokens are compared in constant time ({header})");
+        }
+        let basic = CompiledAuth::Basic {
+            username: CompiledValue::Literal(json!("u")),
+            password: CompiledValue::Literal(json!("p4ss")),
+        };
+        for (creds, ok) in [("u:p4ss", true), ("u:p4sS", false), ("u:", false)] {
+            let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds));
+            let n = ct_compares(|| {
+                assert_eq!(authenticate(&basic, &req(&[("authorization", &header)], ""), &t, &s).is_ok(), ok);
+            });
+            assert_eq!(n, 1, "basic credentials are compared in constant time ({creds})");
+        }
+    }
+
+    #[test]
+    fn credential_eq_is_plain_equality() {
+        assert!(credential_eq(b"abc", b"abc"));
+        assert!(!credential_eq(b"abc", b"abd"));
+        assert!(!credential_eq(b"abc", b"abcd"));
+        assert!(!credential_eq(b"", b"a"));
+        assert!(credential_eq(b"", b""));
+    }
+
+    #[test]
+    fn a_timestamp_far_from_now_is_refused_without_overflow() {
+        // Found by the `webhook_signature` fuzz target: `(now - i64::MIN).abs()`
+        // overflowed (a panic in debug builds) before the tolerance check.
+        let t = Templates::new();
+        let s = Secrets::new();
+        let auth = hmac_auth(None, Some("x-ts"));
+        for ts in ["-9223372036854775808", "9223372036854775807", "-1"] {
+            let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[ts.as_bytes(), b".{}"]));
+            let e = authenticate(&auth, &req(&[("x-sig", &sig), ("x-ts", ts)], "{}"), &t, &s).expect_err(ts);
+            assert!(e.to_string().contains("tolerance"), "{e}");
+        }
     }
 
     #[test]

@@ -117,6 +117,28 @@ pub trait StepStore: Send + Sync {
     /// `(run_id, step_id)` wins and `false` is returned for later ones.
     fn record_result(&self, result: StepResult) -> BoxFuture<'_, StoreResult<bool>>;
 
+    /// Record an attempt's end (or, for [`AttemptWrite::Whole`], the whole
+    /// attempt) and, when given, its step's final result, in one write: a
+    /// step without side effects costs one write, not three. The result
+    /// follows [`StepStore::record_result`] (returns whether it was recorded;
+    /// `false` when none is given). Backends override the default, which
+    /// makes the separate calls.
+    fn end_attempt(&self, write: AttemptWrite, result: Option<StepResult>) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            match write {
+                AttemptWrite::Started { id, end } => self.finish_attempt(id, end).await?,
+                AttemptWrite::Whole { attempt, end } => {
+                    let id = self.start_attempt(attempt).await?;
+                    self.finish_attempt(id, end).await?;
+                }
+            }
+            match result {
+                Some(r) => self.record_result(r).await,
+                None => Ok(false),
+            }
+        })
+    }
+
     /// Every final step result of a run (what a resumed run does not redo).
     fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>>;
 

@@ -84,6 +84,9 @@ pub struct NewEvent {
     pub received_at: i64,
     /// The `event` context the run sees (body, headers without credentials, …).
     pub payload: Value,
+    /// The body exactly as received (webhook: the HTTP body; SOAP: the
+    /// envelope bytes); `None` for schedule and manual events.
+    pub raw_body: Option<Vec<u8>>,
     /// Dedupe key and when it expires.
     pub dedupe: Option<(String, i64)>,
     /// `false` when the trigger's `when:` said no: recorded as ignored.
@@ -124,6 +127,10 @@ pub struct EventRecord {
     pub received_at: i64,
     /// The `event` context.
     pub payload: Value,
+    /// The body exactly as received, if stored. Not serialised: it may hold
+    /// personal data, and the API serves it on its own endpoint.
+    #[serde(skip)]
+    pub raw_body: Option<Vec<u8>>,
     /// Dedupe key, if any.
     pub dedupe_key: Option<String>,
     /// `queued` (a run was made), `ignored` or `duplicate`.
@@ -196,6 +203,26 @@ pub struct AttemptEnd {
     pub error: Option<Value>,
     /// When.
     pub finished_at: i64,
+}
+
+/// An attempt recorded when it ends, in the same write as its step's result
+/// (see [`StepStore::end_attempt`](super::StepStore::end_attempt)).
+#[derive(Clone, Debug)]
+pub enum AttemptWrite {
+    /// Recorded when it started (it may have had side effects): its end.
+    Started {
+        /// The id [`StepStore::start_attempt`](super::StepStore::start_attempt) returned.
+        id: i64,
+        /// How it ended.
+        end: AttemptEnd,
+    },
+    /// Not recorded yet (it had no side effects, e.g. a `map:` step): all of it.
+    Whole {
+        /// The attempt.
+        attempt: NewAttempt,
+        /// How it ended.
+        end: AttemptEnd,
+    },
 }
 
 /// A stored attempt.

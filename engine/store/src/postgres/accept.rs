@@ -39,6 +39,7 @@ fn chunks(batch: &[NewEvent], payloads: &[String]) -> Vec<std::ops::Range<usize>
             + e.workflow.hash.len()
             + e.trigger.len()
             + 2 * e.dedupe.as_ref().map_or(0, |(k, _)| k.len())
+            + e.raw_body.as_ref().map_or(0, Vec::len)
             + 96;
         if i > start && (bytes + row > MESSAGE_BYTES || i - start >= CHUNK) {
             out.push(start..i);
@@ -88,11 +89,13 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                                     $7::text[], $8::text[], $9::int4[], $10::text[])
-                  AS t(event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, run_id, version, hash)),
+                                     $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[])
+                  AS t(event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, run_id, version, hash,
+                       raw_body)),
              ev AS (
-                INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status)
-                SELECT event_id, workflow_id, trigger, received_at, payload::json, dedupe_key, status FROM input),
+                INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status)
+                SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status
+                FROM input),
              rn AS (
                 INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at)
                 SELECT run_id, event_id, workflow_id, version, hash, 'queued', received_at FROM input
@@ -119,6 +122,7 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         .bind(keys.iter().map(|k| k.event_id.as_str()).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.run_id.as_deref()).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.expires_at).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| e.raw_body.as_deref()).collect::<Vec<_>>())
         .execute(&mut *c)
         .await?;
     }
@@ -162,7 +166,7 @@ impl EventStore for PostgresStore {
         let event_id = event_id.to_owned();
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT event_id, workflow_id, trigger, received_at, payload::text, dedupe_key, status
+                "SELECT event_id, workflow_id, trigger, received_at, payload::text, dedupe_key, status, raw_body
                  FROM events WHERE event_id = $1",
             )
             .bind(event_id)
@@ -177,6 +181,7 @@ impl EventStore for PostgresStore {
                 trigger: r.try_get(2).map_err(db)?,
                 received_at: r.try_get(3).map_err(db)?,
                 payload: codec::parse("event payload", &payload)?,
+                raw_body: r.try_get(7).map_err(db)?,
                 dedupe_key: r.try_get(5).map_err(db)?,
                 status: r.try_get(6).map_err(db)?,
             }))

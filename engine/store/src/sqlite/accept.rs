@@ -93,8 +93,8 @@ pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> Stor
     insert_rows(
         c,
         (
-            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status) VALUES ",
-            "(?,?,?,?,?,?,?)",
+            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status) VALUES ",
+            "(?,?,?,?,?,?,?,?)",
             "",
         ),
         &events,
@@ -104,6 +104,7 @@ pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> Stor
                 .bind(e.trigger.clone())
                 .bind(e.received_at)
                 .bind(codec::json(&e.payload))
+                .bind(e.raw_body.clone())
                 .bind(e.dedupe.as_ref().map(|(k, _)| k.clone()))
                 .bind(*status)
         },
@@ -163,6 +164,7 @@ fn event_record(r: &SqliteRow) -> StoreResult<EventRecord> {
         trigger: r.try_get(2).map_err(db)?,
         received_at: r.try_get(3).map_err(db)?,
         payload: codec::parse("event payload", &payload)?,
+        raw_body: r.try_get(7).map_err(db)?,
         dedupe_key: r.try_get(5).map_err(db)?,
         status: r.try_get(6).map_err(db)?,
     })
@@ -187,7 +189,7 @@ impl EventStore for SqliteStore {
         Box::pin(self.read(move |c| {
             boxed(async move {
                 let row = sqlx::query(
-                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status
+                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body
                      FROM events WHERE event_id = ?",
                 )
                 .bind(event_id)

@@ -1,9 +1,13 @@
-//! Step attempts and results on SQLite: one small statement per call.
+//! Step attempts and results on SQLite: one small statement per call, and
+//! [`StepStore::end_attempt`] as one job of two statements (an attempt and
+//! its step's result in the same commit).
 
 use reqflow_engine::action::BoxFuture;
-use reqflow_engine::store::{AttemptEnd, AttemptRecord, NewAttempt, StepResult, StepStore, StoreError, StoreResult};
-use sqlx::Row;
+use reqflow_engine::store::{
+    AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, StepResult, StepStore, StoreError, StoreResult,
+};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 
 use super::{SqliteStore, boxed};
 use crate::codec;
@@ -38,6 +42,67 @@ fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
     })
 }
 
+fn status(end: &AttemptEnd) -> &'static str {
+    if end.succeeded { "succeeded" } else { "failed" }
+}
+
+async fn finish_attempt(c: &mut SqliteConnection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?")
+        .bind(status(&end))
+        .bind(codec::json_opt(&end.output))
+        .bind(codec::json_opt(&end.error))
+        .bind(end.finished_at)
+        .bind(attempt_id)
+        .execute(c)
+        .await
+        .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
+    }
+    Ok(())
+}
+
+/// An attempt recorded whole, when it ended.
+async fn insert_attempt(c: &mut SqliteConnection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO attempts
+           (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(a.run_id)
+    .bind(a.step_id)
+    .bind(a.item.map(i64::from))
+    .bind(i64::from(a.attempt))
+    .bind(i64::from(a.round))
+    .bind(status(&end))
+    .bind(codec::json(&a.input))
+    .bind(codec::json_opt(&end.output))
+    .bind(codec::json_opt(&end.error))
+    .bind(a.started_at)
+    .bind(end.finished_at)
+    .execute(c)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn record_result(c: &mut SqliteConnection, r: StepResult) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
+    )
+    .bind(r.run_id)
+    .bind(r.step_id)
+    .bind(r.status.as_str())
+    .bind(codec::json_opt(&r.output))
+    .bind(codec::json_opt(&r.error))
+    .bind(r.finished_at)
+    .execute(c)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
 impl StepStore for SqliteStore {
     fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
         Box::pin(self.progress(
@@ -64,48 +129,28 @@ impl StepStore for SqliteStore {
     }
 
     fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(self.progress(
-            move |c| {
-                boxed(async move {
-                    let done = sqlx::query(
-                        "UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?",
-                    )
-                    .bind(if end.succeeded { "succeeded" } else { "failed" })
-                    .bind(codec::json_opt(&end.output))
-                    .bind(codec::json_opt(&end.error))
-                    .bind(end.finished_at)
-                    .bind(attempt_id)
-                    .execute(c)
-                    .await
-                    .map_err(db)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
-                    }
-                    Ok(())
-                })
-            },
-            true,
-        ))
+        Box::pin(self.progress(move |c| boxed(finish_attempt(c, attempt_id, end)), true))
     }
 
     fn record_result(&self, r: StepResult) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.progress(move |c| boxed(record_result(c, r)), true))
+    }
+
+    fn end_attempt(&self, write: AttemptWrite, result: Option<StepResult>) -> BoxFuture<'_, StoreResult<bool>> {
+        // One job without a savepoint of its own: only its first statement can
+        // fail on its own (an unknown attempt id), and then nothing is written
+        // yet; the result's insert cannot conflict (`DO NOTHING`).
         Box::pin(self.progress(
             move |c| {
                 boxed(async move {
-                    let done = sqlx::query(
-                        "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
-                    )
-                    .bind(r.run_id)
-                    .bind(r.step_id)
-                    .bind(r.status.as_str())
-                    .bind(codec::json_opt(&r.output))
-                    .bind(codec::json_opt(&r.error))
-                    .bind(r.finished_at)
-                    .execute(c)
-                    .await
-                    .map_err(db)?;
-                    Ok(done.rows_affected() == 1)
+                    match write {
+                        AttemptWrite::Started { id, end } => finish_attempt(&mut *c, id, end).await?,
+                        AttemptWrite::Whole { attempt, end } => insert_attempt(&mut *c, attempt, end).await?,
+                    }
+                    match result {
+                        Some(r) => record_result(c, r).await,
+                        None => Ok(false),
+                    }
                 })
             },
             true,
