@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, free_port, get, sandbox, temp_dir, try_http};
+use crate::harness::{Serve, free_port, get, sandbox, try_http, wait_idle, workflow_dir};
 
 const TOKEN: &str = "crash-hook-token";
 
@@ -95,10 +95,7 @@ fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     let events = env_usize("REQFLOW_CRASH_EVENTS", 1500);
     let kills = env_usize("REQFLOW_CRASH_KILLS", 3);
     let sb = sandbox();
-    let dir = temp_dir("crash");
-    std::fs::create_dir_all(dir.join("workflows")).expect("dir");
-    std::fs::write(dir.join("workflows/crash.yaml"), workflow(sb.1)).expect("write");
-    let db = format!("sqlite://{}", dir.join("reqflow.db").display());
+    let (dir, db) = workflow_dir("crash", "crash", &workflow(sb.1));
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).expect("logs");
     let port = free_port();
@@ -134,15 +131,7 @@ fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     }
 
     // Every accepted event ends in exactly one succeeded run.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let h = get(port, "/healthz").json();
-        if h["queued"] == 0 && h["running"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "runs did not finish: {h}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_idle(port, Duration::from_secs(300));
     let accepted = runs.lock().expect("lock").clone();
     assert_eq!(accepted.len(), events, "every event was answered");
     let stored = all_runs(port);

@@ -23,6 +23,28 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// A temp dir holding `workflows/{name}.yaml` with `yaml`; returns it and a SQLite URL inside it.
+pub fn workflow_dir(tag: &str, name: &str, yaml: &str) -> (PathBuf, String) {
+    let dir = temp_dir(tag);
+    std::fs::create_dir_all(dir.join("workflows")).expect("workflows dir");
+    std::fs::write(dir.join(format!("workflows/{name}.yaml")), yaml).expect("write workflow");
+    let db = format!("sqlite://{}", dir.join("reqflow.db").display());
+    (dir, db)
+}
+
+/// Waits until the engine on `port` has no run queued or running (`/healthz`).
+pub fn wait_idle(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let h = get(port, "/healthz").json();
+        if h["queued"] == 0 && h["running"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "runs did not finish: {h}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn fastrand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, Serve, get, post_json, sandbox, temp_dir, try_http};
+use crate::harness::{Sandbox, Serve, get, post_json, sandbox, try_http, wait_idle, workflow_dir};
 
 const TOKEN: &str = "outage-hook-token";
 
@@ -78,10 +78,7 @@ fn downstream_outages_do_not_slow_triggers_and_every_run_completes_after() {
     let secs: u64 = std::env::var("REQFLOW_OUTAGE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let rate = 50;
     let sb = sandbox();
-    let dir = temp_dir("outage");
-    std::fs::create_dir_all(dir.join("workflows")).expect("dir");
-    std::fs::write(dir.join("workflows/outage.yaml"), workflow(sb.1)).expect("write");
-    let db = format!("sqlite://{}", dir.join("reqflow.db").display());
+    let (dir, db) = workflow_dir("outage", "outage", &workflow(sb.1));
     let serve = Serve::start(&dir.join("workflows"), &db, &[("REQFLOW_SECRET_HOOK_TOKEN", TOKEN)], &dir);
 
     let (base50, base99) = percentiles(load(serve.port, 0, 100, rate));
@@ -108,15 +105,7 @@ fn downstream_outages_do_not_slow_triggers_and_every_run_completes_after() {
     }
 
     // After recovery every run completes.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let h = get(serve.port, "/healthz").json();
-        if h["queued"] == 0 && h["running"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "runs did not complete after recovery: {h}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_idle(serve.port, Duration::from_secs(120));
     let failed = get(serve.port, "/api/runs?workflow=outage&status=failed").json();
     assert_eq!(failed["runs"].as_array().map(Vec::len), Some(0), "{failed}");
     let ok = get(serve.port, "/api/runs?workflow=outage&status=succeeded&limit=1000").json();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
-use crate::harness::{Serve, get, temp_dir, try_http};
+use crate::harness::{Serve, get, try_http, workflow_dir};
 
 const TOKEN: &str = "overload-token";
 
@@ -33,10 +33,7 @@ fn peak_rss_mib(pid: u32) -> Option<u64> {
 #[test]
 fn load_over_capacity_gets_503_with_retry_after_and_nothing_accepted_is_dropped() {
     let backlog = 2000;
-    let dir = temp_dir("overload");
-    std::fs::create_dir_all(dir.join("workflows")).expect("dir");
-    std::fs::write(dir.join("workflows/overload.yaml"), WORKFLOW).expect("write");
-    let db = format!("sqlite://{}", dir.join("reqflow.db").display());
+    let (dir, db) = workflow_dir("overload", "overload", WORKFLOW);
     let serve = Serve::start_with(
         crate::harness::free_port(),
         &dir.join("workflows"),
