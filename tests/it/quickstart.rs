@@ -38,6 +38,12 @@ fn quickstart_workable_phone_screen_end_to_end() {
         ("REQFLOW_SECRET_INTERVIEWS_BASE_URL", vendor_url.as_str()),
         ("REQFLOW_SECRET_INTERVIEWS_API_KEY", "quickstart-vendor-key"),
         ("REQFLOW_SECRET_INTERVIEWS_WEBHOOK_SECRET", VENDOR_SECRET),
+        ("REQFLOW_SECRET_WORKDAY_HOST", sandbox_url.as_str()),
+        ("REQFLOW_SECRET_WORKDAY_TENANT", "acme"),
+        ("REQFLOW_SECRET_WORKDAY_CLIENT_ID", "sandbox-client"),
+        ("REQFLOW_SECRET_WORKDAY_CLIENT_SECRET", "sandbox-secret"),
+        ("REQFLOW_SECRET_WORKDAY_REFRESH_TOKEN", "sandbox-refresh-token"),
+        ("REQFLOW_SECRET_WORKDAY_HOOK_API_KEY", "demo-key"),
     ];
     let serve = Serve::start(
         &crate::root().join("workflows"),
@@ -61,9 +67,14 @@ fn quickstart_workable_phone_screen_end_to_end() {
     assert_eq!(run["run"]["status"], "succeeded", "{run:#}");
 
     let reqs = sandbox_requests(sb.1);
-    let invite = reqs.iter().find(|r| r["path"] == "/vendor/interviews/invites").expect("the vendor got the invite");
-    let invite_body: Value = serde_json::from_str(invite["body"].as_str().unwrap_or("{}")).expect("json");
-    assert_eq!(invite_body["external_id"], candidate_id.as_str());
+    // The Workday poll invites the sandbox's ASSESSMENT candidates too: find this candidate's invite.
+    let invited = reqs
+        .iter()
+        .filter(|r| r["path"] == "/vendor/interviews/invites")
+        .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str().unwrap_or("{}")).ok())
+        .filter(|b| b["external_id"] == candidate_id.as_str())
+        .count();
+    assert_eq!(invited, 1, "the vendor got the invite");
     let comment_path = format!("/spi/v3/candidates/{candidate_id}/comments");
     assert!(
         reqs.iter().any(|r| r["path"] == comment_path.as_str() && r["method"] == "POST"),
@@ -102,4 +113,13 @@ fn quickstart_workable_phone_screen_end_to_end() {
         &json!({ "url": format!("http://127.0.0.1:{}/hooks/interviews/completed", serve.port), "secret": "wrong", "external_id": candidate_id, "score": 100 }).to_string(),
     );
     assert_eq!(forged.json()["status"], 401, "{}", forged.body);
+
+    // The Workday poll, which fired at start, succeeded against the sandbox too.
+    wait_for(
+        || {
+            let runs = crate::harness::get(serve.port, "/api/runs?workflow=workday-candidate-poll").json();
+            runs["runs"].as_array().is_some_and(|r| r.iter().any(|r| r["status"] == "succeeded"))
+        },
+        "the Workday poll",
+    );
 }
