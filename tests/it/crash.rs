@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, free_port, get, sandbox, try_http, wait_idle, workflow_dir};
+use crate::harness::{Serve, all_runs, free_port, get, sandbox, try_http, wait_idle, workflow_dir};
 
 const TOKEN: &str = "crash-hook-token";
 
@@ -76,20 +76,6 @@ fn deliver(port: u16, id: &str) -> String {
     }
 }
 
-fn all_runs(port: u16) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let q = before.as_ref().map(|b| format!("&before={b}")).unwrap_or_default();
-        let page = get(port, &format!("/api/runs?workflow=crash&limit=1000{q}")).json();
-        out.extend(page["runs"].as_array().cloned().unwrap_or_default());
-        match page["next_before"].as_str() {
-            Some(b) => before = Some(b.to_owned()),
-            None => return out,
-        }
-    }
-}
-
 #[test]
 fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     let events = env_usize("REQFLOW_CRASH_EVENTS", 1500);
@@ -134,7 +120,7 @@ fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     wait_idle(port, Duration::from_secs(300));
     let accepted = runs.lock().expect("lock").clone();
     assert_eq!(accepted.len(), events, "every event was answered");
-    let stored = all_runs(port);
+    let stored = all_runs(port, "workflow=crash");
     assert_eq!(stored.len(), events, "one run per event, no more");
     let not_ok: Vec<&Value> = stored.iter().filter(|r| r["status"] != "succeeded").collect();
     assert!(not_ok.is_empty(), "{} runs did not succeed: {:#?}", not_ok.len(), &not_ok[..not_ok.len().min(3)]);

@@ -32,6 +32,21 @@ pub fn workflow_dir(tag: &str, name: &str, yaml: &str) -> (PathBuf, String) {
     (dir, db)
 }
 
+/// Every run `/api/runs?{filter}` lists, following the pages.
+pub fn all_runs(port: u16, filter: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let q = before.as_ref().map(|b| format!("&before={b}")).unwrap_or_default();
+        let page = get(port, &format!("/api/runs?{filter}&limit=1000{q}")).json();
+        out.extend(page["runs"].as_array().cloned().unwrap_or_default());
+        match page["next_before"].as_str() {
+            Some(b) => before = Some(b.to_owned()),
+            None => return out,
+        }
+    }
+}
+
 /// Waits until the engine on `port` has no run queued or running (`/healthz`).
 pub fn wait_idle(port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
