@@ -24,6 +24,8 @@ enum BenchWhat {
     Runtime(crate::bench_runtime::RuntimeArgs),
     /// Connector figures: overhead of `http.request` per call, and a burst of Workable writes under the rate limit.
     Connectors(crate::bench_connectors::ConnectorsArgs),
+    /// The seed path end to end: signed Workable webhooks → the shipped phone-screen workflow → sandbox writeback.
+    Seed(crate::bench_seed::SeedArgs),
     /// Compile a generated N-step workflow and validate a directory of generated files.
     Compile {
         /// Steps in the big workflow.
@@ -117,6 +119,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (steps, files, iterations, json) = match args.what {
         BenchWhat::Runtime(a) => return crate::bench_runtime::run(a),
         BenchWhat::Connectors(a) => return crate::bench_connectors::run(a),
+        BenchWhat::Seed(a) => return crate::bench_seed::run(a),
         BenchWhat::Compile { steps, files, iterations, json } => (steps, files, iterations, json),
     };
     let registry = crate::registry();

@@ -6,14 +6,12 @@
 //! - memory with 100,000 runs queued (workers off, so they stay queued);
 //! - engine CPU per step without I/O (runs of `map:` steps).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+
+use crate::bench_util::{Conn, ServeChild, ServeSpec, metric, pct, proc_stats, start_serve as start_serve_with};
 
 #[derive(Args, Debug)]
 pub(crate) struct RuntimeArgs {
@@ -64,106 +62,15 @@ fn steps_workflow(n: usize) -> String {
     s
 }
 
-struct Child_ {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Child_ {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_serve(tag: &str, workflow: &str, db: Option<&str>, sync: &str, extra: &[&str]) -> anyhow::Result<Child_> {
-    let dir = std::env::temp_dir().join(format!("reqflow-bench-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("wf"))?;
-    std::fs::write(dir.join("wf/w.yaml"), workflow)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let db = db
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("sqlite://{}?synchronous={sync}", dir.join("bench.db").display()));
-    let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
-        .args(["serve", "--workflows"])
-        .arg(dir.join("wf"))
-        .args(["--db", &db, "--listen", &format!("127.0.0.1:{port}"), "--max-backlog", "100000000"])
-        .args(extra)
-        .env("REQFLOW_SECRET_BENCH_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start reqflow serve")?;
-    let c = Child_ { child, port, dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("reqflow serve did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(c)
-}
-
-/// (peak RSS bytes, current RSS bytes, CPU seconds) of a process, from /proc.
-fn proc_stats(pid: u32) -> (u64, u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    (kb("VmHWM:"), kb("VmRSS:"), cpu)
-}
-
-struct Conn {
-    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    w: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Conn {
-    async fn open(port: u16) -> anyhow::Result<Conn> {
-        let s = TcpStream::connect(("127.0.0.1", port)).await?;
-        s.set_nodelay(true)?;
-        let (r, w) = s.into_split();
-        Ok(Conn { r: BufReader::new(r), w })
-    }
-
-    async fn send(&mut self, req: &[u8]) -> anyhow::Result<u16> {
-        self.w.write_all(req).await?;
-        let mut line = String::new();
-        self.r.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("bad status line")?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            self.r.read_line(&mut line).await?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        self.r.read_exact(&mut body).await?;
-        Ok(status)
-    }
+fn start_serve(tag: &str, workflow: &str, db: Option<&str>, sync: &str, extra: &[&str]) -> anyhow::Result<ServeChild> {
+    start_serve_with(&ServeSpec {
+        tag,
+        workflows: &[("w.yaml", workflow.to_owned())],
+        db,
+        synchronous: sync,
+        extra,
+        env: &[("REQFLOW_SECRET_BENCH_TOKEN".to_owned(), TOKEN.to_owned())],
+    })
 }
 
 fn request(path: &str, body: &str, auth: bool) -> Vec<u8> {
@@ -246,27 +153,10 @@ async fn latency(
     Ok((all, errors))
 }
 
-fn pct(v: &[Duration], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i.min(v.len() - 1)].as_secs_f64() * 1000.0
-}
-
 async fn wait_succeeded(port: u16, want: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let mut conn = Conn::open(port).await?;
-        conn.w.write_all(b"GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").await?;
-        let mut text = String::new();
-        conn.r.read_to_string(&mut text).await?;
-        let done: f64 = text
-            .lines()
-            .find(|l| l.starts_with("reqflow_runs{status=\"succeeded\"}"))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+        let done = metric(port, "reqflow_runs{status=\"succeeded\"}").await?;
         if done as usize >= want {
             return Ok(());
         }
@@ -284,9 +174,10 @@ pub(crate) fn run(args: RuntimeArgs) -> anyhow::Result<std::process::ExitCode> {
     let report = rt.block_on(async {
         // 1 + 3: throughput, then memory with every run still queued.
         let serve = start_serve("accept", hook_workflow(), db, &args.synchronous, &["--no-workers"])?;
-        let (_, rss_idle, _) = proc_stats(serve.child.id());
+        let rss_idle = proc_stats(serve.child.id()).rss;
         let (eps, ok) = throughput(serve.port, args.events, args.connections).await?;
-        let (peak, rss, cpu) = proc_stats(serve.child.id());
+        let stats = proc_stats(serve.child.id());
+        let (peak, rss, cpu) = (stats.peak_rss, stats.rss, stats.cpu_s);
         if ok != args.events {
             bail!("{} of {} events were not accepted", args.events - ok, args.events);
         }
@@ -297,7 +188,7 @@ pub(crate) fn run(args: RuntimeArgs) -> anyhow::Result<std::process::ExitCode> {
         drop(serve);
         // 4: CPU per step without I/O.
         let serve = start_serve("steps", &steps_workflow(args.steps), db, &args.synchronous, &[])?;
-        let (_, _, cpu0) = proc_stats(serve.child.id());
+        let cpu0 = proc_stats(serve.child.id()).cpu_s;
         let t = Instant::now();
         let mut conn = Conn::open(serve.port).await?;
         for i in 0..args.runs {
@@ -309,7 +200,7 @@ pub(crate) fn run(args: RuntimeArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         wait_succeeded(serve.port, args.runs, Duration::from_secs(600)).await?;
         let wall = t.elapsed();
-        let (_, _, cpu1) = proc_stats(serve.child.id());
+        let cpu1 = proc_stats(serve.child.id()).cpu_s;
         let steps = (args.steps * args.runs) as f64;
         anyhow::Ok(serde_json::json!({
             "release_build": release,

@@ -6,6 +6,8 @@
 mod bench;
 mod bench_connectors;
 mod bench_runtime;
+mod bench_seed;
+mod bench_util;
 mod eval_cmd;
 mod inspect;
 mod run_cmd;

@@ -21,6 +21,9 @@
 //!   (`GET /_sandbox/requests`, credentials redacted), faults for tests
 //!   (`POST /_sandbox/faults`: 5xx, 429, slow answers, token expiry), and
 //!   signed Workable-style webhooks (`POST /_sandbox/webhooks/send`).
+//!   In process, [`Sandbox::set_observer`] sees each API request as it is
+//!   answered, and [`Sandbox::set_rate_limit`] turns Workable's limits off
+//!   for load tests (`reqflow sandbox --no-rate-limit`).
 //! - **Vendors** ([`vendor`]): `/vendor/…` records what a workflow sends an
 //!   interview or identity vendor, and `POST /_sandbox/interviews/complete`
 //!   sends that vendor's signed `interview.completed` webhook.
@@ -43,7 +46,8 @@ use std::path::PathBuf;
 
 use axum::Router;
 
-pub use state::{Data, Faults, Sandbox};
+pub use state::{Data, Faults, Observer, Received, Sandbox};
+pub use workable::subscriptions_api::{payload as workable_webhook_payload, sign as workable_signature};
 
 /// How to run the sandbox.
 #[derive(Clone, Debug)]
@@ -52,6 +56,8 @@ pub struct Options {
     pub listen: SocketAddr,
     /// A JSON file that keeps the data across restarts (created when missing).
     pub state_file: Option<PathBuf>,
+    /// Enforce Workable's rate limits (`false`: `--no-rate-limit`, for load tests).
+    pub rate_limit: bool,
 }
 
 /// Why the sandbox could not start.
@@ -100,6 +106,7 @@ pub async fn serve(opts: Options) -> Result<(), SandboxError> {
         Some(path) => Sandbox::from_file(path)?,
         None => Sandbox::seeded(),
     };
+    sandbox.set_rate_limit(opts.rate_limit);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| SandboxError::Listen { addr: opts.listen, source })?;

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::state::{LOG_CAPACITY, Sandbox};
+use crate::state::{LOG_CAPACITY, Received, Sandbox};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -40,6 +40,8 @@ pub(crate) async fn record_and_fault(State(sb): State<Sandbox>, req: Request, ne
         }
         inner.log.push_back(entry);
     }
+    let observer = if control { None } else { sb.observer() };
+    let at = std::time::Instant::now();
     let fault = if control { None } else { take_fault(&sb, &path) };
     if let Some(f) = &fault {
         if let Some(ms) = f.delay_ms {
@@ -72,10 +74,17 @@ pub(crate) async fn record_and_fault(State(sb): State<Sandbox>, req: Request, ne
             {
                 resp.headers_mut().insert("retry-after", v);
             }
+            if let Some(o) = observer {
+                o(&Received { at, method: &parts.method, path: &path, body: &bytes, status: resp.status() });
+            }
             return resp;
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let Some(o) = observer else { return next.run(Request::from_parts(parts, Body::from(bytes))).await };
+    let method = parts.method.clone();
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes.clone()))).await;
+    o(&Received { at, method: &method, path: &path, body: &bytes, status: resp.status() });
+    resp
 }
 
 fn take_fault(sb: &Sandbox, path: &str) -> Option<crate::Faults> {

@@ -3,7 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use axum::http::{Method, StatusCode};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,11 +58,44 @@ pub(crate) struct Inner {
     pub windows: HashMap<String, (i64, u32)>,
 }
 
+/// A request as the sandbox received it, shown to an [`Observer`] once answered.
+#[derive(Debug)]
+pub struct Received<'a> {
+    /// When its body had been read, before the handler ran.
+    pub at: Instant,
+    /// The method.
+    pub method: &'a Method,
+    /// The path (no query).
+    pub path: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// The status the sandbox answered.
+    pub status: StatusCode,
+}
+
+/// Called for every API request (not `/_sandbox/…`) after it is answered, on
+/// the task serving it: keep it cheap. Load generators use it to time what
+/// reaches the emulated APIs without going through the request log.
+pub type Observer = Arc<dyn Fn(&Received<'_>) + Send + Sync>;
+
+#[derive(Clone, Default)]
+struct ObserverSlot(Arc<RwLock<Option<Observer>>>);
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.0.read().map(|o| o.is_some()).unwrap_or(false);
+        f.write_str(if set { "Some(Observer)" } else { "None" })
+    }
+}
+
 /// The shared state of a running sandbox (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     inner: Arc<Mutex<Inner>>,
     state_file: Option<PathBuf>,
+    /// Whether Workable's rate limits are enforced (the default).
+    rate_limit: Arc<AtomicBool>,
+    observer: ObserverSlot,
 }
 
 impl Sandbox {
@@ -69,7 +106,38 @@ impl Sandbox {
 
     /// A sandbox over `data`, persisting to `state_file` if given.
     pub fn with_data(data: Data, state_file: Option<PathBuf>) -> Sandbox {
-        Sandbox { inner: Arc::new(Mutex::new(Inner { data, ..Inner::default() })), state_file }
+        Sandbox {
+            inner: Arc::new(Mutex::new(Inner { data, ..Inner::default() })),
+            state_file,
+            rate_limit: Arc::new(AtomicBool::new(true)),
+            observer: ObserverSlot::default(),
+        }
+    }
+
+    /// Switches Workable's rate limits on (the default) or off (`reqflow sandbox
+    /// --no-rate-limit`: no 429s and no `X-Rate-Limit-*` headers, for load tests).
+    pub fn set_rate_limit(&self, on: bool) {
+        self.rate_limit.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether Workable's rate limits are enforced.
+    pub fn rate_limit(&self) -> bool {
+        self.rate_limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets (or with `None` removes) the [`Observer`] of API requests.
+    pub fn set_observer(&self, observer: Option<Observer>) {
+        match self.observer.0.write() {
+            Ok(mut g) => *g = observer,
+            Err(p) => *p.into_inner() = observer,
+        }
+    }
+
+    pub(crate) fn observer(&self) -> Option<Observer> {
+        match self.observer.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// Loads `path` (seeding and writing it when missing).

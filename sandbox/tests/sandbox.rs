@@ -95,3 +95,55 @@ async fn sends_signed_webhooks() {
     assert_eq!(payload["data"]["id"], "27270001");
     assert!(payload["fired_at"].is_string());
 }
+
+#[tokio::test]
+async fn without_rate_limit_only_auth_applies() {
+    let sb = spawn(Sandbox::seeded()).await.unwrap();
+    sb.sandbox.set_rate_limit(false);
+    for _ in 0..25 {
+        let r = http().get(format!("{}/spi/v3/jobs", sb.base_url)).bearer_auth("acct-many").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(!r.headers().contains_key("x-rate-limit-limit"));
+    }
+    let r = http().get(format!("{}/spi/v3/jobs", sb.base_url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    sb.sandbox.set_rate_limit(true);
+    let r = http().get(format!("{}/spi/v3/jobs", sb.base_url)).bearer_auth("acct-many").send().await.unwrap();
+    assert_eq!(r.headers()["x-rate-limit-limit"], "10");
+}
+
+#[tokio::test]
+async fn an_observer_sees_each_api_request_with_its_answer() {
+    let sb = spawn(Sandbox::seeded()).await.unwrap();
+    // (method, path, status, body length)
+    type Seen = Vec<(String, String, u16, usize)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let sink = seen.clone();
+    let before = std::time::Instant::now();
+    sb.sandbox.set_observer(Some(Arc::new(move |r: &reqflow_sandbox::Received<'_>| {
+        assert!(r.at >= before);
+        sink.lock().unwrap().push((r.method.to_string(), r.path.to_owned(), r.status.as_u16(), r.body.len()));
+    })));
+    let body = json!({"member_id": "1f395d", "comment": {"body": "observed"}});
+    let r = http()
+        .post(format!("{}/spi/v3/candidates/27270002/comments", sb.base_url))
+        .bearer_auth("acct-observed")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http().post(format!("{}/vendor/interviews/invites", sb.base_url)).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    // Control routes are not API requests.
+    http().get(format!("{}/_sandbox/requests", sb.base_url)).send().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("POST".into(), "/spi/v3/candidates/27270002/comments".into(), 200, body.to_string().len()),
+            ("POST".into(), "/vendor/interviews/invites".into(), 201, 2),
+        ]
+    );
+    sb.sandbox.set_observer(None);
+}

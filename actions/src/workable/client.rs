@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use super::connection::WorkableConnection;
-use super::ratelimit::{Limiter, limiter};
+use super::ratelimit::{Limiter, fixed_limiter, limiter};
 use crate::http::errors::{DETAIL_BODY_CHARS, is_retryable_status, retry_after, truncate};
 use crate::http::{Received, client, send};
 
@@ -24,7 +24,8 @@ pub struct WorkableClient {
     token: String,
     client_id: Option<String>,
     account: Option<String>,
-    limiter: Arc<Limiter>,
+    /// `None` when the connection turned the client-side limit off (`rate_limit: none`).
+    limiter: Option<Arc<Limiter>>,
     timeout: Option<Duration>,
 }
 
@@ -44,8 +45,13 @@ impl WorkableClient {
         let key = reqflow_engine::sha256_hex(
             format!("{root}\n{}\n{}", conn.token, conn.partner_client_id.as_deref().unwrap_or("")).as_bytes(),
         );
+        let limiter = match conn.client_limit() {
+            Some((n, false)) => Some(limiter(&key, n)),
+            Some((n, true)) => Some(fixed_limiter(&key, n)),
+            None => None,
+        };
         Ok(WorkableClient {
-            limiter: limiter(&key, conn.limit()),
+            limiter,
             root,
             token: conn.token.clone(),
             client_id: conn.partner_client_id.clone(),
@@ -88,7 +94,9 @@ impl WorkableClient {
     ) -> Result<Value, ActionError> {
         let mut waits = 0;
         loop {
-            self.limiter.acquire().await;
+            if let Some(l) = &self.limiter {
+                l.acquire().await;
+            }
             let mut req =
                 client().request(method.clone(), url).bearer_auth(&self.token).header("accept", "application/json");
             if let Some(id) = &self.client_id {
@@ -108,7 +116,10 @@ impl WorkableClient {
             if r.status.as_u16() == 429 && waits < MAX_429_WAITS {
                 waits += 1;
                 let wait = retry_after(&r.headers).or_else(|| reset_in(&r.headers)).unwrap_or(Duration::from_secs(10));
-                self.limiter.block_until(Instant::now() + wait);
+                match &self.limiter {
+                    Some(l) => l.block_until(Instant::now() + wait),
+                    None => tokio::time::sleep(wait).await,
+                }
                 continue;
             }
             if r.status.is_success() {
@@ -119,8 +130,9 @@ impl WorkableClient {
     }
 
     fn observe(&self, h: &HeaderMap) {
+        let Some(limiter) = &self.limiter else { return };
         let num = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<usize>().ok());
-        self.limiter.observe(num("x-rate-limit-limit"), num("x-rate-limit-remaining"), reset_in(h));
+        limiter.observe(num("x-rate-limit-limit"), num("x-rate-limit-remaining"), reset_in(h));
     }
 }
 

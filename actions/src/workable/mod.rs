@@ -10,7 +10,7 @@ pub mod ratelimit;
 
 use reqflow_engine::action::{ConnectionType, Registry};
 
-pub use connection::{TokenType, WorkableConnection};
+pub use connection::{RateLimit, TokenType, WorkableConnection};
 pub use params::*;
 
 /// Registers the `workable` connection type and the `workable.*` actions.

@@ -12,6 +12,10 @@
 //! The answers' `X-Rate-Limit-Limit` adjusts N, and `X-Rate-Limit-Remaining: 0`
 //! (another process using the same token) or a 429 blocks the limiter
 //! until `X-Rate-Limit-Reset` / `Retry-After`.
+//!
+//! A connection's `rate_limit:` overrides N ([`fixed_limiter`]: the headers no
+//! longer change it) or, with `0` / `none`, turns the client-side limit off
+//! (for sandboxes and load tests; the client then only waits out 429s).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,6 +35,8 @@ pub struct Limiter {
 #[derive(Debug)]
 struct State {
     limit: usize,
+    /// Set by the connection's `rate_limit:`: `X-Rate-Limit-Limit` does not change it.
+    fixed: bool,
     sent: VecDeque<Instant>,
     blocked_until: Option<Instant>,
 }
@@ -38,7 +44,16 @@ struct State {
 impl Limiter {
     /// A limiter allowing `limit` requests per window.
     pub fn new(limit: usize) -> Limiter {
-        Limiter { state: Mutex::new(State { limit: limit.max(1), sent: VecDeque::new(), blocked_until: None }) }
+        Limiter::with_limit(limit, false)
+    }
+
+    /// A limiter allowing `limit` requests per window whatever the answers' `X-Rate-Limit-Limit` says.
+    pub fn fixed(limit: usize) -> Limiter {
+        Limiter::with_limit(limit, true)
+    }
+
+    fn with_limit(limit: usize, fixed: bool) -> Limiter {
+        Limiter { state: Mutex::new(State { limit: limit.max(1), fixed, sent: VecDeque::new(), blocked_until: None }) }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -79,7 +94,7 @@ impl Limiter {
     /// Takes in what an answer said: the limit, and whether the window is used up until `reset_in`.
     pub fn observe(&self, limit: Option<usize>, remaining: Option<usize>, reset_in: Option<Duration>) {
         self.with(|s| {
-            if let Some(l) = limit.filter(|l| *l > 0) {
+            if let Some(l) = limit.filter(|l| *l > 0 && !s.fixed) {
                 s.limit = l;
             }
             if remaining == Some(0)
@@ -106,11 +121,21 @@ impl State {
 
 /// The limiter for `key` (shared by every step using that token in this process).
 pub fn limiter(key: &str, limit: usize) -> Arc<Limiter> {
+    shared(key.to_owned(), || Limiter::new(limit))
+}
+
+/// The limiter for `key` with a limit set by `rate_limit:` (shared by the
+/// steps using that token with that same override).
+pub fn fixed_limiter(key: &str, limit: usize) -> Arc<Limiter> {
+    shared(format!("{key}\nfixed:{limit}"), || Limiter::fixed(limit))
+}
+
+fn shared(key: String, new: impl FnOnce() -> Limiter) -> Arc<Limiter> {
     static MAP: OnceLock<Mutex<HashMap<String, Arc<Limiter>>>> = OnceLock::new();
     let map = MAP.get_or_init(Default::default);
     let mut m = match map.lock() {
         Ok(m) => m,
         Err(p) => p.into_inner(),
     };
-    m.entry(key.to_owned()).or_insert_with(|| Arc::new(Limiter::new(limit))).clone()
+    m.entry(key).or_insert_with(|| Arc::new(new())).clone()
 }

@@ -287,3 +287,64 @@ async fn a_burst_waits_its_turn_with_zero_429s() {
     let received = sb.sandbox.requests().iter().filter(|r| r["path"] == "/spi/v3/candidates/27270002/comments").count();
     assert_eq!(received, 15, "every request was sent once: none was refused with 429 and retried");
 }
+
+#[tokio::test]
+async fn rate_limit_override_none_sends_a_burst_at_once() {
+    // The sandbox's limits off (`reqflow sandbox --no-rate-limit`), the connection's too.
+    let sb = sandbox().await;
+    sb.sandbox.set_rate_limit(false);
+    let settings =
+        json!({ "base_url": sb.base_url, "token": "account-unlimited", "subdomain": "acme", "rate_limit": "none" });
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let c = Some(("workable", settings.clone()));
+        tasks.push(tokio::spawn(async move {
+            call(
+                cx(c),
+                "workable.candidates.comment",
+                json!({"id": "27270002", "member_id": "1f395d", "body": format!("unlimited {i}")}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // 30 requests through an account token: three windows with the default limit.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let received = sb.sandbox.requests().iter().filter(|r| r["path"] == "/spi/v3/candidates/27270002/comments").count();
+    assert_eq!(received, 30);
+
+    // `0` means the same; a word other than `none` is refused before anything is sent.
+    let zero = json!({ "base_url": sb.base_url, "token": "account-zero", "rate_limit": 0 });
+    let started = Instant::now();
+    for _ in 0..12 {
+        call(cx(Some(("workable", zero.clone()))), "workable.jobs.list", json!({})).await.unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let bad = json!({ "base_url": sb.base_url, "token": "account-bad", "rate_limit": "fast" });
+    let err = call(cx(Some(("workable", bad))), "workable.jobs.list", json!({})).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("connection.invalid"), "{err:?}");
+}
+
+#[tokio::test]
+async fn rate_limit_override_sets_a_fixed_limit() {
+    // `rate_limit: 4`: 4 per 10 s, although the (unlimited) sandbox sends no limit headers
+    // and an account token's default is 10.
+    let sb = sandbox().await;
+    sb.sandbox.set_rate_limit(false);
+    let settings = json!({ "base_url": sb.base_url, "token": "account-fixed-4", "rate_limit": 4 });
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let c = Some(("workable", settings.clone()));
+        tasks.push(tokio::spawn(async move { call(cx(c), "workable.jobs.list", json!({})).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_secs(9), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(13), "{elapsed:?}");
+}
