@@ -6,7 +6,8 @@
 //! - `schema`: the checked-in JSON Schema is current and accepts the examples;
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
-//! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity.
+//! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
+//! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak.
 
 mod cli;
 mod compile;
@@ -17,6 +18,7 @@ mod overload;
 mod quickstart;
 mod runtime_more;
 mod schema;
+mod security;
 mod seeds;
 mod serve;
 

@@ -90,9 +90,13 @@ impl Templates {
             let expr = self.env.compile_expression(inner).map_err(|e| to_error(&e, inner, offset))?;
             let vars = locate(expr.undeclared_variables(true), source);
             drop(expr);
+            // Positions in an error from the wrapper are in the wrapper: shift
+            // them back into `inner` (an expression that compiles alone may
+            // still fail inside the wrapper, e.g. `'x' # y`).
+            let prefix = format!("{{% set {VALUE_VAR} = (");
             self.env
-                .add_template_owned(name.clone(), format!("{{% set {VALUE_VAR} = ({inner}\n) %}}"))
-                .map_err(|e| to_error(&e, inner, offset))?;
+                .add_template_owned(name.clone(), format!("{prefix}{inner}\n) %}}"))
+                .map_err(|e| to_error_shifted(&e, inner, offset, prefix.len()))?;
             return Ok(TemplateExpr { name, source: source.to_owned(), typed: true, vars });
         }
         self.env.add_template_owned(name.clone(), source.to_owned()).map_err(|e| to_error(&e, source, 0))?;
@@ -186,9 +190,23 @@ fn locate(vars: std::collections::HashSet<String>, source: &str) -> Vec<(String,
 }
 
 fn to_error(e: &minijinja::Error, text: &str, offset: usize) -> TemplateError {
+    to_error_shifted(e, text, offset, 0)
+}
+
+/// A parse error of `text` (found at byte `offset` of the source) from
+/// minijinja, whose positions are `shift` bytes further on than in `text`
+/// (the wrapper of a single expression). The range always lies within `text`
+/// (or just past its end, for an error at the end), so a diagnostic can point
+/// at it.
+fn to_error_shifted(e: &minijinja::Error, text: &str, offset: usize, shift: usize) -> TemplateError {
+    let len = text.len();
     let range = e
         .range()
-        .map(|r| (r.start + offset)..(r.end.max(r.start + 1) + offset))
+        .map(|r| {
+            let start = r.start.saturating_sub(shift).min(len);
+            let end = r.end.saturating_sub(shift).clamp(start + 1, len.max(start + 1));
+            (start + offset)..(end + offset)
+        })
         .or_else(|| {
             e.line().map(|line| {
                 let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();

@@ -141,6 +141,28 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+#[test]
+fn template_parse_errors_point_inside_the_source() {
+    // Found by the `eval_value` fuzz target: `'x' # …` compiles as an
+    // expression, but not in the `{% set … = (…) %}` wrapper of a typed
+    // template, whose error positions were taken as positions in the source
+    // (29..32 in a 13-byte source: a caret past the end, or on another line
+    // of a workflow file).
+    for src in ["{{ 'x' # \u{17} }}", "{{ 'x' # y }}", "{{ a # b }}", "  {{ 1 # }}  ", "{{ x ) }}", "{{ (x }}"] {
+        match eval_str(src, ctx()) {
+            Err(StandaloneError::Template(e)) => {
+                assert!(e.range.start < src.len() && e.range.end <= src.len(), "{src:?}: {:?}", e.range);
+                assert!(
+                    e.range.start >= src.find("{{").unwrap_or(0) + 2,
+                    "{src:?}: {:?} is not in the expression",
+                    e.range
+                );
+            }
+            other => panic!("{src:?}: expected a template error, got {other:?}"),
+        }
+    }
+}
+
 proptest! {
     /// `{{ x }}` and `$.x` yield the same typed value for any JSON.
     #[test]
