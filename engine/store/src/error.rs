@@ -27,6 +27,27 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A rusqlite error (the SQLite writer) as a [`StoreError`], worded like [`db`].
+#[cfg(feature = "sqlite")]
+pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, message) => {
+            let message = message.unwrap_or_else(|| f.to_string());
+            StoreError::Database(format!("{message} (code {})", f.extended_code))
+        }
+        rusqlite::Error::FromSqlConversionFailure(index, _, source) => {
+            StoreError::Corrupt(format!("column {index} could not be decoded: {source}"))
+        }
+        rusqlite::Error::InvalidColumnType(index, name, ty) => {
+            StoreError::Corrupt(format!("column {index} ({name}) has unexpected type {ty}"))
+        }
+        rusqlite::Error::IntegralValueOutOfRange(index, v) => {
+            StoreError::Corrupt(format!("column {index} is out of range: {v}"))
+        }
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
 /// Whether a sqlx error is the database's "locked/busy" answer (SQLite) or a
 /// serialization failure / deadlock (PostgreSQL): worth one more try.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]

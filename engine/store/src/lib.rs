@@ -4,14 +4,15 @@
 //! the work queue with leases, step attempts and results, schedule slots,
 //! workflow sources and the shared key-value state of connections (OAuth
 //! tokens). It implements the traits of [`reqflow_engine::store`] and
-//! [`reqflow_engine::action::SharedState`] on two backends, both on sqlx:
+//! [`reqflow_engine::action::SharedState`] on two backends:
 //!
 //! - **SQLite** (`sqlite://path.db`, the default): one file in WAL mode,
 //!   `synchronous=FULL` (an accepted event survives power loss). Every write
-//!   goes through one writer task that commits the writes submitted meanwhile
-//!   together (group commit: one fsync for many callers); reads use a small
-//!   pool of reader connections.
-//! - **PostgreSQL** (`postgres://…`): several processes share one database;
+//!   goes to one OS thread owning a rusqlite connection, which commits the
+//!   writes submitted meanwhile together (group commit: one fsync for many
+//!   callers, no per-statement thread hand-off); reads and migrations use
+//!   sqlx (a small pool of reader connections).
+//! - **PostgreSQL** (`postgres://…`, sqlx): several processes share one database;
 //!   workers claim with `FOR UPDATE SKIP LOCKED` and are woken by
 //!   `LISTEN/NOTIFY`.
 //!

@@ -46,6 +46,19 @@ enum ListOutcome {
 struct RunState {
     results: HashMap<String, StepResult>,
     attempts: Vec<AttemptRecord>,
+    /// What templates see (`event`, `steps`, `secrets`, `run`), built once
+    /// and then kept up to date as results arrive; shared (not copied) with
+    /// the scopes of the steps it starts.
+    context: Option<Arc<Value>>,
+}
+
+/// A step's result as templates see it under `steps.<id>`.
+fn step_json(r: &StepResult) -> Value {
+    json!({
+        "output": r.output.clone().unwrap_or(Value::Null),
+        "status": r.status.as_str(),
+        "error": r.error.clone().unwrap_or(Value::Null),
+    })
 }
 
 pub(super) struct Execution<'a> {
@@ -89,7 +102,11 @@ impl<'a> Execution<'a> {
         let run_id = &self.run.run_id;
         let results = store.results(run_id).await?;
         let attempts = store.attempts(run_id).await?;
-        let mut state = RunState { results: results.into_iter().map(|r| (r.step_id.clone(), r)).collect(), attempts };
+        let mut state = RunState {
+            results: results.into_iter().map(|r| (r.step_id.clone(), r)).collect(),
+            attempts,
+            context: None,
+        };
         self.close_interrupted(&mut state).await?;
 
         let failed = match self.run_list(&self.wf.steps, &mut state, None).await? {
@@ -139,14 +156,16 @@ impl<'a> Execution<'a> {
         Ok(())
     }
 
-    fn scope(&self, state: &RunState, run_error: Option<&Value>) -> Scope {
-        let mut steps = Map::new();
-        for (id, r) in &state.results {
-            steps.insert(
-                id.clone(),
-                json!({ "output": r.output.clone().unwrap_or(Value::Null), "status": r.status.as_str(), "error": r.error.clone().unwrap_or(Value::Null) }),
-            );
-        }
+    /// The scope of a step about to start: the run's context, shared.
+    fn scope(&self, state: &mut RunState, run_error: Option<&Value>) -> Scope {
+        let results = &state.results;
+        let context = state.context.get_or_insert_with(|| Arc::new(self.context(results, run_error)));
+        Scope::shared(context.clone())
+    }
+
+    /// The context of [`RunState::context`], built from the results so far.
+    fn context(&self, results: &HashMap<String, StepResult>, run_error: Option<&Value>) -> Value {
+        let steps: Map<String, Value> = results.iter().map(|(id, r)| (id.clone(), step_json(r))).collect();
         let mut run = json!({
             "id": self.run.run_id,
             "workflow": self.wf.id,
@@ -156,7 +175,7 @@ impl<'a> Execution<'a> {
         if let (Some(e), Some(o)) = (run_error, run.as_object_mut()) {
             o.insert("error".into(), e.clone());
         }
-        Scope::new(json!({ "event": self.run.event, "steps": steps, "secrets": self.secrets_json, "run": run }))
+        json!({ "event": self.run.event, "steps": steps, "secrets": self.secrets_json, "run": run })
     }
 
     async fn run_list(
@@ -165,8 +184,15 @@ impl<'a> Execution<'a> {
         state: &mut RunState,
         run_error: Option<&Value>,
     ) -> Result<ListOutcome, StoreError> {
+        if run_error.is_some() {
+            // The context gains `run.error`: rebuilt once for this list.
+            state.context = None;
+        }
         let mut in_flight = FuturesUnordered::new();
         let mut started = vec![false; steps.len()];
+        // Whether each step has its result (kept here: checked for every step
+        // each time one ends, cheaper than looking the results up).
+        let mut done: Vec<bool> = steps.iter().map(|s| state.results.contains_key(&s.id)).collect();
         let mut retry_at: Option<i64> = None;
         loop {
             if retry_at.is_none() {
@@ -174,16 +200,14 @@ impl<'a> Execution<'a> {
                 while progressed {
                     progressed = false;
                     for (i, step) in steps.iter().enumerate() {
-                        if started[i] || state.results.contains_key(&step.id) {
+                        if started[i] || done[i] || !step.needs.iter().all(|&n| done[n]) {
                             continue;
                         }
                         let deps: Vec<&CompiledStep> = step.needs.iter().map(|&n| &steps[n]).collect();
-                        if !deps.iter().all(|d| state.results.contains_key(&d.id)) {
-                            continue;
-                        }
                         if let Some(reason) = skip_reason(&deps, state) {
                             self.record(state, step, StepStatus::Skipped, None, Some(json!({ "reason": reason })))
                                 .await?;
+                            done[i] = true;
                             progressed = true;
                             continue;
                         }
@@ -191,6 +215,8 @@ impl<'a> Execution<'a> {
                         if let Some(cond) = &step.condition {
                             match cond.eval(&self.wf.templates, &scope) {
                                 Ok(v) if !truthy(&v) => {
+                                    // Let the context be updated in place.
+                                    drop(scope);
                                     self.record(
                                         state,
                                         step,
@@ -199,16 +225,19 @@ impl<'a> Execution<'a> {
                                         Some(json!({ "reason": "`if:` was false" })),
                                     )
                                     .await?;
+                                    done[i] = true;
                                     progressed = true;
                                     continue;
                                 }
                                 Ok(_) => {}
                                 Err(e) => {
+                                    drop(scope);
                                     let err = simple_error(
                                         format!("`if:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
                                         "expression",
                                     );
                                     self.record(state, step, StepStatus::Failed, None, Some(err)).await?;
+                                    done[i] = true;
                                     progressed = true;
                                     continue;
                                 }
@@ -230,10 +259,12 @@ impl<'a> Execution<'a> {
             let (outcome, last) = outcome?;
             match outcome {
                 StepOutcome::Succeeded(output) => {
-                    self.record_with(state, step, StepStatus::Succeeded, Some(output), None, last).await?
+                    self.record_with(state, step, StepStatus::Succeeded, Some(output), None, last).await?;
+                    done[i] = true;
                 }
                 StepOutcome::Failed(error) => {
-                    self.record_with(state, step, StepStatus::Failed, None, Some(error), last).await?
+                    self.record_with(state, step, StepStatus::Failed, None, Some(error), last).await?;
+                    done[i] = true;
                 }
                 StepOutcome::RetryAt(at) => {
                     started[i] = false;
@@ -290,12 +321,21 @@ impl<'a> Execution<'a> {
             error: error.as_ref().map(|e| secrets.mask(e)),
             finished_at: now_ms(),
         };
-        match last {
-            Some(write) => self.inner.store.end_attempt(write, Some(result.clone())).await?,
-            None => self.inner.store.record_result(result.clone()).await?,
-        };
         // In memory, downstream steps of this run see the real (unmasked) output.
-        state.results.insert(step.id.clone(), StepResult { output, error, ..result });
+        let kept =
+            StepResult { run_id: result.run_id.clone(), step_id: result.step_id.clone(), output, error, ..result };
+        match last {
+            Some(write) => self.inner.store.end_attempt(write, Some(result)).await?,
+            None => self.inner.store.record_result(result).await?,
+        };
+        // Steps still running keep their copy of the context (copied here
+        // only then); otherwise it is updated in place.
+        if let Some(context) = &mut state.context
+            && let Some(steps) = Arc::make_mut(context).get_mut("steps").and_then(Value::as_object_mut)
+        {
+            steps.insert(step.id.clone(), step_json(&kept));
+        }
+        state.results.insert(step.id.clone(), kept);
         Ok(())
     }
 

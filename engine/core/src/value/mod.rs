@@ -93,9 +93,13 @@ pub struct Scope {
 impl Scope {
     /// A scope over a JSON object whose keys are the root variables.
     pub fn new(root: Value) -> Self {
-        let json = Arc::new(root);
-        let jinja = lazy::view(json.clone());
-        Scope { json, jinja }
+        Scope::shared(Arc::new(root))
+    }
+
+    /// A scope over a shared JSON object (not copied).
+    pub fn shared(root: Arc<Value>) -> Self {
+        let jinja = lazy::view(root.clone());
+        Scope { json: root, jinja }
     }
 
     /// The scope as JSON (what JSONPath queries see).

@@ -6,15 +6,14 @@ use std::collections::HashMap;
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{Accepted, EventRecord, EventStore, NewEvent, StoreResult};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
+use rusqlite::{Connection, Statement, ToSql};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, boxed};
 use crate::codec;
-use crate::error::db;
+use crate::error::{db, sql};
 use crate::plan::{self, KeyId, StoredKey};
-
-type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
 /// Most rows in one `INSERT`. Batches are cut into statements of 128 rows and
 /// a remainder split in powers of two, so that few distinct statements exist
@@ -44,52 +43,66 @@ fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
     sql
 }
 
-/// Inserts `items` with multi-row statements.
-async fn insert_rows<T>(
-    c: &mut SqliteConnection,
+/// Inserts `items` with multi-row statements; `bind` binds one item's
+/// columns from parameter `first` on.
+fn insert_rows<T>(
+    c: &Connection,
     (head, row, tail): (&str, &str, &str),
     items: &[T],
-    bind: impl Fn(Query, &T) -> Query,
+    bind: impl Fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> StoreResult<()> {
+    let per_row = row.matches('?').count();
     let mut start = 0;
     for n in chunk_sizes(items.len()) {
-        let mut q: Query = sqlx::query(AssertSqlSafe(multi_row(head, row, n, tail)));
-        for item in &items[start..start + n] {
-            q = bind(q, item);
+        let mut stmt = c.prepare_cached(&multi_row(head, row, n, tail)).map_err(sql)?;
+        for (i, item) in items[start..start + n].iter().enumerate() {
+            bind(&mut stmt, i * per_row + 1, item).map_err(sql)?;
         }
-        q.execute(&mut *c).await.map_err(db)?;
+        stmt.raw_execute().map_err(sql)?;
         start += n;
     }
     Ok(())
 }
 
+/// Binds `values` to parameters `first`, `first + 1`, ….
+fn bind_all(s: &mut Statement<'_>, first: usize, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        s.raw_bind_parameter(first + i, v)?;
+    }
+    Ok(())
+}
+
 /// The stored state of the batch's dedupe keys, in one query.
-async fn load_keys(c: &mut SqliteConnection, keys: &[KeyId]) -> StoreResult<HashMap<KeyId, StoredKey>> {
+fn load_keys(c: &Connection, keys: &[KeyId]) -> StoreResult<HashMap<KeyId, StoredKey>> {
     let list = serde_json::Value::Array(
         keys.iter().map(|(w, k)| serde_json::Value::Array(vec![w.clone().into(), k.clone().into()])).collect(),
     );
-    let rows = sqlx::query(
-        "SELECT d.workflow_id, d.dedupe_key, d.run_id, d.expires_at
-         FROM json_each(?1) AS j CROSS JOIN dedupe AS d
-           ON d.workflow_id = j.value ->> 0 AND d.dedupe_key = j.value ->> 1",
-    )
-    .bind(codec::json(&list))
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), StoredKey { run_id: r.try_get(2)?, expires_at: r.try_get(3)? })))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db)
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT d.workflow_id, d.dedupe_key, d.run_id, d.expires_at
+             FROM json_each(?1) AS j CROSS JOIN dedupe AS d
+               ON d.workflow_id = j.value ->> 0 AND d.dedupe_key = j.value ->> 1",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([codec::json(&list)], |r| {
+            Ok(((r.get(0)?, r.get(1)?), StoredKey { run_id: r.get(2)?, expires_at: r.get(3)? }))
+        })
+        .map_err(sql)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql)
 }
 
 /// Stores one batch (inside the writer's transaction).
-pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> StoreResult<Vec<Accepted>> {
+pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Accepted>> {
     let keys = plan::batch_keys(batch);
-    let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys).await? };
+    let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys)? };
     let plan = plan::plan(batch, stored);
 
-    let events: Vec<(&NewEvent, &str)> = batch.iter().zip(plan.statuses.iter().copied()).collect();
+    let events: Vec<(&NewEvent, &str, String)> = batch
+        .iter()
+        .zip(plan.statuses.iter().copied())
+        .map(|(e, status)| (e, status, codec::json(&e.payload)))
+        .collect();
     insert_rows(
         c,
         (
@@ -98,18 +111,23 @@ pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> Stor
             "",
         ),
         &events,
-        |q, (e, status)| {
-            q.bind(e.event_id.clone())
-                .bind(e.workflow.workflow_id.clone())
-                .bind(e.trigger.clone())
-                .bind(e.received_at)
-                .bind(codec::json(&e.payload))
-                .bind(e.raw_body.clone())
-                .bind(e.dedupe.as_ref().map(|(k, _)| k.clone()))
-                .bind(*status)
+        |s, i, (e, status, payload)| {
+            bind_all(
+                s,
+                i,
+                &[
+                    &e.event_id,
+                    &e.workflow.workflow_id,
+                    &e.trigger,
+                    &e.received_at,
+                    payload,
+                    &e.raw_body,
+                    &e.dedupe.as_ref().map(|(k, _)| k),
+                    status,
+                ],
+            )
         },
-    )
-    .await?;
+    )?;
 
     let runs: Vec<&NewEvent> = plan.runs.iter().map(|&i| &batch[i]).collect();
     insert_rows(
@@ -120,20 +138,24 @@ pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> Stor
             "",
         ),
         &runs,
-        |q, e| {
-            q.bind(e.run_id.clone())
-                .bind(e.event_id.clone())
-                .bind(e.workflow.workflow_id.clone())
-                .bind(i64::from(e.workflow.version))
-                .bind(e.workflow.hash.clone())
-                .bind(e.received_at)
+        |s, i, e| {
+            bind_all(
+                s,
+                i,
+                &[
+                    &e.run_id,
+                    &e.event_id,
+                    &e.workflow.workflow_id,
+                    &i64::from(e.workflow.version),
+                    &e.workflow.hash,
+                    &e.received_at,
+                ],
+            )
         },
-    )
-    .await?;
-    insert_rows(c, ("INSERT INTO queue (run_id, due_at) VALUES ", "(?,?)", ""), &runs, |q, e| {
-        q.bind(e.run_id.clone()).bind(e.received_at)
-    })
-    .await?;
+    )?;
+    insert_rows(c, ("INSERT INTO queue (run_id, due_at) VALUES ", "(?,?)", ""), &runs, |s, i, e| {
+        bind_all(s, i, &[&e.run_id, &e.received_at])
+    })?;
 
     insert_rows(
         c,
@@ -144,15 +166,8 @@ pub(super) async fn accept(c: &mut SqliteConnection, batch: &[NewEvent]) -> Stor
                event_id = excluded.event_id, run_id = excluded.run_id, expires_at = excluded.expires_at",
         ),
         &plan.keys,
-        |q, k| {
-            q.bind(k.workflow_id.clone())
-                .bind(k.key.clone())
-                .bind(k.event_id.clone())
-                .bind(k.run_id.clone())
-                .bind(k.expires_at)
-        },
-    )
-    .await?;
+        |s, i, k| bind_all(s, i, &[&k.workflow_id, &k.key, &k.event_id, &k.run_id, &k.expires_at]),
+    )?;
     Ok(plan.answers)
 }
 
@@ -203,11 +218,8 @@ impl EventStore for SqliteStore {
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(self.write_one(move |c| {
-            boxed(async move {
-                let done =
-                    sqlx::query("DELETE FROM dedupe WHERE expires_at <= ?").bind(now).execute(c).await.map_err(db)?;
-                Ok(done.rows_affected())
-            })
+            let done = c.prepare_cached("DELETE FROM dedupe WHERE expires_at <= ?").and_then(|mut s| s.execute([now]));
+            Ok(done.map_err(sql)? as u64)
         }))
     }
 }

@@ -2,26 +2,22 @@
 
 use reqflow_engine::action::{ActionError, BoxFuture, SharedState};
 use reqflow_engine::store::{ScheduleStore, StoreResult, WorkflowStore, WorkflowVersion};
+use rusqlite::params;
 use serde_json::Value;
 
 use super::{SqliteStore, boxed};
 use crate::codec;
-use crate::error::{db, for_action};
+use crate::error::{db, for_action, sql};
 
 impl ScheduleStore for SqliteStore {
     fn claim_slot(&self, workflow_id: &str, slot: i64) -> BoxFuture<'_, StoreResult<bool>> {
         let workflow_id = workflow_id.to_owned();
         Box::pin(self.write_one(move |c| {
-            boxed(async move {
-                let done =
-                    sqlx::query("INSERT INTO schedule_slots (workflow_id, slot) VALUES (?, ?) ON CONFLICT DO NOTHING")
-                        .bind(workflow_id)
-                        .bind(slot)
-                        .execute(c)
-                        .await
-                        .map_err(db)?;
-                Ok(done.rows_affected() == 1)
-            })
+            let done = c
+                .prepare_cached("INSERT INTO schedule_slots (workflow_id, slot) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .and_then(|mut s| s.execute(params![workflow_id, slot]))
+                .map_err(sql)?;
+            Ok(done == 1)
         }))
     }
 
@@ -56,20 +52,13 @@ impl WorkflowStore for SqliteStore {
     fn put_workflow(&self, version: WorkflowVersion, source: &str) -> BoxFuture<'_, StoreResult<()>> {
         let source = source.to_owned();
         Box::pin(self.write_one(move |c| {
-            boxed(async move {
-                sqlx::query(
-                    "INSERT INTO workflows (workflow_id, hash, version, source) VALUES (?, ?, ?, ?)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(version.workflow_id)
-                .bind(version.hash)
-                .bind(i64::from(version.version))
-                .bind(source)
-                .execute(c)
-                .await
-                .map_err(db)?;
-                Ok(())
-            })
+            c.prepare_cached(
+                "INSERT INTO workflows (workflow_id, hash, version, source) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![version.workflow_id, version.hash, i64::from(version.version), source]))
+            .map_err(sql)?;
+            Ok(())
         }))
     }
 
@@ -112,18 +101,13 @@ impl SharedState for SqliteStore {
         let key = key.to_owned();
         Box::pin(async move {
             self.write_one(move |c| {
-                boxed(async move {
-                    sqlx::query(
-                        "INSERT INTO shared_state (key, value) VALUES (?, ?)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(key)
-                    .bind(codec::json(&value))
-                    .execute(c)
-                    .await
-                    .map_err(db)?;
-                    Ok(())
-                })
+                c.prepare_cached(
+                    "INSERT INTO shared_state (key, value) VALUES (?, ?)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute(params![key, codec::json(&value)]))
+                .map_err(sql)?;
+                Ok(())
             })
             .await
             .map_err(for_action)

@@ -1,12 +1,14 @@
 //! The SQLite store: one file in WAL mode.
 //!
-//! Writes go through one [`writer`] task per store handle (group commit;
-//! concurrent `accept` calls are also merged into one batch first);
-//! reads use a pool of reader connections, which WAL lets run beside the
-//! writer. Several handles (or processes) on one file are safe: each writer
-//! takes the database's write lock with `BEGIN IMMEDIATE` and waits for it up
-//! to the busy timeout. `wait_for_work` is woken in-process only; workers of
-//! another process notice new work at their timeout.
+//! Writes go through one [`writer`] thread per store handle, on a rusqlite
+//! connection (group commit; concurrent `accept` calls are also merged into
+//! one batch first); reads use a pool of sqlx reader connections, which WAL
+//! lets run beside the writer (an in-memory database is one shared-cache
+//! database for both). Both link the same SQLite. Several handles (or
+//! processes) on one file are safe: each writer takes the database's write
+//! lock with `BEGIN IMMEDIATE` and waits for it up to the busy timeout.
+//! `wait_for_work` is woken in-process only; workers of another process
+//! notice new work at their timeout.
 //!
 //! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
 //! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
@@ -26,11 +28,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{NewEvent, Store, StoreError, StoreResult};
+use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use crate::combine::Combiner;
-use crate::error::db;
+use crate::error::{db, sql};
 use crate::migrate;
 use crate::signal::WorkSignal;
 use writer::{WriteFn, Writer};
@@ -42,12 +44,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: u32 = 4;
 
 /// A reqflow store in a SQLite file. Cheap to share behind an `Arc`; dropping
-/// the last handle stops its writer task.
+/// the last handle stops its writer thread.
 pub struct SqliteStore {
     writer: Writer,
     accepts: Combiner,
-    /// `None` for an in-memory database: reads go through the writer too.
-    readers: Option<SqlitePool>,
+    /// Reader connections (for an in-memory database, connections to the
+    /// writer's shared-cache database).
+    readers: SqlitePool,
     signal: WorkSignal,
     label: String,
 }
@@ -61,7 +64,7 @@ impl fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
     /// optionally `?synchronous=normal|full`; `sqlite::memory:`), applies
-    /// pending migrations and starts the writer task. Must be called within a
+    /// pending migrations and starts the writer thread. Must be called within a
     /// tokio runtime.
     pub async fn open(url: &str) -> StoreResult<Self> {
         let (url, sync) = take_param(url, "synchronous");
@@ -84,35 +87,22 @@ impl SqliteStore {
         let base = if memory { base } else { base.journal_mode(SqliteJournalMode::Wal) };
         let label = if memory { ":memory:".to_owned() } else { base.get_filename().display().to_string() };
 
-        let mut conn = base
-            .clone()
-            .synchronous(synchronous)
-            .pragma("cache_size", "-32768")
-            .pragma("journal_size_limit", "67108864")
-            .connect()
+        let base = if memory { base.shared_cache(true) } else { base };
+        let conn = write_connection(&base, memory, synchronous)?;
+        migrate(&conn)?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.synchronous(SqliteSynchronous::Normal).pragma("query_only", "true"))
             .await
             .map_err(db)?;
-        migrate(&mut conn).await?;
-        let readers = if memory {
-            None
-        } else {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(READERS)
-                .min_connections(0)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(base.synchronous(SqliteSynchronous::Normal).pragma("query_only", "true"))
-                .await
-                .map_err(db)?;
-            Some(pool)
-        };
-        let writer = Writer::spawn(conn, !matches!(synchronous, SqliteSynchronous::Normal | SqliteSynchronous::Off));
+        let writer = Writer::spawn(conn, !matches!(synchronous, SqliteSynchronous::Normal | SqliteSynchronous::Off))?;
         let accepts = Combiner::spawn({
             let writer = writer.clone();
             Arc::new(move |batch: Arc<Vec<NewEvent>>| {
                 let writer = writer.clone();
-                Box::pin(
-                    async move { writer.write(move |c| boxed(async move { accept::accept(c, &batch).await })).await },
-                )
+                Box::pin(async move { writer.write(move |c| accept::accept(c, &batch)).await })
             })
         });
         Ok(SqliteStore { writer, accepts, readers, signal: WorkSignal::default(), label })
@@ -133,15 +123,10 @@ impl SqliteStore {
         self.writer.progress(f, one_statement).await
     }
 
-    /// Runs a read on a reader connection (on the writer for in-memory databases).
-    async fn read<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
-        match &self.readers {
-            Some(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?;
-                f(&mut conn).await
-            }
-            None => self.writer.write(f).await,
-        }
+    /// Runs a read on a reader connection.
+    async fn read<T: Send + 'static>(&self, f: impl ReadFn<T>) -> StoreResult<T> {
+        let mut conn = self.readers.acquire().await.map_err(db)?;
+        f(&mut conn).await
     }
 }
 
@@ -176,51 +161,81 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
+/// Opens the writer's connection on the file (or shared-cache memory
+/// database) of `base`.
+fn write_connection(
+    base: &SqliteConnectOptions,
+    memory: bool,
+    synchronous: SqliteSynchronous,
+) -> StoreResult<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if memory {
+        flags |= OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
+    }
+    let conn = rusqlite::Connection::open_with_flags(base.get_filename(), flags).map_err(sql)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    let synchronous = match synchronous {
+        SqliteSynchronous::Off => "OFF",
+        SqliteSynchronous::Normal => "NORMAL",
+        SqliteSynchronous::Full => "FULL",
+        SqliteSynchronous::Extra => "EXTRA",
+    };
+    let journal = if memory { "" } else { "PRAGMA journal_mode = WAL;" };
+    conn.execute_batch(&format!(
+        "{journal} PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = memory;
+         PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864;"
+    ))
+    .map_err(sql)?;
+    Ok(conn)
+}
+
 /// Applies pending migrations in one `BEGIN IMMEDIATE` transaction.
-async fn migrate(c: &mut SqliteConnection) -> StoreResult<()> {
-    let exec = |sql: &'static str| sqlx::raw_sql(sql);
-    exec("BEGIN IMMEDIATE").execute(&mut *c).await.map_err(db)?;
-    let result: StoreResult<()> = async {
-        exec(
+fn migrate(c: &rusqlite::Connection) -> StoreResult<()> {
+    c.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+    let result: StoreResult<()> = (|| {
+        c.execute_batch(
             "CREATE TABLE IF NOT EXISTS reqflow_migrations (
                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-        let applied: Vec<(i64, String)> =
-            sqlx::query("SELECT version, checksum FROM reqflow_migrations ORDER BY version")
-                .fetch_all(&mut *c)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(db)?;
+        .map_err(sql)?;
+        let applied: Vec<(i64, String)> = c
+            .prepare("SELECT version, checksum FROM reqflow_migrations ORDER BY version")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(sql)?;
         for m in migrate::pending(migrate::SQLITE, &applied)? {
-            sqlx::raw_sql(m.sql)
-                .execute(&mut *c)
-                .await
-                .map_err(|e| StoreError::Migration(format!("{:04}_{}: {}", m.version, m.name, db(e))))?;
-            sqlx::query("INSERT INTO reqflow_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(m.checksum())
-                .bind(now_ms())
-                .execute(&mut *c)
-                .await
-                .map_err(db)?;
+            c.execute_batch(m.sql)
+                .map_err(|e| StoreError::Migration(format!("{:04}_{}: {}", m.version, m.name, sql(e))))?;
+            c.execute(
+                "INSERT INTO reqflow_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+                rusqlite::params![m.version, m.name, m.checksum(), now_ms()],
+            )
+            .map_err(sql)?;
         }
         Ok(())
-    }
-    .await;
+    })();
     match result {
-        Ok(()) => exec("COMMIT").execute(&mut *c).await.map(|_| ()).map_err(db),
+        Ok(()) => c.execute_batch("COMMIT").map_err(sql),
         Err(e) => {
-            let _ = exec("ROLLBACK").execute(&mut *c).await;
+            let _ = c.execute_batch("ROLLBACK");
             Err(e)
         }
     }
+}
+
+/// A read: runs on a reader connection of the pool.
+pub(crate) trait ReadFn<T>:
+    for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
+
+impl<T, F> ReadFn<T> for F where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
 }
 
 /// Boxes a future borrowing a connection (keeps call sites short).

@@ -8,101 +8,87 @@ use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
     ClaimedRun, QueueDepth, QueueStore, RunOutcome, RunStatus, StoreError, StoreResult, WorkflowVersion,
 };
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, params};
+use sqlx::Row;
 
 use super::{SqliteStore, boxed};
 use crate::codec;
-use crate::error::db;
+use crate::error::{db, sql};
 
-async fn claim(
-    c: &mut SqliteConnection,
-    worker: String,
-    now: i64,
-    lease_ms: i64,
-    limit: usize,
-) -> StoreResult<Vec<ClaimedRun>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "UPDATE queue SET lease_owner = ?1, due_at = ?2
-         WHERE run_id IN (SELECT run_id FROM queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4)
-         RETURNING run_id",
-    )
-    .bind(worker)
-    .bind(now.saturating_add(lease_ms))
-    .bind(now)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db)?;
+fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<ClaimedRun>> {
+    let ids: Vec<String> = c
+        .prepare_cached(
+            "UPDATE queue SET lease_owner = ?1, due_at = ?2
+             WHERE run_id IN (SELECT run_id FROM queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4)
+             RETURNING run_id",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![worker, now.saturating_add(lease_ms), now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(sql)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = codec::id_list(&ids);
-    sqlx::query(
+    c.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?1)
          WHERE run_id IN (SELECT value FROM json_each(?2))",
     )
-    .bind(now)
-    .bind(&list)
-    .execute(&mut *c)
-    .await
-    .map_err(db)?;
-    let rows = sqlx::query(
-        "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload
-         FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
-         JOIN events AS e ON e.event_id = r.event_id
-         ORDER BY r.seq",
-    )
-    .bind(&list)
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            let payload: String = r.try_get(6).map_err(db)?;
-            Ok(ClaimedRun {
-                run_id: r.try_get(0).map_err(db)?,
-                workflow: WorkflowVersion {
-                    workflow_id: r.try_get(1).map_err(db)?,
-                    version: codec::u32_of("workflow_version", r.try_get(2).map_err(db)?)?,
-                    hash: r.try_get(3).map_err(db)?,
-                },
-                event: codec::parse("event payload", &payload)?,
-                retries: codec::u32_of("retries", r.try_get(4).map_err(db)?)?,
-                created_at: r.try_get(5).map_err(db)?,
-            })
-        })
-        .collect()
+    .and_then(|mut s| s.execute(params![now, list]))
+    .map_err(sql)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload
+             FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
+             JOIN events AS e ON e.event_id = r.event_id
+             ORDER BY r.seq",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt.query([&list]).map_err(sql)?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    while let Some(r) = rows.next().map_err(sql)? {
+        let payload: String = r.get(6).map_err(sql)?;
+        claimed.push(ClaimedRun {
+            run_id: r.get(0).map_err(sql)?,
+            workflow: WorkflowVersion {
+                workflow_id: r.get(1).map_err(sql)?,
+                version: codec::u32_of("workflow_version", r.get(2).map_err(sql)?)?,
+                hash: r.get(3).map_err(sql)?,
+            },
+            event: codec::parse("event payload", &payload)?,
+            retries: codec::u32_of("retries", r.get(4).map_err(sql)?)?,
+            created_at: r.get(5).map_err(sql)?,
+        });
+    }
+    Ok(claimed)
 }
 
-async fn finish(c: &mut SqliteConnection, worker: String, run_id: String, outcome: RunOutcome) -> StoreResult<bool> {
-    let held = sqlx::query("DELETE FROM queue WHERE run_id = ?1 AND lease_owner = ?2")
-        .bind(&run_id)
-        .bind(worker)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-    if held.rows_affected() == 0 {
+fn finish(c: &Connection, worker: String, run_id: String, outcome: RunOutcome) -> StoreResult<bool> {
+    let held = c
+        .prepare_cached("DELETE FROM queue WHERE run_id = ?1 AND lease_owner = ?2")
+        .and_then(|mut s| s.execute(params![run_id, worker]))
+        .map_err(sql)?;
+    if held == 0 {
         return Ok(false);
     }
-    sqlx::query("UPDATE runs SET status = ?1, error = ?2, finished_at = ?3 WHERE run_id = ?4")
-        .bind(outcome.status.as_str())
-        .bind(codec::json_opt(&outcome.error))
-        .bind(outcome.finished_at)
-        .bind(&run_id)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
+    c.prepare_cached("UPDATE runs SET status = ?1, error = ?2, finished_at = ?3 WHERE run_id = ?4")
+        .and_then(|mut s| {
+            s.execute(params![outcome.status.as_str(), codec::json_opt(&outcome.error), outcome.finished_at, run_id])
+        })
+        .map_err(sql)?;
     if outcome.status == RunStatus::Succeeded {
-        sqlx::query(
+        c.prepare_cached(
             "INSERT INTO schedule_success (workflow_id, last_success_at)
              SELECT r.workflow_id, e.received_at FROM runs AS r JOIN events AS e ON e.event_id = r.event_id
              WHERE r.run_id = ?1 AND e.trigger = 'schedule'
              ON CONFLICT (workflow_id) DO UPDATE SET last_success_at = MAX(last_success_at, excluded.last_success_at)",
         )
-        .bind(&run_id)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
+        .and_then(|mut s| s.execute([&run_id]))
+        .map_err(sql)?;
     }
     Ok(true)
 }
@@ -120,7 +106,7 @@ impl QueueStore for SqliteStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            self.progress(move |c| boxed(claim(c, worker, now, lease_ms, limit)), false).await
+            self.progress(move |c| claim(c, worker, now, lease_ms, limit), false).await
         })
     }
 
@@ -136,19 +122,15 @@ impl QueueStore for SqliteStore {
         Box::pin(async move {
             self.progress(
                 move |c| {
-                    boxed(async move {
-                        sqlx::query_scalar(
-                            "UPDATE queue SET due_at = ?1
+                    c.prepare_cached(
+                        "UPDATE queue SET due_at = ?1
                          WHERE lease_owner = ?2 AND run_id IN (SELECT value FROM json_each(?3))
                          RETURNING run_id",
-                        )
-                        .bind(now.saturating_add(lease_ms))
-                        .bind(worker)
-                        .bind(list)
-                        .fetch_all(c)
-                        .await
-                        .map_err(db)
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![now.saturating_add(lease_ms), worker, list], |r| r.get(0))?.collect()
                     })
+                    .map_err(sql)
                 },
                 true,
             )
@@ -162,26 +144,19 @@ impl QueueStore for SqliteStore {
         Box::pin(async move {
             self.progress(
                 move |c| {
-                    boxed(async move {
-                        let held = sqlx::query(
+                    let held = c
+                        .prepare_cached(
                             "UPDATE queue SET lease_owner = NULL, due_at = ?1 WHERE run_id = ?2 AND lease_owner = ?3",
                         )
-                        .bind(available_at)
-                        .bind(&run_id)
-                        .bind(worker)
-                        .execute(&mut *c)
-                        .await
-                        .map_err(db)?;
-                        if held.rows_affected() == 0 {
-                            return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
-                        }
-                        sqlx::query("UPDATE runs SET status = 'queued' WHERE run_id = ?")
-                            .bind(&run_id)
-                            .execute(&mut *c)
-                            .await
-                            .map_err(db)?;
-                        Ok(())
-                    })
+                        .and_then(|mut s| s.execute(params![available_at, run_id, worker]))
+                        .map_err(sql)?;
+                    if held == 0 {
+                        return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
+                    }
+                    c.prepare_cached("UPDATE runs SET status = 'queued' WHERE run_id = ?")
+                        .and_then(|mut s| s.execute([&run_id]))
+                        .map_err(sql)?;
+                    Ok(())
                 },
                 false,
             )
@@ -196,7 +171,7 @@ impl QueueStore for SqliteStore {
         let run_id = run_id.to_owned();
         Box::pin(async move {
             codec::check_outcome(&outcome)?;
-            self.progress(move |c| boxed(finish(c, worker, run_id, outcome)), false).await
+            self.progress(move |c| finish(c, worker, run_id, outcome), false).await
         })
     }
 

@@ -6,12 +6,13 @@
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{RunFilter, RunRecord, RunStatus, RunStore, StoreError, StoreResult, WorkflowVersion};
+use rusqlite::{Connection, ToSql};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::{SqliteStore, boxed};
 use crate::codec;
-use crate::error::db;
+use crate::error::{db, sql};
 
 /// The columns [`run_record`] reads, in order.
 const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
@@ -81,40 +82,46 @@ enum Bind {
     Int(i64),
 }
 
-async fn retry(
-    c: &mut SqliteConnection,
-    run_id: String,
-    version: Option<WorkflowVersion>,
-    now: i64,
-) -> StoreResult<RunRecord> {
-    let Some(current) = run(&mut *c, &run_id).await? else {
+/// A run as the writer sees it (inside its transaction).
+fn run_in_writer(c: &Connection, run_id: &str) -> StoreResult<Option<RunRecord>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?")).map_err(sql)?;
+    let mut rows = stmt.query([run_id]).map_err(sql)?;
+    let Some(r) = rows.next().map_err(sql)? else { return Ok(None) };
+    let status: String = r.get(5).map_err(sql)?;
+    Ok(Some(RunRecord {
+        run_id: r.get(0).map_err(sql)?,
+        event_id: r.get(1).map_err(sql)?,
+        workflow: WorkflowVersion {
+            workflow_id: r.get(2).map_err(sql)?,
+            version: codec::u32_of("workflow_version", r.get(3).map_err(sql)?)?,
+            hash: r.get(4).map_err(sql)?,
+        },
+        status: codec::run_status(&status)?,
+        created_at: r.get(6).map_err(sql)?,
+        started_at: r.get(7).map_err(sql)?,
+        finished_at: r.get(8).map_err(sql)?,
+        error: codec::parse_opt("run error", r.get(9).map_err(sql)?)?,
+        retries: codec::u32_of("retries", r.get(10).map_err(sql)?)?,
+    }))
+}
+
+fn retry(c: &Connection, run_id: String, version: Option<WorkflowVersion>, now: i64) -> StoreResult<RunRecord> {
+    let Some(current) = run_in_writer(c, &run_id)? else {
         return Err(StoreError::NotFound(format!("run {run_id}")));
     };
     codec::check_retry(&current, version.as_ref())?;
     let version = version.unwrap_or(current.workflow);
-    sqlx::query(
+    let exec = |statement: &str, values: &[&dyn ToSql]| c.prepare_cached(statement).and_then(|mut s| s.execute(values));
+    exec(
         "UPDATE runs SET status = 'queued', retries = retries + 1, finished_at = NULL, error = NULL,
              workflow_version = ?1, workflow_hash = ?2
          WHERE run_id = ?3",
+        &[&i64::from(version.version), &version.hash, &run_id],
     )
-    .bind(i64::from(version.version))
-    .bind(&version.hash)
-    .bind(&run_id)
-    .execute(&mut *c)
-    .await
-    .map_err(db)?;
-    sqlx::query("DELETE FROM step_results WHERE run_id = ? AND status IN ('failed', 'skipped')")
-        .bind(&run_id)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-    sqlx::query("INSERT INTO queue (run_id, due_at, lease_owner) VALUES (?, ?, NULL)")
-        .bind(&run_id)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-    run(c, &run_id).await?.ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
+    .map_err(sql)?;
+    exec("DELETE FROM step_results WHERE run_id = ? AND status IN ('failed', 'skipped')", &[&run_id]).map_err(sql)?;
+    exec("INSERT INTO queue (run_id, due_at, lease_owner) VALUES (?, ?, NULL)", &[&run_id, &now]).map_err(sql)?;
+    run_in_writer(c, &run_id)?.ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
 }
 
 impl RunStore for SqliteStore {
@@ -130,7 +137,7 @@ impl RunStore for SqliteStore {
     fn retry(&self, run_id: &str, version: Option<WorkflowVersion>, now: i64) -> BoxFuture<'_, StoreResult<RunRecord>> {
         let run_id = run_id.to_owned();
         Box::pin(async move {
-            let record = self.write(move |c| boxed(retry(c, run_id, version, now))).await?;
+            let record = self.write(move |c| retry(c, run_id, version, now)).await?;
             self.signal.notify();
             Ok(record)
         })

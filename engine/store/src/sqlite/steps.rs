@@ -6,12 +6,13 @@ use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
     AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, StepResult, StepStore, StoreError, StoreResult,
 };
+use rusqlite::{Connection, params};
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 use super::{SqliteStore, boxed};
 use crate::codec;
-use crate::error::db;
+use crate::error::{db, sql};
 
 fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
     let input: String = r.try_get(6).map_err(db)?;
@@ -46,94 +47,105 @@ fn status(end: &AttemptEnd) -> &'static str {
     if end.succeeded { "succeeded" } else { "failed" }
 }
 
-async fn finish_attempt(c: &mut SqliteConnection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
-    let done = sqlx::query("UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?")
-        .bind(status(&end))
-        .bind(codec::json_opt(&end.output))
-        .bind(codec::json_opt(&end.error))
-        .bind(end.finished_at)
-        .bind(attempt_id)
-        .execute(c)
-        .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
+fn finish_attempt(c: &Connection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
+    let done = c
+        .prepare_cached("UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?")
+        .and_then(|mut s| {
+            s.execute(params![
+                status(&end),
+                codec::json_opt(&end.output),
+                codec::json_opt(&end.error),
+                end.finished_at,
+                attempt_id
+            ])
+        })
+        .map_err(sql)?;
+    if done == 0 {
         return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
     }
     Ok(())
 }
 
 /// An attempt recorded whole, when it ended.
-async fn insert_attempt(c: &mut SqliteConnection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
-    sqlx::query(
+fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
+    c.prepare_cached(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(a.run_id)
-    .bind(a.step_id)
-    .bind(a.item.map(i64::from))
-    .bind(i64::from(a.attempt))
-    .bind(i64::from(a.round))
-    .bind(status(&end))
-    .bind(codec::json(&a.input))
-    .bind(codec::json_opt(&end.output))
-    .bind(codec::json_opt(&end.error))
-    .bind(a.started_at)
-    .bind(end.finished_at)
-    .execute(c)
-    .await
-    .map_err(db)?;
+    .and_then(|mut s| {
+        s.execute(params![
+            a.run_id,
+            a.step_id,
+            a.item.map(i64::from),
+            i64::from(a.attempt),
+            i64::from(a.round),
+            status(&end),
+            codec::json(&a.input),
+            codec::json_opt(&end.output),
+            codec::json_opt(&end.error),
+            a.started_at,
+            end.finished_at
+        ])
+    })
+    .map_err(sql)?;
     Ok(())
 }
 
-async fn record_result(c: &mut SqliteConnection, r: StepResult) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
-    )
-    .bind(r.run_id)
-    .bind(r.step_id)
-    .bind(r.status.as_str())
-    .bind(codec::json_opt(&r.output))
-    .bind(codec::json_opt(&r.error))
-    .bind(r.finished_at)
-    .execute(c)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected() == 1)
+fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
+    let done = c
+        .prepare_cached(
+            "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.run_id,
+                r.step_id,
+                r.status.as_str(),
+                codec::json_opt(&r.output),
+                codec::json_opt(&r.error),
+                r.finished_at
+            ])
+        })
+        .map_err(sql)?;
+    Ok(done == 1)
 }
 
 impl StepStore for SqliteStore {
     fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
         Box::pin(self.progress(
             move |c| {
-                boxed(async move {
-                    sqlx::query_scalar(
-                        "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
+                c.prepare_cached(
+                    "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
                      VALUES (?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![
+                            a.run_id,
+                            a.step_id,
+                            a.item.map(i64::from),
+                            i64::from(a.attempt),
+                            i64::from(a.round),
+                            codec::json(&a.input),
+                            a.started_at
+                        ],
+                        |r| r.get(0),
                     )
-                    .bind(a.run_id)
-                    .bind(a.step_id)
-                    .bind(a.item.map(i64::from))
-                    .bind(i64::from(a.attempt))
-                    .bind(i64::from(a.round))
-                    .bind(codec::json(&a.input))
-                    .bind(a.started_at)
-                    .fetch_one(c)
-                    .await
-                    .map_err(db)
                 })
+                .map_err(sql)
             },
             true,
         ))
     }
 
     fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(self.progress(move |c| boxed(finish_attempt(c, attempt_id, end)), true))
+        Box::pin(self.progress(move |c| finish_attempt(c, attempt_id, end), true))
     }
 
     fn record_result(&self, r: StepResult) -> BoxFuture<'_, StoreResult<bool>> {
-        Box::pin(self.progress(move |c| boxed(record_result(c, r)), true))
+        Box::pin(self.progress(move |c| record_result(c, r), true))
     }
 
     fn end_attempt(&self, write: AttemptWrite, result: Option<StepResult>) -> BoxFuture<'_, StoreResult<bool>> {
@@ -142,16 +154,14 @@ impl StepStore for SqliteStore {
         // yet; the result's insert cannot conflict (`DO NOTHING`).
         Box::pin(self.progress(
             move |c| {
-                boxed(async move {
-                    match write {
-                        AttemptWrite::Started { id, end } => finish_attempt(&mut *c, id, end).await?,
-                        AttemptWrite::Whole { attempt, end } => insert_attempt(&mut *c, attempt, end).await?,
-                    }
-                    match result {
-                        Some(r) => record_result(c, r).await,
-                        None => Ok(false),
-                    }
-                })
+                match write {
+                    AttemptWrite::Started { id, end } => finish_attempt(c, id, end)?,
+                    AttemptWrite::Whole { attempt, end } => insert_attempt(c, attempt, end)?,
+                }
+                match result {
+                    Some(r) => record_result(c, r),
+                    None => Ok(false),
+                }
             },
             true,
         ))

@@ -1,24 +1,24 @@
-//! The single writer of a SQLite store, with group commit.
+//! The single writer of a SQLite store, with group commit, on its own thread.
 //!
 //! SQLite has one writer at a time, and with `synchronous=FULL` every commit
-//! is an fsync. So every write of a store handle is sent, as a job, to one
-//! task that owns the write connection: it takes the first job waiting, then
-//! every other job already queued (up to [`MAX_GROUP`]), and runs them all in
-//! one `BEGIN IMMEDIATE … COMMIT` — one fsync for the whole group. Each job
-//! of several statements runs inside its own savepoint, so a job that fails
-//! is rolled back alone and the others still commit (a single statement is
-//! undone by SQLite itself when it fails). Callers get their answer only after the
-//! commit, so "returned `Ok`" always means "durable".
+//! is an fsync. So every write of a store handle is sent, as a job, to one OS
+//! thread that owns the write connection (rusqlite: statements run on that
+//! thread directly, with no hand-off per statement): it takes the first job
+//! waiting, then every other job already queued (up to [`MAX_GROUP`]), and
+//! runs them all in one `BEGIN IMMEDIATE … COMMIT` — one fsync for the whole
+//! group. Each job of several statements runs inside its own savepoint, so a
+//! job that fails is rolled back alone and the others still commit (a single
+//! statement is undone by SQLite itself when it fails). Callers get their
+//! answer only after the commit, so "returned `Ok`" always means "durable".
 //!
 //! Under light load a group is one job (no added latency); under heavy load
 //! groups grow and the fsync cost per write falls.
 
-use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{StoreError, StoreResult};
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{copy, db};
+use crate::error::{copy, sql};
 
 /// Most jobs committed together.
 const MAX_GROUP: usize = 512;
@@ -27,20 +27,14 @@ const MAX_GROUP: usize = 512;
 const QUEUE: usize = 4096;
 
 /// A write: runs on the write connection inside the group's transaction.
-pub(crate) trait WriteFn<T>:
-    for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
-{
-}
+pub(crate) trait WriteFn<T>: FnOnce(&Connection) -> StoreResult<T> + Send + 'static {}
 
-impl<T, F> WriteFn<T> for F where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
-{
-}
+impl<T, F> WriteFn<T> for F where F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static {}
 
-/// A job as the writer task sees it.
+/// A job as the writer thread sees it.
 trait Job: Send {
     /// Runs the write; returns how to answer the caller once the group's fate is known.
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>>;
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done>;
     /// Answers with an error without running.
     fn fail(self: Box<Self>, e: StoreError);
     /// Whether the job must survive power loss once answered (an fsync'd commit).
@@ -71,12 +65,9 @@ struct Reply<T> {
 }
 
 impl<T: Send + 'static, F: WriteFn<T>> Job for FnJob<F, T> {
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Box<dyn Done>> {
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done> {
         let FnJob { f, reply, .. } = *self;
-        Box::pin(async move {
-            let result = f(conn).await;
-            Box::new(Reply { result, reply }) as Box<dyn Done>
-        })
+        Box::new(Reply { result: f(conn), reply })
     }
 
     fn fail(self: Box<Self>, e: StoreError) {
@@ -107,21 +98,24 @@ impl<T: Send + 'static> Done for Reply<T> {
     }
 }
 
-/// The sending side: cheap to share; the task stops when every handle is gone.
+/// The sending side: cheap to share; the thread stops when every handle is gone.
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime, owning `conn`.
-    /// `fsync` says whether the connection was opened with `synchronous=FULL`
-    /// (or `EXTRA`): then groups with a durable job commit with an fsync and
-    /// groups of progress writes only commit to the WAL (see [`Writer::progress`]).
-    pub fn spawn(conn: SqliteConnection, fsync: bool) -> Writer {
+    /// Starts the writer thread, owning `conn`. `fsync` says whether the
+    /// connection was opened with `synchronous=FULL` (or `EXTRA`): then groups
+    /// with a durable job commit with an fsync and groups of progress writes
+    /// only commit to the WAL (see [`Writer::progress`]).
+    pub fn spawn(conn: Connection, fsync: bool) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, rx, fsync));
-        Writer { tx }
+        std::thread::Builder::new()
+            .name("reqflow-sqlite-writer".to_owned())
+            .spawn(move || run(conn, rx, fsync))
+            .map_err(|e| StoreError::Database(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(Writer { tx })
     }
 
     /// Runs `f` in the next group commit; returns its result once committed.
@@ -156,10 +150,10 @@ fn stopped() -> StoreError {
     StoreError::Database("the SQLite writer stopped".to_owned())
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     let mut full = fsync;
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -171,7 +165,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, f
             let want = group.iter().any(|j| j.durable());
             if want != full {
                 let pragma = if want { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
-                if let Err(e) = exec(&mut conn, pragma).await {
+                if let Err(e) = exec(&conn, pragma) {
                     for job in group.drain(..) {
                         job.fail(copy(&e));
                     }
@@ -180,16 +174,17 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, f
                 full = want;
             }
         }
-        commit_group(&mut conn, std::mem::take(&mut group)).await;
+        commit_group(&conn, std::mem::take(&mut group));
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
-    sqlx::raw_sql(sql).execute(conn).await.map(|_| ()).map_err(db)
+/// Runs one fixed statement (cached: these run for every group).
+fn exec(conn: &Connection, statement: &'static str) -> StoreResult<()> {
+    conn.prepare_cached(statement).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql)
 }
 
-async fn commit_group(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         for job in jobs {
             job.fail(copy(&e));
         }
@@ -201,15 +196,18 @@ async fn commit_group(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) {
     let mut jobs = jobs.into_iter();
     for job in jobs.by_ref() {
         let savepoint = !single && !job.atomic();
-        if savepoint && let Err(e) = exec(conn, "SAVEPOINT job").await {
+        if savepoint && let Err(e) = exec(conn, "SAVEPOINT job") {
             job.fail(copy(&e));
             broken = Some(e);
             break;
         }
-        let d = job.run(conn).await;
+        let d = job.run(conn);
         if savepoint {
-            let end =
-                if d.ok() { exec(conn, "RELEASE job").await } else { exec(conn, "ROLLBACK TO job; RELEASE job").await };
+            let end = if d.ok() {
+                exec(conn, "RELEASE job")
+            } else {
+                exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
+            };
             if let Err(e) = end {
                 done.push(d);
                 broken = Some(e);
@@ -219,7 +217,7 @@ async fn commit_group(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) {
         done.push(d);
     }
     if let Some(e) = broken {
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         for d in done {
             d.complete(Err(&e));
         }
@@ -230,20 +228,20 @@ async fn commit_group(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) {
     }
     if single && !done.iter().all(|d| d.ok()) {
         // The one job failed: nothing to keep.
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         for d in done {
             d.complete(Ok(()));
         }
         return;
     }
-    match exec(conn, "COMMIT").await {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             for d in done {
                 d.complete(Ok(()));
             }
         }
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
+            let _ = exec(conn, "ROLLBACK");
             for d in done {
                 d.complete(Err(&e));
             }
