@@ -67,16 +67,11 @@ fn sqlite_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// `SELECT count(*) FROM {table}` in the SQLite file (with the `sqlite3` CLI,
-/// a second reader beside the running server: the database is in WAL mode).
+/// `SELECT count(*) FROM {table}` in the SQLite file: a second connection
+/// beside the running server (the database is in WAL mode).
 fn sqlite_count(db: &Path, table: &str) -> i64 {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(format!("SELECT count(*) FROM {table};"))
-        .output()
-        .expect("run sqlite3 (install the sqlite3 package)");
-    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a count")
+    let conn = rusqlite::Connection::open(db).expect("open the SQLite file");
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("a count")
 }
 
 fn pg_count(url: &str, table: &str) -> i64 {
