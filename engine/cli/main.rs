@@ -19,6 +19,13 @@ mod validate;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: under load, glibc's `free` of buffers
+/// allocated on other threads (the SQLite writer frees what tokio workers
+/// built) and its consolidation cost about a fifth of the engine's CPU on the
+/// seed path (`reqflow bench seed`, perf); see README "Performance".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use reqflow_engine::action::Registry;
 

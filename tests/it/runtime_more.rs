@@ -196,3 +196,73 @@ fn on_failure_fires_when_a_crash_used_up_the_last_attempt() {
     assert_eq!(alert["output"], json!({ "step": "send", "code": "interrupted" }), "{d:#}");
     assert_eq!(vendor.requests().len(), 1, "attempts: 1 means no second call");
 }
+
+/// Results are written with the next write the run waits for; the test
+/// checks the two promises users rely on: everything recorded before an
+/// outside call is stored before the call is made, and nothing recorded
+/// stays unwritten while the run waits on the outside world.
+#[test]
+fn results_are_stored_before_an_outside_call_and_while_one_waits() {
+    let vendor = Vendor::start();
+    // The first call takes 3 s; later ones are immediate.
+    vendor.script(vec![(201, Duration::from_secs(3))], (201, Duration::ZERO));
+    let yaml = format!(
+        r#"id: ordering
+trigger: {{ manual: {{}} }}
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{port}" }}
+steps:
+  - id: slow
+    needs: []
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /slow, json: {{ n: 1 }} }}
+    retry: {{ attempts: 1 }}
+  - id: quick
+    needs: []
+    map: {{ n: 2 }}
+  - id: after
+    needs: [quick]
+    map: {{ n: "{{{{ steps.quick.output.n + 1 }}}}" }}
+  - id: send
+    needs: [slow, after]
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /send, json: {{ n: "{{{{ steps.after.output.n }}}}" }} }}
+    retry: {{ attempts: 1 }}
+"#,
+        port = vendor.port
+    );
+    let dir = temp_dir("ordering");
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    std::fs::write(dir.join("wf/ordering.yaml"), yaml).expect("write");
+    let serve = Serve::start(&dir.join("wf"), &format!("sqlite://{}", dir.join("r.db").display()), &[], &dir);
+    let r = post_json(serve.port, "/api/workflows/ordering/runs", &[], "{}");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let run_id = r.json()["run_id"].as_str().expect("id").to_owned();
+    let step = |d: &Value, id: &str| {
+        d["steps"].as_array().and_then(|s| s.iter().find(|x| x["id"] == id)).cloned().unwrap_or_default()
+    };
+
+    // While `slow` waits on the vendor, `quick` and `after` (which ended
+    // meanwhile) are stored.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let d = get(serve.port, &format!("/api/runs/{run_id}")).json();
+        if step(&d, "slow")["attempts"][0]["status"] == "running"
+            && step(&d, "after")["status"] == "succeeded"
+            && step(&d, "quick")["status"] == "succeeded"
+        {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "quick and after were not stored while slow waited: {d:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(vendor.requests().iter().all(|q| q.path != "/send"), "send waits for slow: {waiting:#}");
+    assert_eq!(step(&waiting, "after")["output"], json!({ "n": 3 }));
+
+    let done = serve.wait_run(&run_id, Duration::from_secs(20));
+    assert_eq!(done["run"]["status"], "succeeded", "{done:#}");
+    assert_eq!(step(&done, "send")["attempts"][0]["input"]["json"], json!({ "n": 3 }));
+    assert_eq!(step(&done, "slow")["status"], "succeeded");
+}

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqflow_engine::store::{
-    Accepted, AttemptEnd, AttemptWrite, NewAttempt, NewEvent, QueueDepth, RunFilter, RunOutcome, RunStatus, StepResult,
-    StepStatus, Store, StoreError, WorkflowVersion,
+    Accepted, AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, NewEvent, Progress, QueueDepth, RunFilter,
+    RunOutcome, RunStatus, StepResult, StepStatus, Store, StoreError, WorkflowVersion,
 };
 use reqflow_store::postgres::PgConnectOptions;
 use serde_json::json;
@@ -111,6 +111,7 @@ suite!(
     finish_rules,
     steps_attempts_and_results,
     attempts_ended_with_their_result_in_one_write,
+    pending_progress_goes_with_the_next_write,
     retry_failed_runs,
     runs_filter_and_paging,
     counts_and_depth,
@@ -330,6 +331,7 @@ async fn claim_lease_heartbeat_and_expiry(db: Db) {
     assert_eq!(c0.event["body"]["n"], json!(0));
     assert_eq!(c0.retries, 0);
     assert_eq!(c0.created_at, T0);
+    assert!(first.iter().all(|c| c.fresh), "a first claim has nothing recorded to read back");
     let run = store.run(&ids[0]).await.expect("run").expect("exists");
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.started_at, Some(now));
@@ -352,6 +354,7 @@ async fn claim_lease_heartbeat_and_expiry(db: Db) {
     let much_later = now + 20_000 + LEASE + 1;
     let reclaimed = store.claim("w3", much_later, LEASE, 10).await.expect("claim");
     assert_eq!(reclaimed.len(), 2, "w1's expired leases are reclaimed");
+    assert!(reclaimed.iter().all(|c| !c.fresh), "a reclaimed run may have attempts to read back");
     // The reclaimed run keeps its first start time.
     let run = store.run(&ids[0]).await.expect("run").expect("exists");
     assert_eq!(run.started_at, Some(now));
@@ -553,6 +556,76 @@ async fn attempts_ended_with_their_result_in_one_write(db: Db) {
     let mut steps: Vec<(&str, StepStatus)> = results.iter().map(|r| (r.step_id.as_str(), r.status)).collect();
     steps.sort_by_key(|(s, _)| s.to_string());
     assert_eq!(steps, vec![("map", StepStatus::Succeeded), ("send", StepStatus::Succeeded)]);
+}
+
+async fn pending_progress_goes_with_the_next_write(db: Db) {
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 2).await;
+    let claimed = store.claim("w1", T0 + 1, LEASE, 2).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    let run = &ids[0];
+    let attempt = |step: &str| NewAttempt {
+        run_id: run.clone(),
+        step_id: step.into(),
+        item: None,
+        attempt: 1,
+        round: 0,
+        input: json!({"step": step}),
+        started_at: T0 + 2,
+    };
+    let ok = |at: i64| AttemptEnd { succeeded: true, output: Some(json!({"at": at})), error: None, finished_at: at };
+    // A map step's whole attempt and result, and a skipped step, go with the
+    // next action's start.
+    let pending = vec![
+        Progress::EndAttempt {
+            write: AttemptWrite::Whole { attempt: attempt("map"), end: ok(T0 + 3) },
+            result: Some(step(run, "map", StepStatus::Succeeded)),
+        },
+        Progress::Result(step(run, "skipped", StepStatus::Skipped)),
+    ];
+    let send = store.start_attempt_after(pending, attempt("send")).await.expect("start after");
+    let steps_of = |results: Vec<StepResult>| {
+        let mut v: Vec<(String, StepStatus)> = results.into_iter().map(|r| (r.step_id, r.status)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(
+        steps_of(store.results(run).await.expect("results")),
+        vec![("map".into(), StepStatus::Succeeded), ("skipped".into(), StepStatus::Skipped)]
+    );
+    let statuses = |a: Vec<AttemptRecord>| a.into_iter().map(|a| (a.step_id, a.status)).collect::<Vec<_>>();
+    assert_eq!(
+        statuses(store.attempts(run).await.expect("attempts")),
+        vec![("map".into(), "succeeded".into()), ("send".into(), "running".into())]
+    );
+
+    // The action's end and result go with the run's end.
+    let pending = vec![Progress::EndAttempt {
+        write: AttemptWrite::Started { id: send, end: ok(T0 + 4) },
+        result: Some(step(run, "send", StepStatus::Succeeded)),
+    }];
+    assert!(store.finish_after(pending, "w1", run, ok_outcome(T0 + 5)).await.expect("finish after"));
+    let record = store.run(run).await.expect("run").expect("exists");
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(statuses(store.attempts(run).await.expect("attempts"))[1], ("send".into(), "succeeded".into()));
+    assert_eq!(steps_of(store.results(run).await.expect("results")).len(), 3);
+
+    // All or nothing: a pending write that fails (an unknown attempt) takes
+    // the writes before it and the write it went with along.
+    let other = &ids[1];
+    let pending = vec![
+        Progress::Result(step(other, "early", StepStatus::Succeeded)),
+        Progress::EndAttempt { write: AttemptWrite::Started { id: send + 1000, end: ok(T0) }, result: None },
+    ];
+    let err = store.requeue_after(pending, "w1", other, T0 + 60_000).await;
+    assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+    assert!(store.results(other).await.expect("results").is_empty(), "nothing of the failed write is kept");
+    assert_eq!(store.run(other).await.expect("run").expect("exists").status, RunStatus::Running, "not requeued");
+    // Without a failing write, the requeue takes the pending result along.
+    let pending = vec![Progress::Result(step(other, "early", StepStatus::Succeeded))];
+    store.requeue_after(pending, "w1", other, T0 + 60_000).await.expect("requeue after");
+    assert_eq!(store.run(other).await.expect("run").expect("exists").status, RunStatus::Queued);
+    assert_eq!(store.results(other).await.expect("results").len(), 1);
 }
 
 async fn retry_failed_runs(db: Db) {

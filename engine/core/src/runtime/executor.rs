@@ -10,6 +10,15 @@
 //! A retryable failure waits inline for short backoffs and otherwise gives
 //! the run back to the queue until its backoff has passed, so no worker
 //! sleeps through a ten-minute backoff.
+//!
+//! Writes the run does not need to wait for (a step's end and result) are
+//! kept as pending [`Progress`] and go to the store with the next write it
+//! does wait for: an action's start (so everything recorded before an
+//! outside call is durable before the call is made), a retried attempt's end,
+//! the run's end or requeue. A sequential run of `map → action → action` is
+//! three writes, not six. When several steps are in flight the pending
+//! writes are flushed before waiting on them, so nothing stays pending while
+//! the run waits on the outside world.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +33,8 @@ use crate::action::{ActionContext, ActionError, Connection, ErrorClass};
 use crate::compile::{CompiledStep, CompiledWorkflow, StepKind};
 use crate::spec::OnError;
 use crate::store::{
-    AttemptEnd, AttemptRecord, AttemptWrite, ClaimedRun, NewAttempt, RunOutcome, RunStatus, StepResult, StepStatus,
-    StoreError,
+    AttemptEnd, AttemptRecord, AttemptWrite, ClaimedRun, NewAttempt, Progress, RunOutcome, RunStatus, StepResult,
+    StepStatus, StoreError,
 };
 use crate::value::{CompiledValue, Scope};
 
@@ -66,6 +75,8 @@ pub(super) struct Execution<'a> {
     wf: &'a CompiledWorkflow,
     run: &'a ClaimedRun,
     secrets_json: Value,
+    /// Progress not written yet (see the module docs).
+    pending: std::sync::Mutex<Vec<Progress>>,
 }
 
 pub(super) fn truthy(v: &Value) -> bool {
@@ -93,15 +104,38 @@ fn simple_error(message: impl Into<String>, code: &str) -> Value {
 
 impl<'a> Execution<'a> {
     pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun) -> Self {
-        Execution { inner, wf, run, secrets_json: inner.secrets.to_json() }
+        Execution { inner, wf, run, secrets_json: inner.secrets.to_json(), pending: Default::default() }
+    }
+
+    /// Keeps a write for the next one the run waits for.
+    fn defer(&self, p: Progress) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    }
+
+    /// The pending writes, taken out (the caller writes them).
+    fn take_pending(&self) -> Vec<Progress> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Writes the pending writes now.
+    async fn flush(&self) -> Result<(), StoreError> {
+        let pending = self.take_pending();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.inner.store.apply_progress(pending).await
     }
 
     /// Run to the end, or until a step must wait for its backoff.
     pub(super) async fn execute(&self) -> Result<RunEnd, StoreError> {
         let store = &self.inner.store;
         let run_id = &self.run.run_id;
-        let results = store.results(run_id).await?;
-        let attempts = store.attempts(run_id).await?;
+        // A run claimed for the first time has nothing recorded to read back.
+        let (results, attempts) = if self.run.fresh {
+            (Vec::new(), Vec::new())
+        } else {
+            (store.results(run_id).await?, store.attempts(run_id).await?)
+        };
         let mut state = RunState {
             results: results.into_iter().map(|r| (r.step_id.clone(), r)).collect(),
             attempts,
@@ -126,7 +160,7 @@ impl<'a> Execution<'a> {
             }
         };
         let outcome = RunOutcome { status, error: error.map(|e| self.inner.secrets.mask(&e)), finished_at: now_ms() };
-        let held = store.finish(&self.inner.worker_id, run_id, outcome).await?;
+        let held = store.finish_after(self.take_pending(), &self.inner.worker_id, run_id, outcome).await?;
         if held {
             self.inner.metrics.run_finished(&self.wf.id, status.as_str());
             Ok(RunEnd::Finished(status))
@@ -136,7 +170,7 @@ impl<'a> Execution<'a> {
     }
 
     async fn requeue(&self, at: i64) -> Result<RunEnd, StoreError> {
-        self.inner.store.requeue(&self.inner.worker_id, &self.run.run_id, at).await?;
+        self.inner.store.requeue_after(self.take_pending(), &self.inner.worker_id, &self.run.run_id, at).await?;
         Ok(RunEnd::Requeued(at))
     }
 
@@ -194,7 +228,10 @@ impl<'a> Execution<'a> {
         // each time one ends, cheaper than looking the results up).
         let mut done: Vec<bool> = steps.iter().map(|s| state.results.contains_key(&s.id)).collect();
         let mut retry_at: Option<i64> = None;
+        // Steps in flight, and how many of them are `foreach` steps.
+        let (mut flying, mut flying_foreach) = (0usize, 0usize);
         loop {
+            let mut started_now = 0usize;
             if retry_at.is_none() {
                 let mut progressed = true;
                 while progressed {
@@ -205,8 +242,7 @@ impl<'a> Execution<'a> {
                         }
                         let deps: Vec<&CompiledStep> = step.needs.iter().map(|&n| &steps[n]).collect();
                         if let Some(reason) = skip_reason(&deps, state) {
-                            self.record(state, step, StepStatus::Skipped, None, Some(json!({ "reason": reason })))
-                                .await?;
+                            self.record(state, step, StepStatus::Skipped, None, Some(json!({ "reason": reason })));
                             done[i] = true;
                             progressed = true;
                             continue;
@@ -223,8 +259,7 @@ impl<'a> Execution<'a> {
                                         StepStatus::Skipped,
                                         None,
                                         Some(json!({ "reason": "`if:` was false" })),
-                                    )
-                                    .await?;
+                                    );
                                     done[i] = true;
                                     progressed = true;
                                     continue;
@@ -236,7 +271,7 @@ impl<'a> Execution<'a> {
                                         format!("`if:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
                                         "expression",
                                     );
-                                    self.record(state, step, StepStatus::Failed, None, Some(err)).await?;
+                                    self.record(state, step, StepStatus::Failed, None, Some(err));
                                     done[i] = true;
                                     progressed = true;
                                     continue;
@@ -250,20 +285,32 @@ impl<'a> Execution<'a> {
                             .filter(|a| a.step_id == step.id && a.round == self.run.retries)
                             .cloned()
                             .collect();
+                        flying += 1;
+                        started_now += 1;
+                        flying_foreach += usize::from(step.foreach.is_some());
                         in_flight.push(async move { (i, self.run_step(step, scope, prior).await) });
                     }
                 }
             }
+            // One step just started (not `foreach`) writes the pending
+            // progress with its own first write, or adds to it (`map:`).
+            // Otherwise what is in flight may wait on the outside world, in
+            // any order: write the pending progress first.
+            if !(flying == 1 && started_now == 1 && flying_foreach == 0) {
+                self.flush().await?;
+            }
             let Some((i, outcome)) = in_flight.next().await else { break };
             let step = &steps[i];
+            flying -= 1;
+            flying_foreach -= usize::from(step.foreach.is_some());
             let (outcome, last) = outcome?;
             match outcome {
                 StepOutcome::Succeeded(output) => {
-                    self.record_with(state, step, StepStatus::Succeeded, Some(output), None, last).await?;
+                    self.record_with(state, step, StepStatus::Succeeded, Some(output), None, last);
                     done[i] = true;
                 }
                 StepOutcome::Failed(error) => {
-                    self.record_with(state, step, StepStatus::Failed, None, Some(error), last).await?;
+                    self.record_with(state, step, StepStatus::Failed, None, Some(error), last);
                     done[i] = true;
                 }
                 StepOutcome::RetryAt(at) => {
@@ -290,20 +337,20 @@ impl<'a> Execution<'a> {
         Ok(ListOutcome::Done { failed })
     }
 
-    async fn record(
+    fn record(
         &self,
         state: &mut RunState,
         step: &CompiledStep,
         status: StepStatus,
         output: Option<Value>,
         error: Option<Value>,
-    ) -> Result<(), StoreError> {
-        self.record_with(state, step, status, output, error, None).await
+    ) {
+        self.record_with(state, step, status, output, error, None)
     }
 
     /// Records a step's final result, with its last attempt when that is not
-    /// written yet (one write).
-    async fn record_with(
+    /// written yet (one write, deferred: see [`Execution::defer`]).
+    fn record_with(
         &self,
         state: &mut RunState,
         step: &CompiledStep,
@@ -311,7 +358,7 @@ impl<'a> Execution<'a> {
         output: Option<Value>,
         error: Option<Value>,
         last: Option<AttemptWrite>,
-    ) -> Result<(), StoreError> {
+    ) {
         let secrets = &self.inner.secrets;
         let result = StepResult {
             run_id: self.run.run_id.clone(),
@@ -324,10 +371,10 @@ impl<'a> Execution<'a> {
         // In memory, downstream steps of this run see the real (unmasked) output.
         let kept =
             StepResult { run_id: result.run_id.clone(), step_id: result.step_id.clone(), output, error, ..result };
-        match last {
-            Some(write) => self.inner.store.end_attempt(write, Some(result)).await?,
-            None => self.inner.store.record_result(result).await?,
-        };
+        self.defer(match last {
+            Some(write) => Progress::EndAttempt { write, result: Some(result) },
+            None => Progress::Result(result),
+        });
         // Steps still running keep their copy of the context (copied here
         // only then); otherwise it is updated in place.
         if let Some(context) = &mut state.context
@@ -336,7 +383,6 @@ impl<'a> Execution<'a> {
             steps.insert(step.id.clone(), step_json(&kept));
         }
         state.results.insert(step.id.clone(), kept);
-        Ok(())
     }
 
     /// Runs a step; returns how it ended and, when its last attempt is not
@@ -426,9 +472,11 @@ impl<'a> Execution<'a> {
         })
     }
 
-    /// Writes an attempt's record now.
+    /// Writes an attempt's record now (after the pending progress).
     async fn write_attempt(&self, write: AttemptWrite) -> Result<(), StoreError> {
-        self.inner.store.end_attempt(write, None).await.map(|_| ())
+        let mut pending = self.take_pending();
+        pending.push(Progress::EndAttempt { write, result: None });
+        self.inner.store.apply_progress(pending).await
     }
 
     /// Attempts of one step (or one `foreach` item) within its retry policy.
@@ -543,7 +591,7 @@ impl<'a> Execution<'a> {
         };
         // Only an action call can have effects outside: record it before it starts.
         let id = match prepared {
-            Prepared::Action { .. } => Some(store.start_attempt(new.clone()).await?),
+            Prepared::Action { .. } => Some(store.start_attempt_after(self.take_pending(), new.clone()).await?),
             _ => None,
         };
         let started = Instant::now();

@@ -139,6 +139,33 @@ pub trait StepStore: Send + Sync {
         })
     }
 
+    /// Applies `pending` progress, in order.
+    fn apply_progress(&self, pending: Vec<Progress>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            for p in pending {
+                match p {
+                    Progress::EndAttempt { write, result } => {
+                        self.end_attempt(write, result).await?;
+                    }
+                    Progress::Result(r) => {
+                        self.record_result(r).await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies `pending` progress, then records that `attempt` started (one
+    /// write where the backend can; SQLite: one transaction). Returns the
+    /// attempt's id.
+    fn start_attempt_after(&self, pending: Vec<Progress>, attempt: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
+        Box::pin(async move {
+            self.apply_progress(pending).await?;
+            self.start_attempt(attempt).await
+        })
+    }
+
     /// Every final step result of a run (what a resumed run does not redo).
     fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>>;
 
@@ -190,4 +217,36 @@ pub trait WorkflowStore: Send + Sync {
 pub trait Store: EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + SharedState {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// Applies `pending` progress, then [`QueueStore::finish`]es the run (one
+    /// write where the backend can). The progress is applied even when the
+    /// lease is lost (it records what this worker did).
+    fn finish_after(
+        &self,
+        pending: Vec<Progress>,
+        worker: &str,
+        run_id: &str,
+        outcome: RunOutcome,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+        Box::pin(async move {
+            self.apply_progress(pending).await?;
+            self.finish(&worker, &run_id, outcome).await
+        })
+    }
+
+    /// Applies `pending` progress, then [`QueueStore::requeue`]s the run.
+    fn requeue_after(
+        &self,
+        pending: Vec<Progress>,
+        worker: &str,
+        run_id: &str,
+        available_at: i64,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+        Box::pin(async move {
+            self.apply_progress(pending).await?;
+            self.requeue(&worker, &run_id, available_at).await
+        })
+    }
 }

@@ -150,6 +150,9 @@ pub struct ClaimedRun {
     pub retries: u32,
     /// When the run was created.
     pub created_at: i64,
+    /// Whether this is the run's first claim (it never started before): it
+    /// has no attempts or results to read back.
+    pub fresh: bool,
 }
 
 /// How a run ended.
@@ -223,6 +226,27 @@ pub enum AttemptWrite {
         /// How it ended.
         end: AttemptEnd,
     },
+}
+
+/// A write of run progress that the executor does not wait for on its own:
+/// it is handed to the store with the next write the run waits for (an
+/// action's start, the run's end or requeue), which applies it first, in
+/// order and, where the backend can, in the same transaction. See
+/// [`StepStore::start_attempt_after`](super::StepStore::start_attempt_after).
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant, reason = "a few per run, in a short Vec, moved once")]
+pub enum Progress {
+    /// [`StepStore::end_attempt`](super::StepStore::end_attempt): an attempt's
+    /// end (or a whole attempt) and, when given, its step's result.
+    EndAttempt {
+        /// The attempt.
+        write: AttemptWrite,
+        /// The step's final result.
+        result: Option<StepResult>,
+    },
+    /// [`StepStore::record_result`](super::StepStore::record_result): a step's
+    /// result without an attempt (skipped, or `if:` failed).
+    Result(StepResult),
 }
 
 /// A stored attempt.

@@ -23,7 +23,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqflow_engine::store::{NewEvent, Store, StoreError, StoreResult};
+use reqflow_engine::action::BoxFuture;
+use reqflow_engine::store::{NewEvent, Progress, RunOutcome, Store, StoreError, StoreResult};
 pub use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Row};
@@ -110,6 +111,26 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn finish_after(
+        &self,
+        pending: Vec<Progress>,
+        worker: &str,
+        run_id: &str,
+        outcome: RunOutcome,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        queue::finish_after(self, pending, worker, run_id, outcome)
+    }
+
+    fn requeue_after(
+        &self,
+        pending: Vec<Progress>,
+        worker: &str,
+        run_id: &str,
+        available_at: i64,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        queue::requeue_after(self, pending, worker, run_id, available_at)
     }
 }
 

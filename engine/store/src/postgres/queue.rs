@@ -7,12 +7,101 @@
 //! touches only claimable rows.
 
 use reqflow_engine::action::BoxFuture;
-use reqflow_engine::store::{ClaimedRun, QueueDepth, QueueStore, RunOutcome, StoreError, StoreResult, WorkflowVersion};
-use sqlx::Row;
+use reqflow_engine::store::{
+    ClaimedRun, Progress, QueueDepth, QueueStore, RunOutcome, Store, StoreError, StoreResult, WorkflowVersion,
+};
+use sqlx::{PgConnection, Row};
 
-use super::PostgresStore;
+use super::{PostgresStore, steps};
 use crate::codec;
 use crate::error::db;
+
+async fn requeue(c: &mut PgConnection, worker: &str, run_id: &str, available_at: i64) -> StoreResult<()> {
+    let moved: Option<String> = sqlx::query_scalar(
+        "WITH q AS (
+            UPDATE queue SET lease_owner = NULL, due_at = $1 WHERE run_id = $2 AND lease_owner = $3
+            RETURNING run_id)
+         UPDATE runs SET status = 'queued' FROM q WHERE runs.run_id = q.run_id RETURNING runs.run_id",
+    )
+    .bind(available_at)
+    .bind(run_id)
+    .bind(worker)
+    .fetch_optional(c)
+    .await
+    .map_err(db)?;
+    if moved.is_none() {
+        return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
+    }
+    Ok(())
+}
+
+async fn finish(c: &mut PgConnection, worker: &str, run_id: &str, outcome: RunOutcome) -> StoreResult<bool> {
+    codec::check_outcome(&outcome)?;
+    let finished: i64 = sqlx::query_scalar(
+        "WITH q AS (
+            DELETE FROM queue WHERE run_id = $1 AND lease_owner = $2 RETURNING run_id),
+         r AS (
+            UPDATE runs SET status = $3, error = $4::json, finished_at = $5 FROM q
+            WHERE runs.run_id = q.run_id RETURNING runs.workflow_id, runs.event_id),
+         s AS (
+            INSERT INTO schedule_success (workflow_id, last_success_at)
+            SELECT r.workflow_id, e.received_at FROM r JOIN events AS e ON e.event_id = r.event_id
+            WHERE $3 = 'succeeded' AND e.trigger = 'schedule'
+            ON CONFLICT (workflow_id) DO UPDATE
+              SET last_success_at = GREATEST(schedule_success.last_success_at, EXCLUDED.last_success_at))
+         SELECT COUNT(*) FROM r",
+    )
+    .bind(run_id)
+    .bind(worker)
+    .bind(outcome.status.as_str())
+    .bind(codec::json_opt(&outcome.error))
+    .bind(outcome.finished_at)
+    .fetch_one(c)
+    .await
+    .map_err(db)?;
+    Ok(finished == 1)
+}
+
+/// [`Store::finish_after`]: the pending progress and the run's end in one transaction.
+pub(super) fn finish_after<'a>(
+    store: &'a PostgresStore,
+    pending: Vec<Progress>,
+    worker: &str,
+    run_id: &str,
+    outcome: RunOutcome,
+) -> BoxFuture<'a, StoreResult<bool>> {
+    let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+    Box::pin(async move {
+        if pending.is_empty() {
+            let mut c = store.pool.acquire().await.map_err(db)?;
+            return finish(&mut c, &worker, &run_id, outcome).await;
+        }
+        let mut tx = store.pool.begin().await.map_err(db)?;
+        steps::apply(&mut tx, pending).await?;
+        let held = finish(&mut tx, &worker, &run_id, outcome).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(held)
+    })
+}
+
+/// [`Store::requeue_after`]: the pending progress and the requeue in one
+/// transaction, with the "new work" notification.
+pub(super) fn requeue_after<'a>(
+    store: &'a PostgresStore,
+    pending: Vec<Progress>,
+    worker: &str,
+    run_id: &str,
+    available_at: i64,
+) -> BoxFuture<'a, StoreResult<()>> {
+    let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+    Box::pin(async move {
+        let mut tx = store.pool.begin().await.map_err(db)?;
+        steps::apply(&mut tx, pending).await?;
+        requeue(&mut tx, &worker, &run_id, available_at).await?;
+        store.notify(&mut tx).await?;
+        tx.commit().await.map_err(db)
+    })
+}
 
 impl QueueStore for PostgresStore {
     fn claim(
@@ -35,12 +124,13 @@ impl QueueStore for PostgresStore {
                     UPDATE queue AS q SET lease_owner = $1, due_at = $2 FROM picked
                     WHERE q.run_id = picked.run_id RETURNING q.run_id, picked.due_at AS was_due),
                  started AS (
-                    UPDATE runs AS r SET status = 'running', started_at = COALESCE(r.started_at, $3) FROM leased
+                    UPDATE runs AS r SET status = 'running', started_at = COALESCE(r.started_at, $3)
+                    FROM leased JOIN runs AS before ON before.run_id = leased.run_id
                     WHERE r.run_id = leased.run_id
                     RETURNING r.run_id, r.event_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries,
-                              r.created_at, leased.was_due)
+                              r.created_at, leased.was_due, before.started_at IS NULL AS fresh)
                  SELECT s.run_id, s.workflow_id, s.workflow_version, s.workflow_hash, s.retries, s.created_at,
-                        e.payload::text
+                        e.payload::text, s.fresh
                  FROM started AS s JOIN events AS e ON e.event_id = s.event_id
                  ORDER BY s.was_due, s.created_at",
             )
@@ -64,6 +154,7 @@ impl QueueStore for PostgresStore {
                         event: codec::parse("event payload", &payload)?,
                         retries: codec::u32_of("retries", i64::from(r.try_get::<i32, _>(4).map_err(db)?))?,
                         created_at: r.try_get(5).map_err(db)?,
+                        fresh: r.try_get(7).map_err(db)?,
                     })
                 })
                 .collect()
@@ -93,58 +184,11 @@ impl QueueStore for PostgresStore {
     }
 
     fn requeue(&self, worker: &str, run_id: &str, available_at: i64) -> BoxFuture<'_, StoreResult<()>> {
-        let worker = worker.to_owned();
-        let run_id = run_id.to_owned();
-        Box::pin(async move {
-            let mut c = self.pool.acquire().await.map_err(db)?;
-            let moved: Option<String> = sqlx::query_scalar(
-                "WITH q AS (
-                    UPDATE queue SET lease_owner = NULL, due_at = $1 WHERE run_id = $2 AND lease_owner = $3
-                    RETURNING run_id)
-                 UPDATE runs SET status = 'queued' FROM q WHERE runs.run_id = q.run_id RETURNING runs.run_id",
-            )
-            .bind(available_at)
-            .bind(&run_id)
-            .bind(worker)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(db)?;
-            if moved.is_none() {
-                return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
-            }
-            self.notify(&mut c).await
-        })
+        self.requeue_after(Vec::new(), worker, run_id, available_at)
     }
 
     fn finish(&self, worker: &str, run_id: &str, outcome: RunOutcome) -> BoxFuture<'_, StoreResult<bool>> {
-        let worker = worker.to_owned();
-        let run_id = run_id.to_owned();
-        Box::pin(async move {
-            codec::check_outcome(&outcome)?;
-            let finished: i64 = sqlx::query_scalar(
-                "WITH q AS (
-                    DELETE FROM queue WHERE run_id = $1 AND lease_owner = $2 RETURNING run_id),
-                 r AS (
-                    UPDATE runs SET status = $3, error = $4::json, finished_at = $5 FROM q
-                    WHERE runs.run_id = q.run_id RETURNING runs.workflow_id, runs.event_id),
-                 s AS (
-                    INSERT INTO schedule_success (workflow_id, last_success_at)
-                    SELECT r.workflow_id, e.received_at FROM r JOIN events AS e ON e.event_id = r.event_id
-                    WHERE $3 = 'succeeded' AND e.trigger = 'schedule'
-                    ON CONFLICT (workflow_id) DO UPDATE
-                      SET last_success_at = GREATEST(schedule_success.last_success_at, EXCLUDED.last_success_at))
-                 SELECT COUNT(*) FROM r",
-            )
-            .bind(run_id)
-            .bind(worker)
-            .bind(outcome.status.as_str())
-            .bind(codec::json_opt(&outcome.error))
-            .bind(outcome.finished_at)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-            Ok(finished == 1)
-        })
+        self.finish_after(Vec::new(), worker, run_id, outcome)
     }
 
     fn depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>> {

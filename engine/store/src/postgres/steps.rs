@@ -1,9 +1,13 @@
-//! Step attempts and results on PostgreSQL: one small statement per call.
+//! Step attempts and results on PostgreSQL: one small statement per call;
+//! an attempt's end with its result, and the executor's pending
+//! [`Progress`] with the write that follows it, in one transaction.
 
 use reqflow_engine::action::BoxFuture;
-use reqflow_engine::store::{AttemptEnd, AttemptRecord, NewAttempt, StepResult, StepStore, StoreError, StoreResult};
-use sqlx::Row;
+use reqflow_engine::store::{
+    AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, Progress, StepResult, StepStore, StoreError, StoreResult,
+};
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::codec;
@@ -35,62 +39,164 @@ pub(super) fn pg_int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
+         VALUES ($1, $2, $3, $4, $5, 'running', $6::json, $7) RETURNING id",
+    )
+    .bind(a.run_id)
+    .bind(a.step_id)
+    .bind(a.item.map(pg_int))
+    .bind(pg_int(a.attempt))
+    .bind(pg_int(a.round))
+    .bind(codec::json(&a.input))
+    .bind(a.started_at)
+    .fetch_one(c)
+    .await
+    .map_err(db)
+}
+
+async fn finish_attempt(c: &mut PgConnection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE attempts SET status = $1, output = $2::json, error = $3::json, finished_at = $4 WHERE id = $5",
+    )
+    .bind(if end.succeeded { "succeeded" } else { "failed" })
+    .bind(codec::json_opt(&end.output))
+    .bind(codec::json_opt(&end.error))
+    .bind(end.finished_at)
+    .bind(attempt_id)
+    .execute(c)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
+    }
+    Ok(())
+}
+
+async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO attempts
+           (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9::json, $10, $11)",
+    )
+    .bind(a.run_id)
+    .bind(a.step_id)
+    .bind(a.item.map(pg_int))
+    .bind(pg_int(a.attempt))
+    .bind(pg_int(a.round))
+    .bind(if end.succeeded { "succeeded" } else { "failed" })
+    .bind(codec::json(&a.input))
+    .bind(codec::json_opt(&end.output))
+    .bind(codec::json_opt(&end.error))
+    .bind(a.started_at)
+    .bind(end.finished_at)
+    .execute(c)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn record_result(c: &mut PgConnection, r: StepResult) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
+         VALUES ($1, $2, $3, $4::json, $5::json, $6) ON CONFLICT (run_id, step_id) DO NOTHING",
+    )
+    .bind(r.run_id)
+    .bind(r.step_id)
+    .bind(r.status.as_str())
+    .bind(codec::json_opt(&r.output))
+    .bind(codec::json_opt(&r.error))
+    .bind(r.finished_at)
+    .execute(c)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn end_attempt(c: &mut PgConnection, write: AttemptWrite, result: Option<StepResult>) -> StoreResult<bool> {
+    match write {
+        AttemptWrite::Started { id, end } => finish_attempt(c, id, end).await?,
+        AttemptWrite::Whole { attempt, end } => insert_attempt(c, attempt, end).await?,
+    }
+    match result {
+        Some(r) => record_result(c, r).await,
+        None => Ok(false),
+    }
+}
+
+/// Applies pending progress, in order, on `c` (the caller's transaction).
+pub(super) async fn apply(c: &mut PgConnection, pending: Vec<Progress>) -> StoreResult<()> {
+    for p in pending {
+        match p {
+            Progress::EndAttempt { write, result } => {
+                end_attempt(c, write, result).await?;
+            }
+            Progress::Result(r) => {
+                record_result(c, r).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl StepStore for PostgresStore {
     fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
         Box::pin(async move {
-            sqlx::query_scalar(
-                "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
-                 VALUES ($1, $2, $3, $4, $5, 'running', $6::json, $7) RETURNING id",
-            )
-            .bind(a.run_id)
-            .bind(a.step_id)
-            .bind(a.item.map(pg_int))
-            .bind(pg_int(a.attempt))
-            .bind(pg_int(a.round))
-            .bind(codec::json(&a.input))
-            .bind(a.started_at)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)
+            let mut c = self.pool.acquire().await.map_err(db)?;
+            start_attempt(&mut c, a).await
         })
     }
 
     fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE attempts SET status = $1, output = $2::json, error = $3::json, finished_at = $4 WHERE id = $5",
-            )
-            .bind(if end.succeeded { "succeeded" } else { "failed" })
-            .bind(codec::json_opt(&end.output))
-            .bind(codec::json_opt(&end.error))
-            .bind(end.finished_at)
-            .bind(attempt_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!("attempt {attempt_id}")));
-            }
-            Ok(())
+            let mut c = self.pool.acquire().await.map_err(db)?;
+            finish_attempt(&mut c, attempt_id, end).await
         })
     }
 
     fn record_result(&self, r: StepResult) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-                 VALUES ($1, $2, $3, $4::json, $5::json, $6) ON CONFLICT (run_id, step_id) DO NOTHING",
-            )
-            .bind(r.run_id)
-            .bind(r.step_id)
-            .bind(r.status.as_str())
-            .bind(codec::json_opt(&r.output))
-            .bind(codec::json_opt(&r.error))
-            .bind(r.finished_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-            Ok(done.rows_affected() == 1)
+            let mut c = self.pool.acquire().await.map_err(db)?;
+            record_result(&mut c, r).await
+        })
+    }
+
+    fn end_attempt(&self, write: AttemptWrite, result: Option<StepResult>) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            if result.is_none() {
+                let mut c = self.pool.acquire().await.map_err(db)?;
+                return end_attempt(&mut c, write, None).await;
+            }
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let recorded = end_attempt(&mut tx, write, result).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(recorded)
+        })
+    }
+
+    fn apply_progress(&self, pending: Vec<Progress>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            apply(&mut tx, pending).await?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    fn start_attempt_after(&self, pending: Vec<Progress>, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
+        Box::pin(async move {
+            if pending.is_empty() {
+                let mut c = self.pool.acquire().await.map_err(db)?;
+                return start_attempt(&mut c, a).await;
+            }
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            apply(&mut tx, pending).await?;
+            let id = start_attempt(&mut tx, a).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(id)
         })
     }
 

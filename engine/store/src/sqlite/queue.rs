@@ -6,12 +6,13 @@
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
-    ClaimedRun, QueueDepth, QueueStore, RunOutcome, RunStatus, StoreError, StoreResult, WorkflowVersion,
+    ClaimedRun, Progress, QueueDepth, QueueStore, RunOutcome, RunStatus, Store, StoreError, StoreResult,
+    WorkflowVersion,
 };
 use rusqlite::{Connection, params};
 use sqlx::Row;
 
-use super::{SqliteStore, boxed};
+use super::{SqliteStore, boxed, steps};
 use crate::codec;
 use crate::error::{db, sql};
 
@@ -34,15 +35,11 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
         return Ok(Vec::new());
     }
     let list = codec::id_list(&ids);
-    c.prepare_cached(
-        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?1)
-         WHERE run_id IN (SELECT value FROM json_each(?2))",
-    )
-    .and_then(|mut s| s.execute(params![now, list]))
-    .map_err(sql)?;
+    // Read first: `fresh` is whether the run had never started.
     let mut stmt = c
         .prepare_cached(
-            "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload
+            "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload,
+                    r.started_at IS NULL
              FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
              JOIN events AS e ON e.event_id = r.event_id
              ORDER BY r.seq",
@@ -62,9 +59,80 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
             event: codec::parse("event payload", &payload)?,
             retries: codec::u32_of("retries", r.get(4).map_err(sql)?)?,
             created_at: r.get(5).map_err(sql)?,
+            fresh: r.get(7).map_err(sql)?,
         });
     }
+    drop(rows);
+    drop(stmt);
+    c.prepare_cached(
+        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?1)
+         WHERE run_id IN (SELECT value FROM json_each(?2))",
+    )
+    .and_then(|mut s| s.execute(params![now, list]))
+    .map_err(sql)?;
     Ok(claimed)
+}
+
+fn requeue(c: &Connection, worker: String, run_id: String, available_at: i64) -> StoreResult<()> {
+    let held = c
+        .prepare_cached("UPDATE queue SET lease_owner = NULL, due_at = ?1 WHERE run_id = ?2 AND lease_owner = ?3")
+        .and_then(|mut s| s.execute(params![available_at, run_id, worker]))
+        .map_err(sql)?;
+    if held == 0 {
+        return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
+    }
+    c.prepare_cached("UPDATE runs SET status = 'queued' WHERE run_id = ?")
+        .and_then(|mut s| s.execute([&run_id]))
+        .map_err(sql)?;
+    Ok(())
+}
+
+/// [`Store::finish_after`] and [`Store::requeue_after`]: the pending
+/// progress and the run's release in one job.
+pub(super) fn finish_after(
+    store: &SqliteStore,
+    pending: Vec<Progress>,
+    worker: &str,
+    run_id: &str,
+    outcome: RunOutcome,
+) -> BoxFuture<'static, StoreResult<bool>> {
+    let (worker, run_id, writer) = (worker.to_owned(), run_id.to_owned(), store.writer.clone());
+    Box::pin(async move {
+        codec::check_outcome(&outcome)?;
+        writer
+            .progress(
+                move |c| {
+                    steps::apply(c, pending)?;
+                    finish(c, worker, run_id, outcome)
+                },
+                false,
+            )
+            .await
+    })
+}
+
+pub(super) fn requeue_after(
+    store: &SqliteStore,
+    pending: Vec<Progress>,
+    worker: &str,
+    run_id: &str,
+    available_at: i64,
+) -> BoxFuture<'static, StoreResult<()>> {
+    let (worker, run_id, writer, signal) =
+        (worker.to_owned(), run_id.to_owned(), store.writer.clone(), store.signal.clone());
+    Box::pin(async move {
+        writer
+            .progress(
+                move |c| {
+                    steps::apply(c, pending)?;
+                    requeue(c, worker, run_id, available_at)
+                },
+                false,
+            )
+            .await?;
+        signal.notify();
+        Ok(())
+    })
 }
 
 fn finish(c: &Connection, worker: String, run_id: String, outcome: RunOutcome) -> StoreResult<bool> {
@@ -139,40 +207,11 @@ impl QueueStore for SqliteStore {
     }
 
     fn requeue(&self, worker: &str, run_id: &str, available_at: i64) -> BoxFuture<'_, StoreResult<()>> {
-        let worker = worker.to_owned();
-        let run_id = run_id.to_owned();
-        Box::pin(async move {
-            self.progress(
-                move |c| {
-                    let held = c
-                        .prepare_cached(
-                            "UPDATE queue SET lease_owner = NULL, due_at = ?1 WHERE run_id = ?2 AND lease_owner = ?3",
-                        )
-                        .and_then(|mut s| s.execute(params![available_at, run_id, worker]))
-                        .map_err(sql)?;
-                    if held == 0 {
-                        return Err(StoreError::Conflict(format!("run {run_id} is not held by this worker")));
-                    }
-                    c.prepare_cached("UPDATE runs SET status = 'queued' WHERE run_id = ?")
-                        .and_then(|mut s| s.execute([&run_id]))
-                        .map_err(sql)?;
-                    Ok(())
-                },
-                false,
-            )
-            .await?;
-            self.signal.notify();
-            Ok(())
-        })
+        self.requeue_after(Vec::new(), worker, run_id, available_at)
     }
 
     fn finish(&self, worker: &str, run_id: &str, outcome: RunOutcome) -> BoxFuture<'_, StoreResult<bool>> {
-        let worker = worker.to_owned();
-        let run_id = run_id.to_owned();
-        Box::pin(async move {
-            codec::check_outcome(&outcome)?;
-            self.progress(move |c| finish(c, worker, run_id, outcome), false).await
-        })
+        self.finish_after(Vec::new(), worker, run_id, outcome)
     }
 
     fn depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>> {

@@ -1,10 +1,11 @@
-//! Step attempts and results on SQLite: one small statement per call, and
+//! Step attempts and results on SQLite: one small statement per call,
 //! [`StepStore::end_attempt`] as one job of two statements (an attempt and
-//! its step's result in the same commit).
+//! its step's result in the same commit), and the executor's pending
+//! [`Progress`] applied in the same job as the write that follows it.
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
-    AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, StepResult, StepStore, StoreError, StoreResult,
+    AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, Progress, StepResult, StepStore, StoreError, StoreResult,
 };
 use rusqlite::{Connection, params};
 use sqlx::Row;
@@ -92,6 +93,55 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
     Ok(())
 }
 
+fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
+    c.prepare_cached(
+        "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
+         VALUES (?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                a.run_id,
+                a.step_id,
+                a.item.map(i64::from),
+                i64::from(a.attempt),
+                i64::from(a.round),
+                codec::json(&a.input),
+                a.started_at
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(sql)
+}
+
+fn end_attempt(c: &Connection, write: AttemptWrite, result: Option<StepResult>) -> StoreResult<bool> {
+    match write {
+        AttemptWrite::Started { id, end } => finish_attempt(c, id, end)?,
+        AttemptWrite::Whole { attempt, end } => insert_attempt(c, attempt, end)?,
+    }
+    match result {
+        Some(r) => record_result(c, r),
+        None => Ok(false),
+    }
+}
+
+/// Applies pending progress, in order, inside the caller's job (whose
+/// savepoint undoes all of it if a statement fails).
+pub(super) fn apply(c: &Connection, pending: Vec<Progress>) -> StoreResult<()> {
+    for p in pending {
+        match p {
+            Progress::EndAttempt { write, result } => {
+                end_attempt(c, write, result)?;
+            }
+            Progress::Result(r) => {
+                record_result(c, r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
     let done = c
         .prepare_cached(
@@ -114,30 +164,7 @@ fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
 
 impl StepStore for SqliteStore {
     fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
-        Box::pin(self.progress(
-            move |c| {
-                c.prepare_cached(
-                    "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
-                     VALUES (?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id",
-                )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            a.run_id,
-                            a.step_id,
-                            a.item.map(i64::from),
-                            i64::from(a.attempt),
-                            i64::from(a.round),
-                            codec::json(&a.input),
-                            a.started_at
-                        ],
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(sql)
-            },
-            true,
-        ))
+        Box::pin(self.progress(move |c| start_attempt(c, a), true))
     }
 
     fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
@@ -152,19 +179,31 @@ impl StepStore for SqliteStore {
         // One job without a savepoint of its own: only its first statement can
         // fail on its own (an unknown attempt id), and then nothing is written
         // yet; the result's insert cannot conflict (`DO NOTHING`).
-        Box::pin(self.progress(
-            move |c| {
-                match write {
-                    AttemptWrite::Started { id, end } => finish_attempt(c, id, end)?,
-                    AttemptWrite::Whole { attempt, end } => insert_attempt(c, attempt, end)?,
-                }
-                match result {
-                    Some(r) => record_result(c, r),
-                    None => Ok(false),
-                }
-            },
-            true,
-        ))
+        Box::pin(self.progress(move |c| end_attempt(c, write, result), true))
+    }
+
+    fn apply_progress(&self, pending: Vec<Progress>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let one = pending.len() == 1;
+            self.progress(move |c| apply(c, pending), one).await
+        })
+    }
+
+    fn start_attempt_after(&self, pending: Vec<Progress>, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
+        Box::pin(async move {
+            let one = pending.is_empty();
+            self.progress(
+                move |c| {
+                    apply(c, pending)?;
+                    start_attempt(c, a)
+                },
+                one,
+            )
+            .await
+        })
     }
 
     fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>> {
