@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 
-use crate::bench_util::{Conn, ServeChild, ServeSpec, metric, pct, proc_stats, start_serve as start_serve_with};
+use crate::bench_util::{Conn, Pacer, ServeChild, ServeSpec, metric, pct, proc_stats, start_serve as start_serve_with};
 
 #[derive(Args, Debug)]
 pub(crate) struct RuntimeArgs {
@@ -120,24 +120,21 @@ async fn latency(
     offset: usize,
 ) -> anyhow::Result<(Vec<Duration>, usize)> {
     let total = (rate * seconds) as usize;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let t0 = tokio::time::Instant::now() + Duration::from_millis(50);
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let pacer = Pacer::start(total, rate, t0)?;
     let per = connections.max(1);
     let mut tasks = Vec::new();
-    for c in 0..per {
+    for _ in 0..per {
+        let pacer = pacer.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(port).await?;
             let mut lat = Vec::new();
             let mut errors = 0usize;
-            let mut i = c;
-            while i < total {
-                let due = t0 + interval * i as u32;
-                tokio::time::sleep_until(due).await;
+            while let Some((i, due)) = pacer.next().await {
                 match conn.send(&request("/hooks/bench/hook", &event_body(offset + i), true)).await {
-                    Ok(202) => lat.push(tokio::time::Instant::now() - due),
+                    Ok(202) => lat.push(Instant::now() - due),
                     _ => errors += 1,
                 }
-                i += per;
             }
             anyhow::Ok((lat, errors))
         }));

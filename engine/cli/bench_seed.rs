@@ -34,7 +34,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::bench_util::{Conn, ServeChild, ServeSpec, metric, own_stats, pct, proc_stats, start_serve};
+use crate::bench_util::{Conn, Pacer, ServeChild, ServeSpec, metric, own_stats, pct, proc_stats, start_serve};
 
 /// The shipped seed workflow, built in.
 const SHIPPED: &str = include_str!("../../workflows/workable-phone-screen.yaml");
@@ -229,37 +229,34 @@ async fn send(
     connections: usize,
 ) -> anyhow::Result<Sent> {
     let per = connections.clamp(1, count.max(1));
-    let start = tokio::time::Instant::now() + Duration::from_millis(20);
-    let interval = if rate > 0 { Duration::from_secs_f64(1.0 / rate as f64) } else { Duration::ZERO };
+    let start = Instant::now() + Duration::from_millis(20);
+    let pacer = if rate > 0 { Some(Pacer::start(count, rate, start)?) } else { None };
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(per);
-    for c in 0..per {
-        let (events, track, next) = (events.clone(), track.clone(), next.clone());
+    for _ in 0..per {
+        let (events, track, next, pacer) = (events.clone(), track.clone(), next.clone(), pacer.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open_host(&events.target.host, events.target.port).await?;
             let (mut lat, mut refused, mut first) = (Vec::new(), 0usize, None);
-            let mut k = c;
-            tokio::time::sleep_until(start).await;
-            let mut last = tokio::time::Instant::now();
+            tokio::time::sleep_until(start.into()).await;
+            let mut last = Instant::now();
             loop {
-                let (j, due) = if rate > 0 {
-                    if k >= count {
-                        break;
+                let (j, due) = match &pacer {
+                    Some(p) => match p.next().await {
+                        Some(next) => next,
+                        None => break,
+                    },
+                    None => {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if j >= count {
+                            break;
+                        }
+                        (j, Instant::now())
                     }
-                    let (j, due) = (k, start + interval * k as u32);
-                    k += per;
-                    tokio::time::sleep_until(due).await;
-                    (j, due)
-                } else {
-                    let j = next.fetch_add(1, Ordering::Relaxed);
-                    if j >= count {
-                        break;
-                    }
-                    (j, tokio::time::Instant::now())
                 };
                 let i = from + j;
                 let req = events.request(i);
-                track.due[i].store(track.ns(due.into_std()), Ordering::Relaxed);
+                track.due[i].store(track.ns(due), Ordering::Relaxed);
                 let status = match conn.send(&req).await {
                     Ok(s) => s,
                     Err(_) => {
@@ -268,7 +265,7 @@ async fn send(
                         conn.send(&req).await?
                     }
                 };
-                last = tokio::time::Instant::now();
+                last = Instant::now();
                 if (200..300).contains(&status) {
                     lat.push(last - due);
                 } else {

@@ -74,7 +74,8 @@ pub(super) struct Execution<'a> {
     inner: &'a Inner,
     wf: &'a CompiledWorkflow,
     run: &'a ClaimedRun,
-    secrets_json: Value,
+    /// The run's event, until the context takes it (then `run.event` is empty).
+    event: std::sync::Mutex<Option<Value>>,
     /// Progress not written yet (see the module docs).
     pending: std::sync::Mutex<Vec<Progress>>,
 }
@@ -103,8 +104,10 @@ fn simple_error(message: impl Into<String>, code: &str) -> Value {
 }
 
 impl<'a> Execution<'a> {
-    pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun) -> Self {
-        Execution { inner, wf, run, secrets_json: inner.secrets.to_json(), pending: Default::default() }
+    /// `event` is the run's event, taken out of `run` by the caller (moved
+    /// into the context, never copied).
+    pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun, event: Value) -> Self {
+        Execution { inner, wf, run, event: std::sync::Mutex::new(Some(event)), pending: Default::default() }
     }
 
     /// Keeps a write for the next one the run waits for.
@@ -197,19 +200,26 @@ impl<'a> Execution<'a> {
         Scope::shared(context.clone())
     }
 
-    /// The context of [`RunState::context`], built from the results so far.
+    /// The context of [`RunState::context`], built from the results so far
+    /// (once per run: the event is moved in, not copied).
     fn context(&self, results: &HashMap<String, StepResult>, run_error: Option<&Value>) -> Value {
         let steps: Map<String, Value> = results.iter().map(|(id, r)| (id.clone(), step_json(r))).collect();
-        let mut run = json!({
-            "id": self.run.run_id,
-            "workflow": self.wf.id,
-            "version": self.wf.version,
-            "attempt": self.run.retries + 1,
-        });
-        if let (Some(e), Some(o)) = (run_error, run.as_object_mut()) {
-            o.insert("error".into(), e.clone());
+        let mut run = Map::with_capacity(5);
+        run.insert("id".into(), self.run.run_id.clone().into());
+        run.insert("workflow".into(), self.wf.id.clone().into());
+        run.insert("version".into(), self.wf.version.into());
+        run.insert("attempt".into(), (self.run.retries + 1).into());
+        if let Some(e) = run_error {
+            run.insert("error".into(), e.clone());
         }
-        json!({ "event": self.run.event, "steps": steps, "secrets": self.secrets_json, "run": run })
+        let event = self.event.lock().ok().and_then(|mut e| e.take()).unwrap_or_else(|| self.run.event.clone());
+        let secrets = self.inner.secrets.scope().json().get("secrets").cloned().unwrap_or_default();
+        let mut context = Map::with_capacity(4);
+        context.insert("event".into(), event);
+        context.insert("steps".into(), Value::Object(steps));
+        context.insert("secrets".into(), secrets);
+        context.insert("run".into(), Value::Object(run));
+        Value::Object(context)
     }
 
     async fn run_list(
@@ -218,9 +228,11 @@ impl<'a> Execution<'a> {
         state: &mut RunState,
         run_error: Option<&Value>,
     ) -> Result<ListOutcome, StoreError> {
-        if run_error.is_some() {
-            // The context gains `run.error`: rebuilt once for this list.
-            state.context = None;
+        if let (Some(e), Some(context)) = (run_error, &mut state.context)
+            && let Some(run) = Arc::make_mut(context).get_mut("run").and_then(Value::as_object_mut)
+        {
+            // The context gains `run.error` for this list.
+            run.insert("error".into(), e.clone());
         }
         let mut in_flight = FuturesUnordered::new();
         let mut started = vec![false; steps.len()];
@@ -654,16 +666,25 @@ impl<'a> Execution<'a> {
         stubs.get(&self.run.run_id)?.get(step).cloned()
     }
 
+    /// A connection's evaluated settings (evaluated once per workflow version).
     fn connection(&self, name: Option<&str>) -> Result<Option<Connection>, ActionError> {
         let Some(name) = name else { return Ok(None) };
+        let key = (self.wf.id.clone(), self.wf.hash.clone(), name.to_owned());
+        if let Some(c) = self.inner.connections.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(Some(c));
+        }
         let Some(c) = self.wf.connections.get(name) else {
             return Err(ActionError::permanent(format!("connection `{name}` is not defined")));
         };
-        let scope = Scope::new(json!({ "secrets": self.secrets_json }));
+        let scope = self.inner.secrets.scope();
         let settings = c.settings.eval(&self.wf.templates, &scope).map_err(|e| {
             ActionError::permanent(format!("connection `{name}`: {}", self.inner.secrets.mask_str(&e.to_string())))
         })?;
-        Ok(Some(Connection { name: name.to_owned(), kind: c.kind.clone(), settings }))
+        let conn = Connection { name: name.to_owned(), kind: c.kind.clone(), settings };
+        if let Ok(mut m) = self.inner.connections.lock() {
+            m.insert(key, conn.clone());
+        }
+        Ok(Some(conn))
     }
 }
 

@@ -179,6 +179,9 @@ pub(crate) struct Inner {
     versions: RwLock<HashMap<(String, String), Arc<CompiledWorkflow>>>,
     accepter: accept::Accepter,
     pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
+    /// Evaluated connection settings by (workflow id, version hash, name):
+    /// they read only `secrets`, which do not change while the engine runs.
+    pub connections: std::sync::Mutex<HashMap<(String, String, String), crate::action::Connection>>,
 }
 
 /// A canned answer for an action step (`reqflow test`): the action is not
@@ -245,6 +248,7 @@ impl Engine {
             versions: RwLock::new(HashMap::new()),
             accepter,
             stubs: std::sync::Mutex::new(HashMap::new()),
+            connections: std::sync::Mutex::new(HashMap::new()),
         });
         Engine { inner }
     }
@@ -381,7 +385,7 @@ impl Engine {
     }
 }
 
-pub(crate) async fn execute(inner: &Inner, engine: &Engine, run: ClaimedRun) -> Result<RunEnd, EngineError> {
+pub(crate) async fn execute(inner: &Inner, engine: &Engine, mut run: ClaimedRun) -> Result<RunEnd, EngineError> {
     let wf = match engine.version(&run.workflow).await {
         Ok(wf) => wf,
         Err(e) => {
@@ -394,7 +398,8 @@ pub(crate) async fn execute(inner: &Inner, engine: &Engine, run: ClaimedRun) -> 
             return Ok(RunEnd::Finished(RunStatus::Failed));
         }
     };
-    Ok(executor::Execution::new(inner, &wf, &run).execute().await?)
+    let event = std::mem::take(&mut run.event);
+    Ok(executor::Execution::new(inner, &wf, &run, event).execute().await?)
 }
 
 /// A started engine; dropping it stops the background tasks.

@@ -4,8 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::Value;
+
+use crate::value::Scope;
 
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
@@ -16,6 +20,18 @@ const MIN_MASKED_LEN: usize = 4;
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
+    /// Built on first use (and again after an `insert`).
+    cache: OnceLock<Cached>,
+}
+
+/// What is derived from the values.
+#[derive(Clone)]
+struct Cached {
+    /// `{ "secrets": { NAME: value } }`.
+    scope: Scope,
+    /// Every value long enough to mask, found in one pass (the longest
+    /// value wins where two overlap, so no part of a longer secret is left).
+    finder: Option<AhoCorasick>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -104,6 +120,25 @@ impl Secrets {
     /// Sets one secret.
     pub fn insert(&mut self, name: &str, value: String) {
         self.values.insert(name.to_owned(), value);
+        self.cache = OnceLock::new();
+    }
+
+    fn cached(&self) -> &Cached {
+        self.cache.get_or_init(|| {
+            let masked: Vec<&str> =
+                self.values.values().map(String::as_str).filter(|v| v.len() >= MIN_MASKED_LEN).collect();
+            let finder = if masked.is_empty() {
+                None
+            } else {
+                AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&masked).ok()
+            };
+            Cached { scope: Scope::new(serde_json::json!({ "secrets": self.to_json() })), finder }
+        })
+    }
+
+    /// A scope with only `secrets` (connection settings, trigger credentials).
+    pub fn scope(&self) -> Scope {
+        self.cached().scope.clone()
     }
 
     /// The `secrets` object expressions see.
@@ -118,13 +153,10 @@ impl Secrets {
 
     /// `text` with every secret value replaced by `***`.
     pub fn mask_str(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for v in self.values.values() {
-            if v.len() >= MIN_MASKED_LEN && out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), MASK);
-            }
+        match &self.cached().finder {
+            Some(f) if f.is_match(text) => f.replace_all(text, &vec![MASK; f.patterns_len()]),
+            _ => text.to_owned(),
         }
-        out
     }
 
     /// A copy of `value` with every secret value masked, in keys and strings.

@@ -64,8 +64,7 @@ pub fn is_credential_header(name: &str, extra: &[&str]) -> bool {
 }
 
 fn eval_secret(v: &CompiledValue, templates: &Templates, secrets: &Secrets) -> Result<String, TriggerError> {
-    let scope = Scope::new(json!({ "secrets": secrets.to_json() }));
-    match v.eval(templates, &scope) {
+    match v.eval(templates, &secrets.scope()) {
         Ok(Value::String(s)) if !s.is_empty() => Ok(s),
         Ok(_) => Err(TriggerError::Unauthorized("the endpoint's credential is not configured".into())),
         Err(_) => {
@@ -272,7 +271,11 @@ pub fn new_event(
             start_run: true,
         });
     }
-    let scope = Scope::new(json!({ "event": payload, "secrets": secrets.to_json() }));
+    // The payload is moved into the scope and back out (not copied).
+    let mut root = serde_json::Map::with_capacity(2);
+    root.insert("event".into(), payload);
+    root.insert("secrets".into(), secrets.scope().json().get("secrets").cloned().unwrap_or_default());
+    let scope = Scope::new(Value::Object(root));
     let start_run = match when {
         None => true,
         Some(w) => match w.eval(&wf.templates, &scope) {
@@ -288,6 +291,10 @@ pub fn new_event(
             Ok(other) => Some(other.to_string()),
             Err(e) => return Err(TriggerError::Expression(format!("`dedupe:` {}", secrets.mask_str(&e.to_string())))),
         },
+    };
+    let payload = match scope.into_root() {
+        Value::Object(mut root) => root.remove("event").unwrap_or_default(),
+        _ => Value::Null,
     };
     Ok(NewEvent {
         event_id: new_id(),

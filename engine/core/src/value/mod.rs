@@ -111,6 +111,13 @@ impl Scope {
         &self.jinja
     }
 
+    /// The root object back (copied only if something still shares it).
+    pub fn into_root(self) -> Value {
+        let Scope { json, jinja } = self;
+        drop(jinja);
+        Arc::try_unwrap(json).unwrap_or_else(|shared| (*shared).clone())
+    }
+
     /// A scope with more root variables (e.g. `item` and `index`).
     pub fn with(&self, extra: impl IntoIterator<Item = (String, Value)>) -> Scope {
         let mut root = (*self.json).clone();

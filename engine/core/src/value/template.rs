@@ -35,6 +35,10 @@ pub struct TemplateExpr {
     source: String,
     typed: bool,
     vars: Vec<(String, usize)>,
+    /// For `{{ a.b.c }}` (names only): the names, looked up directly in the
+    /// scope's JSON; minijinja runs only when the lookup does not resolve
+    /// (so its errors stay as they are).
+    path: Option<Vec<String>>,
 }
 
 /// A template that does not parse: what, and where in its source.
@@ -97,18 +101,29 @@ impl Templates {
             self.env
                 .add_template_owned(name.clone(), format!("{prefix}{inner}\n) %}}"))
                 .map_err(|e| to_error_shifted(&e, inner, offset, prefix.len()))?;
-            return Ok(TemplateExpr { name, source: source.to_owned(), typed: true, vars });
+            let path = dotted_path(inner);
+            return Ok(TemplateExpr { name, source: source.to_owned(), typed: true, vars, path });
         }
         self.env.add_template_owned(name.clone(), source.to_owned()).map_err(|e| to_error(&e, source, 0))?;
         let vars = match self.env.get_template(&name) {
             Ok(t) => locate(t.undeclared_variables(true), source),
             Err(_) => Vec::new(),
         };
-        Ok(TemplateExpr { name, source: source.to_owned(), typed: false, vars })
+        Ok(TemplateExpr { name, source: source.to_owned(), typed: false, vars, path: None })
     }
 
     /// Evaluate: a typed value for a single expression, a string otherwise.
     pub fn eval(&self, t: &TemplateExpr, scope: &Scope) -> Result<Value, EvalError> {
+        if let Some(path) = &t.path
+            && let Some(v) = lookup(scope.json(), path)
+        {
+            return Ok(v.clone());
+        }
+        self.eval_jinja(t, scope)
+    }
+
+    /// Evaluate with minijinja (every template but a resolved plain path).
+    fn eval_jinja(&self, t: &TemplateExpr, scope: &Scope) -> Result<Value, EvalError> {
         let fail = |e: minijinja::Error| EvalError::Template(describe(&e, &t.source));
         let tmpl = self.env.get_template(&t.name).map_err(fail)?;
         if t.typed {
@@ -132,6 +147,49 @@ impl Templates {
             .map(Value::String)
             .map_err(|_| EvalError::Template(format!("`{}` rendered invalid UTF-8", short(&t.source))))
     }
+}
+
+/// `a.b.c`: names (not keywords) joined by dots, nothing else.
+fn dotted_path(expr: &str) -> Option<Vec<String>> {
+    const KEYWORDS: &[&str] = &[
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "if",
+        "else",
+        "loop",
+        "self",
+        "super",
+        "namespace",
+        "range",
+        "dict",
+        "debug",
+        "lipsum",
+        "cycler",
+        "joiner",
+    ];
+    let names: Vec<&str> = expr.split('.').collect();
+    let name_ok = |n: &&str| {
+        let mut chars = n.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !KEYWORDS.contains(n)
+    };
+    names.iter().all(name_ok).then(|| names.iter().map(|n| (*n).to_owned()).collect())
+}
+
+/// The value at `path` through objects only; `None` when any name is missing
+/// or passes through a non-object.
+fn lookup<'v>(root: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(root, |v, name| v.as_object()?.get(name))
 }
 
 struct Bounded {
@@ -233,4 +291,59 @@ fn describe(e: &minijinja::Error, source: &str) -> String {
 fn short(s: &str) -> String {
     let s = s.trim();
     if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The direct lookup of `{{ a.b }}` answers exactly what minijinja does,
+    /// and leaves whatever it cannot resolve (with its errors) to minijinja.
+    #[test]
+    fn plain_paths_resolve_as_minijinja_does() {
+        let scope = Scope::new(json!({
+            "event": { "n": 7, "big": 18_446_744_073_709_551_615u64, "neg": -3, "f": 87.5, "whole": 2.0,
+                       "s": "Ada", "t": true, "z": null, "list": [1, "x", {"k": 1}],
+                       "obj": { "b": { "c": "deep" }, "e": {} } },
+        }));
+        let mut templates = Templates::new();
+        for path in [
+            "event.n",
+            "event.big",
+            "event.neg",
+            "event.f",
+            "event.whole",
+            "event.s",
+            "event.t",
+            "event.z",
+            "event.list",
+            "event.obj",
+            "event.obj.b.c",
+            "event.obj.e",
+        ] {
+            let t = templates.add(&format!("{{{{ {path} }}}}")).expect("compiles");
+            assert!(t.path.is_some(), "{path} takes the direct lookup");
+            let direct = templates.eval(&t, &scope).expect("resolves");
+            let jinja = templates.eval_jinja(&t, &scope).expect("resolves");
+            assert_eq!(direct, jinja, "{path}");
+            assert_eq!(direct.to_string(), jinja.to_string(), "{path}: same JSON text");
+        }
+        // Unresolved: minijinja's own answer (an error), not a silent null.
+        for missing in ["event.nope", "event.obj.nope.c", "event.s.x", "nope.x"] {
+            let t = templates.add(&format!("{{{{ {missing} }}}}")).expect("compiles");
+            assert_eq!(
+                templates.eval(&t, &scope).map_err(|e| e.to_string()),
+                templates.eval_jinja(&t, &scope).map_err(|e| e.to_string()),
+                "{missing}"
+            );
+            assert!(templates.eval(&t, &scope).is_err(), "{missing} is an error");
+        }
+        // Not plain paths: literals, filters, indexing, calls.
+        for other in ["true", "none", "event.s | lower", "event.list[0]", "event.s.upper()", "event.n + 1"] {
+            let t = templates.add(&format!("{{{{ {other} }}}}")).expect("compiles");
+            assert!(t.path.is_none(), "{other} goes to minijinja");
+        }
+    }
 }
