@@ -16,7 +16,15 @@ use super::{SqliteStore, boxed, steps};
 use crate::codec;
 use crate::error::{db, sql};
 
-fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<ClaimedRun>> {
+/// A claimed run with its event still as stored text: the JSON is parsed by
+/// the caller, off the writer thread (the writer is the store's one serial
+/// resource).
+struct Claimed {
+    run: ClaimedRun,
+    payload: String,
+}
+
+fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<Claimed>> {
     let ids: Vec<String> = c
         .prepare_cached(
             "UPDATE queue SET lease_owner = ?1, due_at = ?2
@@ -48,18 +56,20 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
     let mut rows = stmt.query([&list]).map_err(sql)?;
     let mut claimed = Vec::with_capacity(ids.len());
     while let Some(r) = rows.next().map_err(sql)? {
-        let payload: String = r.get(6).map_err(sql)?;
-        claimed.push(ClaimedRun {
-            run_id: r.get(0).map_err(sql)?,
-            workflow: WorkflowVersion {
-                workflow_id: r.get(1).map_err(sql)?,
-                version: codec::u32_of("workflow_version", r.get(2).map_err(sql)?)?,
-                hash: r.get(3).map_err(sql)?,
+        claimed.push(Claimed {
+            run: ClaimedRun {
+                run_id: r.get(0).map_err(sql)?,
+                workflow: WorkflowVersion {
+                    workflow_id: r.get(1).map_err(sql)?,
+                    version: codec::u32_of("workflow_version", r.get(2).map_err(sql)?)?,
+                    hash: r.get(3).map_err(sql)?,
+                },
+                event: serde_json::Value::Null,
+                retries: codec::u32_of("retries", r.get(4).map_err(sql)?)?,
+                created_at: r.get(5).map_err(sql)?,
+                fresh: r.get(7).map_err(sql)?,
             },
-            event: codec::parse("event payload", &payload)?,
-            retries: codec::u32_of("retries", r.get(4).map_err(sql)?)?,
-            created_at: r.get(5).map_err(sql)?,
-            fresh: r.get(7).map_err(sql)?,
+            payload: r.get(6).map_err(sql)?,
         });
     }
     drop(rows);
@@ -174,7 +184,14 @@ impl QueueStore for SqliteStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            self.progress(move |c| claim(c, worker, now, lease_ms, limit), false).await
+            let claimed = self.progress(move |c| claim(c, worker, now, lease_ms, limit), false).await?;
+            claimed
+                .into_iter()
+                .map(|Claimed { mut run, payload }| {
+                    run.event = codec::parse("event payload", &payload)?;
+                    Ok(run)
+                })
+                .collect()
         })
     }
 
