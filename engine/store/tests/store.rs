@@ -144,11 +144,11 @@ async fn sqlite_in_memory_and_options() {
     assert!(matches!(bad, Err(StoreError::Database(_))));
 }
 
-/// The WAL is checkpointed by the store's own thread (the writer's automatic
-/// checkpoint is off): what is written reaches the database file, the WAL
-/// file stays bounded, and the data reads back after a reopen.
+/// Under a stream of writes the WAL is checkpointed: what is written reaches
+/// the database file, the WAL file stays bounded, and the data reads back
+/// after a reopen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_wal_is_checkpointed_off_the_writer() {
+async fn sqlite_wal_is_checkpointed_and_stays_bounded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("wal.db");
     let url = format!("sqlite://{}", path.display());

@@ -10,15 +10,11 @@
 //! `wait_for_work` is woken in-process only; workers of another process
 //! notice new work at their timeout.
 //!
-//! A file's WAL is checkpointed on its own thread ([`checkpoint`]), not by
-//! the commit that crosses SQLite's threshold.
-//!
 //! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
 //! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
 //! (schedules, workflow sources, shared state).
 
 mod accept;
-mod checkpoint;
 mod meta;
 mod queue;
 mod runs;
@@ -94,7 +90,6 @@ impl SqliteStore {
         let base = if memory { base.shared_cache(true) } else { base };
         let conn = write_connection(&base, memory, synchronous)?;
         migrate(&conn)?;
-        let path = base.get_filename().to_path_buf();
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(0)
@@ -102,15 +97,8 @@ impl SqliteStore {
             .connect_with(base.synchronous(SqliteSynchronous::Normal).pragma("query_only", "true"))
             .await
             .map_err(db)?;
-        // A file's WAL is checkpointed on a thread of its own (see `checkpoint`).
-        let nudge = if memory {
-            None
-        } else {
-            conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(sql)?;
-            Some(checkpoint::spawn(&path, BUSY_TIMEOUT)?)
-        };
         let fsync = !matches!(synchronous, SqliteSynchronous::Normal | SqliteSynchronous::Off);
-        let writer = Writer::spawn(conn, fsync, nudge)?;
+        let writer = Writer::spawn(conn, fsync)?;
         let accepts = Combiner::spawn({
             let writer = writer.clone();
             Arc::new(move |batch: Arc<Vec<NewEvent>>| {

@@ -18,7 +18,6 @@ use reqflow_engine::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Nudge;
 use crate::error::{copy, sql};
 
 /// Most jobs committed together.
@@ -110,12 +109,11 @@ impl Writer {
     /// connection was opened with `synchronous=FULL` (or `EXTRA`): then groups
     /// with a durable job commit with an fsync and groups of progress writes
     /// only commit to the WAL (see [`Writer::progress`]).
-    /// `nudge`, when given, is told after every commit (the checkpoint thread).
-    pub fn spawn(conn: Connection, fsync: bool, nudge: Option<Nudge>) -> StoreResult<Writer> {
+    pub fn spawn(conn: Connection, fsync: bool) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("reqflow-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx, fsync, nudge))
+            .spawn(move || run(conn, rx, fsync))
             .map_err(|e| StoreError::Database(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -152,7 +150,7 @@ fn stopped() -> StoreError {
     StoreError::Database("the SQLite writer stopped".to_owned())
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool, nudge: Option<Nudge>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     let mut full = fsync;
     while let Some(first) = rx.blocking_recv() {
@@ -177,9 +175,6 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool, nudg
             }
         }
         commit_group(&conn, std::mem::take(&mut group));
-        if let Some(n) = &nudge {
-            n.commit();
-        }
     }
 }
 
