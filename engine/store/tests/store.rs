@@ -180,6 +180,58 @@ async fn sqlite_wal_is_checkpointed_and_stays_bounded() {
     assert_eq!(again.depth().await.expect("depth"), QueueDepth { queued: 10_000, running: 0 });
 }
 
+/// PostgreSQL: the accept path has connections of its own, so events are
+/// accepted while every run connection waits (here: on a lock held on
+/// `attempts`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_accepts_while_every_run_connection_waits() {
+    with_postgres("accepts_while_runs_wait", |db| {
+        Box::pin(async move {
+            let Db::Postgres(opts) = &db else { unreachable!("a PostgreSQL case") };
+            let store = db.open().await;
+            let ids = seed(&*store, "wf", 1).await;
+            let mut locker = sqlx::PgConnection::connect_with(opts).await.expect("connect");
+            sqlx::raw_sql("BEGIN; LOCK TABLE attempts IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut locker)
+                .await
+                .expect("lock");
+            // More attempt writes than the run pool has connections: all block.
+            let mut blocked = Vec::new();
+            for n in 0..16u32 {
+                let (store, run) = (store.clone(), ids[0].clone());
+                blocked.push(tokio::spawn(async move {
+                    let a = NewAttempt {
+                        run_id: run,
+                        step_id: format!("s{n}"),
+                        item: None,
+                        attempt: 1,
+                        round: 0,
+                        input: json!({}),
+                        started_at: T0,
+                    };
+                    store.start_attempt(a).await
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let accepted = tokio::time::timeout(
+                Duration::from_secs(5),
+                store.accept(vec![event(100, "wf", None, T0), event(101, "wf", None, T0)]),
+            )
+            .await;
+            let waited = started.elapsed();
+            sqlx::raw_sql("COMMIT").execute(&mut locker).await.expect("unlock");
+            let accepted = accepted.expect("accepted while the run pool waits").expect("accept");
+            assert_eq!(accepted, vec![queued("run-wf-100"), queued("run-wf-101")]);
+            assert!(waited < Duration::from_secs(2), "the accept waited {waited:?}");
+            for b in blocked {
+                b.await.expect("task").expect("the attempt is written once the lock is gone");
+            }
+        })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn postgres_errors_do_not_leak_the_password() {
     // Nothing listens on port 1: the connection fails.

@@ -40,8 +40,12 @@ use crate::signal::WorkSignal;
 /// that deployments in different schemas of one database do not wake each other.
 const CHANNEL: &str = "reqflow_work";
 
-/// Connections per store handle.
+/// Connections per store handle (runs, claims, reads).
 const POOL: u32 = 8;
+
+/// Connections per store handle for the accept path alone (the combiner
+/// sends one batch at a time; a second covers a slow commit).
+const ACCEPT_POOL: u32 = 2;
 
 /// A reqflow store in a PostgreSQL database.
 pub struct PostgresStore {
@@ -80,6 +84,13 @@ impl PostgresStore {
         let mut conn = PgConnection::connect_with(&options).await.map_err(db)?;
         let schema = migrate(&mut conn).await?;
         let _ = conn.close().await;
+        // The accept path has connections of its own: a trigger's answer
+        // never waits for a connection that runs' progress holds.
+        let accept_pool = PgPoolOptions::new()
+            .max_connections(ACCEPT_POOL)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options.clone());
         let pool = PgPoolOptions::new()
             .max_connections(POOL)
             .min_connections(0)
@@ -92,7 +103,7 @@ impl PostgresStore {
         // New work from now on wakes this handle's workers.
         let _ = tokio::time::timeout(Duration::from_secs(10), listening).await;
         let accepts = Combiner::spawn({
-            let (pool, channel) = (pool.clone(), channel.clone());
+            let (pool, channel) = (accept_pool, channel.clone());
             Arc::new(move |batch: Arc<Vec<NewEvent>>| {
                 let (pool, channel) = (pool.clone(), channel.clone());
                 Box::pin(async move { accept::accept(&pool, &channel, &batch).await })
