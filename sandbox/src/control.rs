@@ -4,7 +4,7 @@
 //! - `GET /_sandbox/requests` → `{"requests": [{at, method, path, query, headers, body}]}`
 //!   (authorization redacted, WS-Security passwords and OAuth secrets removed from bodies);
 //!   `DELETE` clears it.
-//! - `POST /_sandbox/faults` with [`Faults`](crate::Faults) fields, plus `"expire_tokens": true`
+//! - `POST /_sandbox/faults` with [`Faults`] fields, plus `"expire_tokens": true`
 //!   to invalidate every Workday access token issued so far; `DELETE` clears faults.
 //! - `POST /_sandbox/webhooks/send` with `{url, key, event_type?, candidate_id?, payload?}`:
 //!   POSTs a Workable-style delivery signed `hex(HMAC-SHA256(key, body))` in

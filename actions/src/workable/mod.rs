@@ -1,4 +1,4 @@
-//! Workable SPI v3: the `workable` connection type ([`connection`]), the
+//! Workable SPI v3: the `workable` connection type (`connection`), the
 //! client with per-token rate limiting ([`client`], [`ratelimit`]), and the
 //! `workable.*` actions ([`actions`]).
 

@@ -1,7 +1,7 @@
 //! The durable runtime: accept events, run workflows, resume after crashes.
 //!
-//! An [`Engine`] owns a [`Store`](crate::store::Store), the loaded workflows,
-//! the action [`Registry`](crate::action::Registry) and the secrets. Once
+//! An [`Engine`] owns a [`Store`], the loaded workflows,
+//! the action [`Registry`] and the secrets. Once
 //! [`Engine::start`]ed it runs:
 //! - the **accepter** (`accept.rs`): trigger requests are batched and
 //!   committed together (group commit), then answered;

@@ -12,7 +12,10 @@
 //! - [`QueueStore`]: workers claim runs with a lease, extend it while they
 //!   work, and release a run (finished, or re-queued for a later retry);
 //! - [`StepStore`]: every attempt of every step, and the final result of each
-//!   step, recorded at most once;
+//!   step, recorded at most once. Writes a run need not wait for travel as
+//!   pending [`Progress`] with the next one it does wait for
+//!   ([`StepStore::start_attempt_after`], [`Store::finish_after`],
+//!   [`Store::requeue_after`]): one transaction where the backend can;
 //! - [`RunStore`]: run history for the API and the CLI;
 //! - [`ScheduleStore`]: schedule slots fired at most once, even across processes;
 //! - [`WorkflowStore`]: the source of each workflow version runs were started

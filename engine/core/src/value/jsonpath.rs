@@ -82,7 +82,7 @@ fn check_bounds(source: &str) -> Result<(), PathError> {
 }
 
 impl PathExpr {
-    /// Parse a query (within [`MAX_QUERY_BYTES`] and [`MAX_NESTING`]).
+    /// Parse a query (within `MAX_QUERY_BYTES` and `MAX_NESTING`).
     pub fn parse(source: &str) -> Result<Self, PathError> {
         check_bounds(source)?;
         let path = JsonPath::parse(source).map_err(|e| PathError {

@@ -2,7 +2,7 @@
 //!
 //! We parse with [`saphyr_parser`] (the maintained YAML 1.2 parser of the saphyr
 //! project) into a [`Node`] tree that keeps the byte span of every value, then
-//! deserialize typed models from that tree with our own serde [`Deserializer`](de)
+//! deserialize typed models from that tree with our own serde `Deserializer` (`yaml::de`)
 //! so that every error points at the node it is about.
 //!
 //! Building the tree ourselves lets us bound what a hostile file can cost:

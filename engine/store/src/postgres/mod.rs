@@ -8,8 +8,8 @@
 //! Tables are created in the first schema of the connection's `search_path`
 //! (set it with `?options=-c search_path=NAME` to keep reqflow apart).
 //!
-//! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
-//! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
+//! Modules: `accept` (events, dedupe), `queue` (claims and leases),
+//! `steps` (attempts and results), `runs` (history, retry), `meta`
 //! (schedules, workflow sources, shared state).
 
 mod accept;

@@ -1,6 +1,6 @@
 //! The SQLite store: one file in WAL mode.
 //!
-//! Writes go through one [`writer`] thread per store handle, on a rusqlite
+//! Writes go through one `writer` thread per store handle, on a rusqlite
 //! connection (group commit; concurrent `accept` calls are also merged into
 //! one batch first); reads use a pool of sqlx reader connections, which WAL
 //! lets run beside the writer (an in-memory database is one shared-cache
@@ -10,8 +10,8 @@
 //! `wait_for_work` is woken in-process only; workers of another process
 //! notice new work at their timeout.
 //!
-//! Modules: [`accept`] (events, dedupe), [`queue`] (claims and leases),
-//! [`steps`] (attempts and results), [`runs`] (history, retry), [`meta`]
+//! Modules: `accept` (events, dedupe), `queue` (claims and leases),
+//! `steps` (attempts and results), `runs` (history, retry), `meta`
 //! (schedules, workflow sources, shared state).
 
 mod accept;
