@@ -59,6 +59,8 @@ struct RunState {
     /// and then kept up to date as results arrive; shared (not copied) with
     /// the scopes of the steps it starts.
     context: Option<Arc<Value>>,
+    /// The run's event until the context takes it (moved, never copied).
+    event: Option<Value>,
 }
 
 /// A step's result as templates see it under `steps.<id>`.
@@ -74,8 +76,6 @@ pub(super) struct Execution<'a> {
     inner: &'a Inner,
     wf: &'a CompiledWorkflow,
     run: &'a ClaimedRun,
-    /// The run's event, until the context takes it (then `run.event` is empty).
-    event: std::sync::Mutex<Option<Value>>,
     /// Progress not written yet (see the module docs).
     pending: std::sync::Mutex<Vec<Progress>>,
 }
@@ -104,10 +104,8 @@ fn simple_error(message: impl Into<String>, code: &str) -> Value {
 }
 
 impl<'a> Execution<'a> {
-    /// `event` is the run's event, taken out of `run` by the caller (moved
-    /// into the context, never copied).
-    pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun, event: Value) -> Self {
-        Execution { inner, wf, run, event: std::sync::Mutex::new(Some(event)), pending: Default::default() }
+    pub(super) fn new(inner: &'a Inner, wf: &'a CompiledWorkflow, run: &'a ClaimedRun) -> Self {
+        Execution { inner, wf, run, pending: Default::default() }
     }
 
     /// Keeps a write for the next one the run waits for.
@@ -129,8 +127,9 @@ impl<'a> Execution<'a> {
         self.inner.store.apply_progress(pending).await
     }
 
-    /// Run to the end, or until a step must wait for its backoff.
-    pub(super) async fn execute(&self) -> Result<RunEnd, StoreError> {
+    /// Run to the end, or until a step must wait for its backoff. `event`
+    /// is the run's event, taken out of the claimed run by the caller.
+    pub(super) async fn execute(&self, event: Value) -> Result<RunEnd, StoreError> {
         let store = &self.inner.store;
         let run_id = &self.run.run_id;
         // A run claimed for the first time has nothing recorded to read back.
@@ -143,6 +142,7 @@ impl<'a> Execution<'a> {
             results: results.into_iter().map(|r| (r.step_id.clone(), r)).collect(),
             attempts,
             context: None,
+            event: Some(event),
         };
         self.close_interrupted(&mut state).await?;
 
@@ -195,14 +195,15 @@ impl<'a> Execution<'a> {
 
     /// The scope of a step about to start: the run's context, shared.
     fn scope(&self, state: &mut RunState, run_error: Option<&Value>) -> Scope {
-        let results = &state.results;
-        let context = state.context.get_or_insert_with(|| Arc::new(self.context(results, run_error)));
+        let RunState { results, context, event, .. } = state;
+        let context =
+            context.get_or_insert_with(|| Arc::new(self.context(results, run_error, event.take().unwrap_or_default())));
         Scope::shared(context.clone())
     }
 
     /// The context of [`RunState::context`], built from the results so far
     /// (once per run: the event is moved in, not copied).
-    fn context(&self, results: &HashMap<String, StepResult>, run_error: Option<&Value>) -> Value {
+    fn context(&self, results: &HashMap<String, StepResult>, run_error: Option<&Value>, event: Value) -> Value {
         let steps: Map<String, Value> = results.iter().map(|(id, r)| (id.clone(), step_json(r))).collect();
         let mut run = Map::with_capacity(5);
         run.insert("id".into(), self.run.run_id.clone().into());
@@ -212,12 +213,10 @@ impl<'a> Execution<'a> {
         if let Some(e) = run_error {
             run.insert("error".into(), e.clone());
         }
-        let event = self.event.lock().ok().and_then(|mut e| e.take()).unwrap_or_else(|| self.run.event.clone());
-        let secrets = self.inner.secrets.scope().json().get("secrets").cloned().unwrap_or_default();
         let mut context = Map::with_capacity(4);
         context.insert("event".into(), event);
         context.insert("steps".into(), Value::Object(steps));
-        context.insert("secrets".into(), secrets);
+        context.insert("secrets".into(), self.inner.secrets.to_json());
         context.insert("run".into(), Value::Object(run));
         Value::Object(context)
     }
@@ -669,8 +668,8 @@ impl<'a> Execution<'a> {
     /// A connection's evaluated settings (evaluated once per workflow version).
     fn connection(&self, name: Option<&str>) -> Result<Option<Connection>, ActionError> {
         let Some(name) = name else { return Ok(None) };
-        let key = (self.wf.id.clone(), self.wf.hash.clone(), name.to_owned());
-        if let Some(c) = self.inner.connections.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        let cached = |m: &HashMap<String, HashMap<String, Connection>>| m.get(&self.wf.hash)?.get(name).cloned();
+        if let Some(c) = self.inner.connections.lock().ok().and_then(|m| cached(&m)) {
             return Ok(Some(c));
         }
         let Some(c) = self.wf.connections.get(name) else {
@@ -682,7 +681,7 @@ impl<'a> Execution<'a> {
         })?;
         let conn = Connection { name: name.to_owned(), kind: c.kind.clone(), settings };
         if let Ok(mut m) = self.inner.connections.lock() {
-            m.insert(key, conn.clone());
+            m.entry(self.wf.hash.clone()).or_default().insert(name.to_owned(), conn.clone());
         }
         Ok(Some(conn))
     }

@@ -179,9 +179,9 @@ pub(crate) struct Inner {
     versions: RwLock<HashMap<(String, String), Arc<CompiledWorkflow>>>,
     accepter: accept::Accepter,
     pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
-    /// Evaluated connection settings by (workflow id, version hash, name):
-    /// they read only `secrets`, which do not change while the engine runs.
-    pub connections: std::sync::Mutex<HashMap<(String, String, String), crate::action::Connection>>,
+    /// Evaluated connection settings by workflow version (content hash) and
+    /// name: they read only `secrets`, which do not change while the engine runs.
+    pub connections: std::sync::Mutex<HashMap<String, HashMap<String, crate::action::Connection>>>,
 }
 
 /// A canned answer for an action step (`reqflow test`): the action is not
@@ -399,7 +399,7 @@ pub(crate) async fn execute(inner: &Inner, engine: &Engine, mut run: ClaimedRun)
         }
     };
     let event = std::mem::take(&mut run.event);
-    Ok(executor::Execution::new(inner, &wf, &run, event).execute().await?)
+    Ok(executor::Execution::new(inner, &wf, &run).execute(event).await?)
 }
 
 /// A started engine; dropping it stops the background tasks.

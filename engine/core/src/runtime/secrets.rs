@@ -178,6 +178,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// One secret inside another: the longer is masked whole, whatever the
+    /// names' order (masking the shorter first would leave `efgh` visible).
+    #[test]
+    fn a_secret_inside_another_leaves_nothing_of_the_longer() {
+        let mut s = Secrets::new();
+        s.insert("A_SHORT", "abcd1234".into());
+        s.insert("B_LONG", "abcd1234efgh".into());
+        assert_eq!(s.mask_str("key abcd1234efgh and abcd1234."), "key *** and ***.");
+        // Added after first use: the cached matcher is rebuilt.
+        s.insert("C_NEW", "zz-new-secret".into());
+        assert_eq!(s.mask_str("zz-new-secret"), "***");
+    }
+
     #[test]
     fn masks_values_anywhere_in_json() {
         let mut s = Secrets::new();

@@ -274,7 +274,7 @@ pub fn new_event(
     // The payload is moved into the scope and back out (not copied).
     let mut root = serde_json::Map::with_capacity(2);
     root.insert("event".into(), payload);
-    root.insert("secrets".into(), secrets.scope().json().get("secrets").cloned().unwrap_or_default());
+    root.insert("secrets".into(), secrets.to_json());
     let scope = Scope::new(Value::Object(root));
     let start_run = match when {
         None => true,

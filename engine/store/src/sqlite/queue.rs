@@ -109,15 +109,7 @@ pub(super) fn finish_after(
     let (worker, run_id, writer) = (worker.to_owned(), run_id.to_owned(), store.writer.clone());
     Box::pin(async move {
         codec::check_outcome(&outcome)?;
-        writer
-            .progress(
-                move |c| {
-                    steps::apply(c, pending)?;
-                    finish(c, worker, run_id, outcome)
-                },
-                false,
-            )
-            .await
+        steps::after_pending(&writer, pending, move |c| finish(c, worker, run_id, outcome), false).await
     })
 }
 
@@ -131,15 +123,7 @@ pub(super) fn requeue_after(
     let (worker, run_id, writer, signal) =
         (worker.to_owned(), run_id.to_owned(), store.writer.clone(), store.signal.clone());
     Box::pin(async move {
-        writer
-            .progress(
-                move |c| {
-                    steps::apply(c, pending)?;
-                    requeue(c, worker, run_id, available_at)
-                },
-                false,
-            )
-            .await?;
+        steps::after_pending(&writer, pending, move |c| requeue(c, worker, run_id, available_at), false).await?;
         signal.notify();
         Ok(())
     })

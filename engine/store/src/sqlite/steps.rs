@@ -11,6 +11,7 @@ use rusqlite::{Connection, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::writer::{WriteFn, Writer};
 use super::{SqliteStore, boxed};
 use crate::codec;
 use crate::error::{db, sql};
@@ -126,6 +127,26 @@ fn end_attempt(c: &Connection, write: AttemptWrite, result: Option<StepResult>) 
     }
 }
 
+/// Applies `pending`, then `f`, in one progress job of the writer: all of it
+/// or nothing. `f_is_one_statement` as for [`Writer::progress`].
+pub(super) async fn after_pending<T: Send + 'static>(
+    writer: &Writer,
+    pending: Vec<Progress>,
+    f: impl WriteFn<T>,
+    f_is_one_statement: bool,
+) -> StoreResult<T> {
+    let one = f_is_one_statement && pending.is_empty();
+    writer
+        .progress(
+            move |c| {
+                apply(c, pending)?;
+                f(c)
+            },
+            one,
+        )
+        .await
+}
+
 /// Applies pending progress, in order, inside the caller's job (whose
 /// savepoint undoes all of it if a statement fails).
 pub(super) fn apply(c: &Connection, pending: Vec<Progress>) -> StoreResult<()> {
@@ -193,17 +214,7 @@ impl StepStore for SqliteStore {
     }
 
     fn start_attempt_after(&self, pending: Vec<Progress>, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
-        Box::pin(async move {
-            let one = pending.is_empty();
-            self.progress(
-                move |c| {
-                    apply(c, pending)?;
-                    start_attempt(c, a)
-                },
-                one,
-            )
-            .await
-        })
+        Box::pin(after_pending(&self.writer, pending, move |c| start_attempt(c, a), true))
     }
 
     fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>> {
