@@ -15,6 +15,7 @@ mod runs_cmd;
 mod sandbox_cmd;
 mod serve;
 mod test_cmd;
+mod tokens_cmd;
 mod validate;
 
 use std::process::ExitCode;
@@ -59,6 +60,10 @@ enum Command {
     Test(test_cmd::TestArgs),
     /// Emulate the Workable and Workday APIs locally, for trying workflows and for tests.
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// API tokens of the admin plane: create, list, revoke.
+    Tokens(tokens_cmd::TokensArgs),
+    /// The audit trail of state-changing calls, newest first.
+    Audit(tokens_cmd::AuditArgs),
     /// Measure compile and validate speed on generated workflows.
     Bench(bench::BenchArgs),
 }
@@ -70,8 +75,17 @@ pub(crate) fn registry() -> Registry {
     registry
 }
 
+/// Logs to stderr through `tracing`, filtered by `REQFLOW_LOG` (`RUST_LOG`
+/// syntax; default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REQFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs();
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Graph(a) => inspect::graph(a),
@@ -83,6 +97,8 @@ fn main() -> ExitCode {
         Command::Runs(a) => runs_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Tokens(a) => tokens_cmd::run(a),
+        Command::Audit(a) => tokens_cmd::audit_log(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

@@ -27,9 +27,18 @@ pub(crate) struct ServeArgs {
     workflows: PathBuf,
     #[command(flatten)]
     db: DbArgs,
-    /// Address to listen on.
+    /// The public plane: trigger endpoints (`/hooks/*`, `/soap/*`) and `/healthz`, nothing else.
     #[arg(long, env = "REQFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The admin plane: `/api/*` and `/metrics`, behind API tokens (`reqflow tokens create`).
+    /// `same` serves it on the public listener (its routes still require a token).
+    #[arg(long, env = "REQFLOW_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    admin_listen: AdminListen,
+    /// Serve `/metrics` without a token (for scrapers that cannot send one).
+    #[arg(long)]
+    metrics_open: bool,
+    #[command(flatten)]
+    edge: EdgeArgs,
     /// A secrets file (`NAME=value` lines or a JSON object), added to `REQFLOW_SECRET_*`.
     #[arg(long)]
     secrets: Option<PathBuf>,
@@ -49,6 +58,64 @@ pub(crate) struct ServeArgs {
     /// crash, the runs the dead process held are taken over once their lease expires.
     #[arg(long, default_value = "30s", value_parser = parse_lease)]
     lease: std::time::Duration,
+}
+
+/// Where the admin plane listens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AdminListen {
+    /// Its own address.
+    At(SocketAddr),
+    /// The public listener's.
+    Same,
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "same" {
+            return Ok(AdminListen::Same);
+        }
+        s.parse().map(AdminListen::At).map_err(|e| format!("`{s}`: {e} (an address such as 127.0.0.1:8081, or `same`)"))
+    }
+}
+
+/// The edge's bounds, on both listeners.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EdgeArgs {
+    /// A request's head must arrive within this (from the connection's start, or the last response).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    header_timeout: std::time::Duration,
+    /// A trigger's body must arrive whole within this.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    body_timeout: std::time::Duration,
+    /// A kept-alive connection with no request in flight is closed after this.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Open connections per listener; past it the longest-idle one is closed, or the new one gets 503.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Trigger body bytes held in memory across all requests; past it triggers answer 503 + Retry-After.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_body_memory: usize,
+    /// On SIGTERM/Ctrl-C: stop accepting, finish requests in flight for at most this long, then exit.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: std::time::Duration,
+}
+
+impl EdgeArgs {
+    fn limits(&self) -> reqflow_server::edge::EdgeLimits {
+        reqflow_server::edge::EdgeLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections.max(1),
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    reqflow_engine::spec::DurationSpec::parse(s).map(|d| d.0)
 }
 
 fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
@@ -116,26 +183,70 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let engine = Engine::new(store, registry, secrets, config);
         engine.load(report.workflows.clone()).await?;
         let running = engine.start();
-        let app = reqflow_server::router(
-            engine.clone(),
-            reqflow_server::ServerOptions { max_body_bytes: args.max_body_bytes },
-        );
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let opts = reqflow_server::ServerOptions {
+            max_body_bytes: args.max_body_bytes,
+            body_memory_bytes: args.edge.max_body_memory,
+            body_timeout: args.edge.body_timeout,
+            metrics_open: args.metrics_open,
+        };
+        let limits = args.edge.limits();
+        let public = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
+        let addr = public.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let (public_app, admin) = match args.admin_listen {
+            AdminListen::Same => (reqflow_server::combined_router(engine.clone(), &opts), None),
+            AdminListen::At(a) => {
+                let l = tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (the admin plane; --admin-listen)"))?;
+                (reqflow_server::public_router(engine.clone(), &opts), Some(l))
+            }
+        };
         eprintln!(
             "reqflow: serving {} workflow(s) on http://{addr} (store: {})",
             report.workflows.len(),
             redact_url(&args.db.db)
         );
+        match &admin {
+            Some(l) => {
+                eprintln!("reqflow: admin API on http://{} (bearer tokens: `reqflow tokens create`)", l.local_addr()?)
+            }
+            None => eprintln!("reqflow: admin API on the same listener, behind bearer tokens"),
+        }
+        if engine
+            .store()
+            .tokens()
+            .await
+            .map(|t| t.iter().all(|t| !t.is_active(reqflow_engine::runtime::clock::now_ms())))
+            .unwrap_or(false)
+        {
+            eprintln!(
+                "reqflow: no API token yet: every admin call will get 401 (`reqflow tokens create NAME --scope admin`)"
+            );
+        }
         for wf in engine.workflows() {
             match wf.trigger.route() {
                 Some(r) => eprintln!("  {:<32} POST {r}", wf.id),
                 None => eprintln!("  {:<32} {}", wf.id, wf.trigger.kind()),
             }
         }
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        let admin_task = admin.map(|l| {
+            let app = reqflow_server::admin_router(engine.clone(), &opts);
+            tokio::spawn(reqflow_server::edge::serve(l, app, limits.clone(), stopped(stop_rx.clone())))
+        });
+        let public_task = tokio::spawn(reqflow_server::edge::serve(public, public_app, limits, stopped(stop_rx)));
+        shutdown_signal().await;
+        eprintln!("reqflow: stopping: no new connections; finishing the requests in flight");
+        let _ = stop_tx.send(true);
+        public_task.await??;
+        if let Some(t) = admin_task {
+            t.await??;
+        }
         eprintln!("reqflow: stopping (runs in flight resume on the next start)");
         running.shutdown().await;
         anyhow::Ok(())

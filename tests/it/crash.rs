@@ -120,7 +120,7 @@ fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     wait_idle(port, Duration::from_secs(300));
     let accepted = runs.lock().expect("lock").clone();
     assert_eq!(accepted.len(), events, "every event was answered");
-    let stored = all_runs(port, "workflow=crash");
+    let stored = all_runs(&serve, "workflow=crash");
     assert_eq!(stored.len(), events, "one run per event, no more");
     let not_ok: Vec<&Value> = stored.iter().filter(|r| r["status"] != "succeeded").collect();
     assert!(not_ok.is_empty(), "{} runs did not succeed: {:#?}", not_ok.len(), &not_ok[..not_ok.len().min(3)]);
@@ -155,7 +155,7 @@ fn kill_9_under_load_loses_nothing_and_duplicates_only_calls_in_flight() {
     let dup_comments: Vec<(&String, &usize)> = comments.iter().filter(|(_, n)| **n > 1).collect();
     for (event, n) in &dup_comments {
         let run = &accepted[*event];
-        let detail = get(port, &format!("/api/runs/{run}")).json();
+        let detail = serve.api(&format!("/api/runs/{run}")).json();
         let attempts = detail["steps"]
             .as_array()
             .and_then(|s| s.iter().find(|s| s["id"] == "comment"))

@@ -33,12 +33,12 @@ pub fn workflow_dir(tag: &str, name: &str, yaml: &str) -> (PathBuf, String) {
 }
 
 /// Every run `/api/runs?{filter}` lists, following the pages.
-pub fn all_runs(port: u16, filter: &str) -> Vec<Value> {
+pub fn all_runs(serve: &Serve, filter: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut before: Option<String> = None;
     loop {
         let q = before.as_ref().map(|b| format!("&before={b}")).unwrap_or_default();
-        let page = get(port, &format!("/api/runs?{filter}&limit=1000{q}")).json();
+        let page = serve.api(&format!("/api/runs?{filter}&limit=1000{q}")).json();
         out.extend(page["runs"].as_array().cloned().unwrap_or_default());
         match page["next_before"].as_str() {
             Some(b) => before = Some(b.to_owned()),
@@ -152,11 +152,26 @@ pub fn get(port: u16, path: &str) -> Resp {
     http(port, "GET", path, &[], b"")
 }
 
-/// A running `reqflow serve`.
+/// A running `reqflow serve`: the public plane on `port`, the admin plane on
+/// `admin` (reached with `token`, an admin-scope API token created with
+/// `reqflow tokens create` before the start).
 pub struct Serve {
     pub port: u16,
+    pub admin: u16,
+    pub token: String,
     pub child: Child,
     pub log: PathBuf,
+}
+
+/// `reqflow tokens create NAME --scope SCOPE` on a database; returns the token.
+pub fn create_token(db: &str, name: &str, scope: &str, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_reqflow"))
+        .args(["tokens", "create", name, "--scope", scope, "--db", db])
+        .args(extra)
+        .output()
+        .expect("reqflow tokens create");
+    assert!(out.status.success(), "tokens create: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl Serve {
@@ -177,15 +192,18 @@ impl Serve {
         let n = std::fs::read_dir(log_dir).map(|d| d.count()).unwrap_or(0);
         let log = log_dir.join(format!("serve-{port}-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("log");
+        let token = create_token(db, &format!("harness-{}", fastrand_u64()), "admin", &[]);
+        let admin = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
         cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.args(["--admin-listen", &format!("127.0.0.1:{admin}")]);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::from(log_file.try_clone().expect("log"))).stderr(Stdio::from(log_file));
         let child = cmd.spawn().expect("spawn serve");
-        let mut serve = Serve { port, child, log };
+        let mut serve = Serve { port, admin, token, child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = serve.child.try_wait() {
@@ -198,6 +216,22 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(50));
         }
         serve
+    }
+
+    /// A request to the admin plane with the admin token.
+    pub fn api_http(&self, method: &str, path: &str, body: &[u8]) -> Resp {
+        let auth = format!("Bearer {}", self.token);
+        http(self.admin, method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], body)
+    }
+
+    /// `GET` on the admin plane.
+    pub fn api(&self, path: &str) -> Resp {
+        self.api_http("GET", path, b"")
+    }
+
+    /// `POST` JSON on the admin plane.
+    pub fn api_post(&self, path: &str, body: &str) -> Resp {
+        self.api_http("POST", path, body.as_bytes())
     }
 
     pub fn log_text(&self) -> String {
@@ -214,7 +248,7 @@ impl Serve {
     pub fn wait_run(&self, run_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let r = get(self.port, &format!("/api/runs/{run_id}"));
+            let r = self.api(&format!("/api/runs/{run_id}"));
             if r.status == 200 {
                 let v = r.json();
                 let s = v["run"]["status"].as_str().unwrap_or("");

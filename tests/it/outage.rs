@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, Serve, all_runs, get, post_json, sandbox, try_http, wait_idle, workflow_dir};
+use crate::harness::{Sandbox, Serve, all_runs, post_json, sandbox, try_http, wait_idle, workflow_dir};
 
 const TOKEN: &str = "outage-hook-token";
 
@@ -106,9 +106,9 @@ fn downstream_outages_do_not_slow_triggers_and_every_run_completes_after() {
 
     // After recovery every run completes.
     wait_idle(serve.port, Duration::from_secs(120));
-    let failed = all_runs(serve.port, "workflow=outage&status=failed");
+    let failed = all_runs(&serve, "workflow=outage&status=failed");
     assert!(failed.is_empty(), "{} runs failed: {:#?}", failed.len(), &failed[..failed.len().min(2)]);
-    let ok = all_runs(serve.port, "workflow=outage&status=succeeded");
+    let ok = all_runs(&serve, "workflow=outage&status=succeeded");
     assert_eq!(ok.len(), sent, "every event's run succeeded");
 
     // The retries are visible: in the stored attempts (each kind of failure) and in /metrics.
@@ -117,7 +117,7 @@ fn downstream_outages_do_not_slow_triggers_and_every_run_completes_after() {
         if ["503", "timeout", "429"].iter().all(|c| codes.contains(*c)) {
             break;
         }
-        let detail = get(serve.port, &format!("/api/runs/{}", r["run_id"].as_str().unwrap_or(""))).json();
+        let detail = serve.api(&format!("/api/runs/{}", r["run_id"].as_str().unwrap_or(""))).json();
         for a in detail["steps"][0]["attempts"].as_array().into_iter().flatten() {
             if let Some(status) = a["error"]["details"]["status"].as_u64() {
                 codes.insert(status.to_string());
@@ -129,6 +129,6 @@ fn downstream_outages_do_not_slow_triggers_and_every_run_completes_after() {
     for want in ["503", "timeout", "429"] {
         assert!(codes.contains(want), "a stored attempt failed with {want}: {codes:?}");
     }
-    let metrics = get(serve.port, "/metrics").body;
+    let metrics = serve.api("/metrics").body;
     assert!(metric(&metrics, "reqflow_step_retries_total{workflow=\"outage\"") > 0.0, "{metrics}");
 }

@@ -117,7 +117,7 @@ fn quickstart_workable_phone_screen_end_to_end() {
     // The Workday poll, which fired at start, succeeded against the sandbox too.
     wait_for(
         || {
-            let runs = crate::harness::get(serve.port, "/api/runs?workflow=workday-candidate-poll").json();
+            let runs = serve.api("/api/runs?workflow=workday-candidate-poll").json();
             runs["runs"].as_array().is_some_and(|r| r.iter().any(|r| r["status"] == "succeeded"))
         },
         "the Workday poll",

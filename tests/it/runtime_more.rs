@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, Vendor, get, http, post_json, temp_dir};
+use crate::harness::{Serve, Vendor, temp_dir};
 
 fn reqflow(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = crate::reqflow().args(args).envs(env.iter().copied()).output().expect("run");
@@ -61,14 +61,14 @@ fn manual_runs_start_through_the_api() {
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
     std::fs::write(dir.join("wf/manual.yaml"), MANUAL).expect("write");
     let serve = Serve::start(&dir.join("wf"), &format!("sqlite://{}", dir.join("r.db").display()), &[], &dir);
-    let r = post_json(serve.port, "/api/workflows/manual-score/runs", &[], r#"{"name":"Bo","scores":[1,2]}"#);
+    let r = serve.api_post("/api/workflows/manual-score/runs", r#"{"name":"Bo","scores":[1,2]}"#);
     assert_eq!(r.status, 202, "{}", r.body);
     let d = serve.wait_run(r.json()["run_id"].as_str().expect("id"), Duration::from_secs(20));
     assert_eq!(d["steps"][1]["output"], json!({ "advance": false }));
-    let wfs = get(serve.port, "/api/workflows").json();
+    let wfs = serve.api("/api/workflows").json();
     assert_eq!(wfs["workflows"][0]["id"], "manual-score");
     assert_eq!(wfs["workflows"][0]["trigger"]["kind"], "manual");
-    let missing = post_json(serve.port, "/api/workflows/nope/runs", &[], "{}");
+    let missing = serve.api_post("/api/workflows/nope/runs", "{}");
     assert_eq!(missing.status, 404);
 }
 
@@ -103,7 +103,7 @@ fn retry_on_the_latest_version_and_bulk_retry() {
     {
         let serve = Serve::start(&dir.join("wf"), &db, &[], &dir);
         for i in 0..3 {
-            let r = post_json(serve.port, "/api/workflows/sync/runs", &[], &json!({ "id": i }).to_string());
+            let r = serve.api_post("/api/workflows/sync/runs", &json!({ "id": i }).to_string());
             ids.push(r.json()["run_id"].as_str().expect("id").to_string());
         }
         for id in &ids {
@@ -114,7 +114,7 @@ fn retry_on_the_latest_version_and_bulk_retry() {
     std::fs::write(dir.join("wf/sync.yaml"), vendor_workflow(vendor.port, 2, "/v2/items")).expect("write");
     vendor.script(vec![], (200, Duration::ZERO));
     let serve = Serve::start(&dir.join("wf"), &db, &[], &dir);
-    let r = http(serve.port, "POST", &format!("/api/runs/{}/retry?version=latest", ids[0]), &[], b"");
+    let r = serve.api_http("POST", &format!("/api/runs/{}/retry?version=latest", ids[0]), b"");
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["version_used"], "latest");
     assert_eq!(r.json()["workflow"]["version"], 2);
@@ -123,7 +123,7 @@ fn retry_on_the_latest_version_and_bulk_retry() {
     assert_eq!(d["run"]["workflow"]["version"], 2);
     assert!(vendor.requests().iter().any(|r| r.path == "/v2/items"));
 
-    let r = post_json(serve.port, "/api/runs/retry", &[], r#"{"workflow": "sync"}"#);
+    let r = serve.api_post("/api/runs/retry", r#"{"workflow": "sync"}"#);
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["retried"], 2);
     for id in &ids[1..] {
@@ -131,7 +131,7 @@ fn retry_on_the_latest_version_and_bulk_retry() {
         assert_eq!(d["run"]["status"], "succeeded");
         assert_eq!(d["run"]["workflow"]["version"], 1, "bulk retry keeps the original version by default");
     }
-    let bad = http(serve.port, "POST", &format!("/api/runs/{}/retry?version=newest", ids[0]), &[], b"");
+    let bad = serve.api_http("POST", &format!("/api/runs/{}/retry?version=newest", ids[0]), b"");
     assert_eq!(bad.status, 400);
 }
 
@@ -149,7 +149,7 @@ fn schedules_fire_each_slot_once_across_processes() {
     let b = Serve::start(&dir.join("wf"), &db, &[], &dir);
     std::thread::sleep(Duration::from_millis(4500));
     drop(b);
-    let runs = get(a.port, "/api/runs?workflow=tick&limit=100").json();
+    let runs = a.api("/api/runs?workflow=tick&limit=100").json();
     let runs = runs["runs"].as_array().cloned().unwrap_or_default();
     assert!(runs.len() >= 3, "one run per second: {runs:#?}");
     let mut slots = Vec::new();
@@ -179,10 +179,8 @@ fn on_failure_fires_when_a_crash_used_up_the_last_attempt() {
     std::fs::write(dir.join("wf/sync.yaml"), wf).expect("write");
     let db = format!("sqlite://{}", dir.join("r.db").display());
     let mut serve = Serve::start(&dir.join("wf"), &db, &[], &dir);
-    let id = post_json(serve.port, "/api/workflows/sync/runs", &[], r#"{"id": 1}"#).json()["run_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id =
+        serve.api_post("/api/workflows/sync/runs", r#"{"id": 1}"#).json()["run_id"].as_str().expect("id").to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     while vendor.requests().is_empty() {
         assert!(Instant::now() < deadline);
@@ -237,7 +235,7 @@ steps:
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
     std::fs::write(dir.join("wf/ordering.yaml"), yaml).expect("write");
     let serve = Serve::start(&dir.join("wf"), &format!("sqlite://{}", dir.join("r.db").display()), &[], &dir);
-    let r = post_json(serve.port, "/api/workflows/ordering/runs", &[], "{}");
+    let r = serve.api_post("/api/workflows/ordering/runs", "{}");
     assert_eq!(r.status, 202, "{}", r.body);
     let run_id = r.json()["run_id"].as_str().expect("id").to_owned();
     let step = |d: &Value, id: &str| {
@@ -248,7 +246,7 @@ steps:
     // meanwhile) are stored.
     let deadline = Instant::now() + Duration::from_secs(20);
     let waiting = loop {
-        let d = get(serve.port, &format!("/api/runs/{run_id}")).json();
+        let d = serve.api(&format!("/api/runs/{run_id}")).json();
         if step(&d, "slow")["attempts"][0]["status"] == "running"
             && step(&d, "after")["status"] == "succeeded"
             && step(&d, "quick")["status"] == "succeeded"

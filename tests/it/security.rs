@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{PgDb, Serve, Vendor, get, http, post_json, postgres_url, temp_dir};
+use crate::harness::{PgDb, Serve, Vendor, http, post_json, postgres_url, temp_dir};
 
 const HOOK_KEY: &str = "hmac-key-Qx81vN2p";
 const HOOK_TOKEN: &str = "bearer-token-Zr7c4kLm";
@@ -285,12 +285,12 @@ fn refused_credentials_store_nothing(
         }
         *rejected.entry(path.trim_start_matches("/hooks/sec/")).or_default() += 1;
     }
-    assert_eq!(get(serve.port, "/api/runs").json()["runs"], json!([]), "no run");
+    assert_eq!(serve.api("/api/runs").json()["runs"], json!([]), "no run");
     assert_eq!(count_events(), 0, "no event row");
     for bytes in db_files() {
         assert!(!contains(&bytes, marker.as_bytes()), "the refused body is in the database files");
     }
-    let metrics = get(serve.port, "/metrics").body;
+    let metrics = serve.api("/metrics").body;
     for (wf, n) in &rejected {
         let line = format!("reqflow_events_total{{workflow=\"{wf}\",outcome=\"rejected\"}} {n}");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
@@ -411,12 +411,12 @@ fn xml_with_a_dtd_or_entities_is_refused_with_a_fault_and_not_expanded() {
         }
     }
     assert!(fetched.requests().is_empty(), "an external entity or DTD was fetched: {:?}", fetched.requests());
-    assert_eq!(get(serve.port, "/api/runs").json()["runs"], json!([]), "no run");
+    assert_eq!(serve.api("/api/runs").json()["runs"], json!([]), "no run");
     assert_eq!(sqlite_count(&db, "events"), 0, "no event row");
     for (f, bytes) in sqlite_bytes(&dir) {
         assert!(!contains(&bytes, b"lollol") && !contains(&bytes, b"DOCTYPE"), "{f} holds a refused body");
     }
-    let metrics = get(serve.port, "/metrics").body;
+    let metrics = serve.api("/metrics").body;
     let line = format!("reqflow_events_total{{workflow=\"listener\",outcome=\"rejected\"}} {}", cases.len() * 2);
     assert!(metrics.contains(&line), "{line} in\n{metrics}");
     // The control: the fixture envelope is accepted and stored.
@@ -537,12 +537,12 @@ fn secrets_never_reach_logs_database_errors_answers_or_metrics() {
     assert_eq!(refused.status, 401);
 
     let answers = [
-        get(serve.port, &format!("/api/runs/{ok}")).body,
-        get(serve.port, &format!("/api/runs/{failed}")).body,
-        get(serve.port, "/api/runs").body,
-        get(serve.port, "/api/runs?status=failed").body,
-        get(serve.port, "/api/workflows").body,
-        get(serve.port, "/metrics").body,
+        serve.api(&format!("/api/runs/{ok}")).body,
+        serve.api(&format!("/api/runs/{failed}")).body,
+        serve.api("/api/runs").body,
+        serve.api("/api/runs?status=failed").body,
+        serve.api("/api/workflows").body,
+        serve.api("/metrics").body,
         refused.body,
     ];
     let api = answers.join("\n");

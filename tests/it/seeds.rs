@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, Serve, get, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
+use crate::harness::{Sandbox, Serve, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
 
 const HOOK_KEY: &str = "seeds-orchestrate-key";
 const VENDOR_SECRET: &str = "seeds-vendor-secret";
@@ -42,7 +42,7 @@ fn serve_against(sb: &Sandbox, tag: &str, protection: &str) -> Serve {
 }
 
 fn runs_of(serve: &Serve, workflow: &str) -> Vec<Value> {
-    get(serve.port, &format!("/api/runs?workflow={workflow}&limit=1000")).json()["runs"]
+    serve.api(&format!("/api/runs?workflow={workflow}&limit=1000")).json()["runs"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -178,12 +178,12 @@ fn workday_interview_hooks_answer_at_once_even_when_the_service_is_down() {
     // The step keeps retrying in the background; its failed attempts are recorded.
     wait_for(
         || {
-            let run = get(serve.port, &format!("/api/runs/{run_id}")).json();
+            let run = serve.api(&format!("/api/runs/{run_id}")).json();
             step(&run, "notify")["attempts"].as_array().is_some_and(|a| a.iter().any(|a| !a["error"].is_null()))
         },
         "a recorded failed attempt",
     );
-    let run = get(serve.port, &format!("/api/runs/{run_id}")).json();
+    let run = serve.api(&format!("/api/runs/{run_id}")).json();
     let err = step(&run, "notify")["attempts"][0]["error"].clone();
     assert_eq!(err["class"], "retryable", "an unreachable service is retried: {err}");
     // The same event again is a duplicate, answered 200.
@@ -249,7 +249,7 @@ fn workable_operations_list_create_update_and_activities() {
         &dir,
     );
     let run = |payload: Value| {
-        let r = post_json(serve.port, "/api/workflows/workable-operations/runs", &[], &payload.to_string());
+        let r = serve.api_post("/api/workflows/workable-operations/runs", &payload.to_string());
         assert_eq!(r.status, 202, "{}", r.body);
         serve.wait_run(r.json()["run_id"].as_str().expect("run id"), Duration::from_secs(30))
     };

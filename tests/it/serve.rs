@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{PgDb, Serve, Vendor, get, http, post_json, postgres_url, temp_dir};
+use crate::harness::{PgDb, Serve, Vendor, http, post_json, postgres_url, temp_dir};
 
 const TOKEN: &str = "hook-token-5f2a9c";
 const VENDOR_KEY: &str = "vendor-key-77aa1b";
@@ -111,7 +111,7 @@ fn the_raw_body_is_kept_byte_exact_and_served_on_its_own_endpoint() {
     let r = post_json(serve.port, "/hooks/test/invite", &[("Authorization", &auth)], sent);
     assert_eq!(r.status, 202, "{}", r.body);
     let run_id = r.json()["run_id"].as_str().expect("run_id").to_string();
-    let raw = get(serve.port, &format!("/api/runs/{run_id}/event/raw"));
+    let raw = serve.api(&format!("/api/runs/{run_id}/event/raw"));
     assert_eq!(raw.status, 200, "{}", raw.body);
     assert_eq!(raw.body, sent, "the bytes as received");
     assert_eq!(raw.header("content-type"), Some("application/json"));
@@ -120,8 +120,8 @@ fn the_raw_body_is_kept_byte_exact_and_served_on_its_own_endpoint() {
     let detail = serve.wait_run(&run_id, Duration::from_secs(20));
     assert_eq!(detail["event"]["body"]["email"], "Adé@Example.com");
     assert!(detail["event"].get("raw_body").is_none(), "{detail:#}");
-    assert!(!get(serve.port, &format!("/api/runs/{run_id}")).body.contains("\\u00e9"), "no raw bytes in the API JSON");
-    assert_eq!(get(serve.port, "/api/runs/nope/event/raw").status, 404);
+    assert!(!serve.api(&format!("/api/runs/{run_id}")).body.contains("\\u00e9"), "no raw bytes in the API JSON");
+    assert_eq!(serve.api("/api/runs/nope/event/raw").status, 404);
 }
 
 #[test]
@@ -139,9 +139,9 @@ fn duplicates_and_filtered_events_start_no_run() {
     let ignored = hook(serve.port, &other);
     assert_eq!(ignored.status, 200);
     assert_eq!(ignored.json()["status"], "ignored");
-    let runs = get(serve.port, "/api/runs?workflow=invite").json();
+    let runs = serve.api("/api/runs?workflow=invite").json();
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(1), "{runs}");
-    let metrics = get(serve.port, "/metrics").body;
+    let metrics = serve.api("/metrics").body;
     assert!(metrics.contains("reqflow_events_total{workflow=\"invite\",outcome=\"duplicate\"} 1"), "{metrics}");
     assert!(metrics.contains("reqflow_events_total{workflow=\"invite\",outcome=\"ignored\"} 1"), "{metrics}");
 }
@@ -166,7 +166,7 @@ fn bad_requests_get_clear_answers_and_store_nothing() {
     assert_eq!(too_big.status, 413);
     let missing = post_json(serve.port, "/hooks/nothing/here", &[], "{}");
     assert_eq!(missing.status, 404);
-    let runs = get(serve.port, "/api/runs").json();
+    let runs = serve.api("/api/runs").json();
     assert_eq!(runs["runs"], json!([]), "nothing was stored");
 }
 
@@ -184,7 +184,7 @@ fn a_failed_run_fires_on_failure_and_retry_reuses_succeeded_steps() {
     assert_eq!(step(&failed, "alert")["output"], json!({ "failed_step": "invite" }));
 
     s.vendor.script(vec![], (201, Duration::ZERO));
-    let r = http(serve.port, "POST", &format!("/api/runs/{run_id}/retry"), &[], b"");
+    let r = serve.api_http("POST", &format!("/api/runs/{run_id}/retry"), b"");
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["version_used"], "original");
     let done = serve.wait_run(&run_id, Duration::from_secs(20));
@@ -206,7 +206,7 @@ fn retryable_failures_are_retried_and_counted() {
     assert_eq!(attempts.len(), 3);
     assert_eq!(attempts[0]["status"], "failed");
     assert_eq!(attempts[0]["error"]["class"], "retryable");
-    let metrics = get(serve.port, "/metrics").body;
+    let metrics = serve.api("/metrics").body;
     assert!(metrics.contains("reqflow_step_retries_total{workflow=\"invite\",step=\"invite\"} 2"), "{metrics}");
 }
 
@@ -277,7 +277,7 @@ steps:
         step(&done, "fields")["output"],
         json!({ "job_application_id": "WAPPLIC12345", "candidate_id": "W12345", "stage": "Interview" })
     );
-    let raw = get(serve.port, &format!("/api/runs/{run_id}/event/raw"));
+    let raw = serve.api(&format!("/api/runs/{run_id}/event/raw"));
     assert_eq!(raw.status, 200);
     assert_eq!(raw.body.as_bytes(), &envelope[..], "the envelope as received");
     assert_eq!(raw.header("content-type"), Some("text/xml"));
@@ -340,10 +340,12 @@ fn a_backlog_over_its_bound_gets_503_with_retry_after_and_keeps_what_it_accepted
     let s = setup("overload");
     let port = crate::harness::free_port();
     let log = std::fs::File::create(s.dir.join("serve.log")).expect("log");
+    let token = crate::harness::create_token(&s.db, "overload", "read", &[]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reqflow"))
         .args(["serve", "--workflows"])
         .arg(s.dir.join("workflows"))
         .args(["--db", &s.db, "--listen", &format!("127.0.0.1:{port}"), "--max-backlog", "3", "--no-workers"])
+        .args(["--admin-listen", "same"])
         .envs(env())
         .stderr(log)
         .spawn()
@@ -360,7 +362,8 @@ fn a_backlog_over_its_bound_gets_503_with_retry_after_and_keeps_what_it_accepted
     let r = hook(port, &event("o-4"));
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("1"));
-    let runs = get(port, "/api/runs?status=queued").json();
+    let auth = format!("Bearer {token}");
+    let runs = crate::harness::http(port, "GET", "/api/runs?status=queued", &[("Authorization", &auth)], b"").json();
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(3), "the accepted ones are kept");
     let _ = child.kill();
     let _ = child.wait();

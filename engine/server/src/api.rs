@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::access::Touched;
 use crate::error::ApiError;
 use crate::hooks::submit;
 
@@ -185,11 +186,13 @@ pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<Bulk
             break;
         }
     }
-    Ok((
+    let mut r = (
         StatusCode::ACCEPTED,
         Json(json!({ "retried": retried.len(), "run_ids": retried, "errors": errors, "version_used": which })),
     )
-        .into_response())
+        .into_response();
+    r.extensions_mut().insert(Touched(retried));
+    Ok(r)
 }
 
 pub(crate) async fn manual(
@@ -206,12 +209,28 @@ pub(crate) async fn manual(
     }
     let payload = body.map(|Json(v)| v).unwrap_or_else(|| json!({}));
     let (status, v) = submit(&state.engine, &wf, payload, None, now_ms()).await?;
-    Ok((status, Json(v)).into_response())
+    let run = v.get("run_id").and_then(Value::as_str).map(str::to_owned);
+    let mut r = (status, Json(v)).into_response();
+    r.extensions_mut().insert(Touched(run.into_iter().collect()));
+    Ok(r)
 }
 
+/// Answers within a second whatever the store does: 503 with the reason
+/// when the store fails or does not answer in time.
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
-    match state.engine.store().depth().await {
-        Ok(d) => Json(json!({
+    let unavailable = |reason: String| {
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": reason })))
+            .into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    };
+    match tokio::time::timeout(std::time::Duration::from_millis(800), state.engine.store().depth()).await {
+        Err(_) => unavailable("the store did not answer within 800 ms".into()),
+        Ok(Err(e)) => {
+            state.refusals.note("healthz: the store is unavailable", &e.to_string());
+            unavailable(format!("the store is unavailable ({})", state.engine.store().backend()))
+        }
+        Ok(Ok(d)) => Json(json!({
             "status": "ok",
             "store": state.engine.store().backend(),
             "workflows": state.engine.workflows().len(),
@@ -219,7 +238,6 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
             "running": d.running,
         }))
         .into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "store unavailable" }))).into_response(),
     }
 }
 

@@ -1,5 +1,9 @@
 //! One error type for every handler, mapped to status codes in one place.
-//! Store internals are never shown: a store failure is "internal error".
+//! Store internals are never shown: a store that cannot be reached (or a
+//! full disk) is `503` with `Retry-After`, logged once per interval; stored
+//! data that cannot be decoded is `500` "internal error", logged.
+
+use std::sync::OnceLock;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -7,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use reqflow_engine::runtime::{AcceptError, EngineError};
 use reqflow_engine::store::StoreError;
 use serde_json::json;
+
+use crate::edge::LogLimiter;
 
 /// An API error.
 #[derive(Debug, thiserror::Error)]
@@ -20,12 +26,22 @@ pub enum ApiError {
     /// 404
     #[error("{0}")]
     NotFound(String),
+    /// 408: the body did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
     /// 409
     #[error("{0}")]
     Conflict(String),
-    /// 503 with `Retry-After`
+    /// 413
+    #[error("{0}")]
+    TooLarge(String),
+    /// 503 with `Retry-After`: too much work waiting.
     #[error("{0}")]
     Overloaded(String),
+    /// 503 with `Retry-After`: the store cannot be reached or written (the
+    /// detail goes to the log, not to the caller).
+    #[error("the store is unavailable; try again")]
+    Unavailable(String),
     /// 500; the detail goes to the log, not to the caller.
     #[error("internal error")]
     Internal(String),
@@ -37,8 +53,10 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,6 +67,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Database(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -59,7 +78,7 @@ impl From<AcceptError> for ApiError {
         match e {
             AcceptError::Overloaded(m) => ApiError::Overloaded(m),
             AcceptError::Stopped => ApiError::Overloaded("the engine is stopping".into()),
-            AcceptError::Store(m) => ApiError::Internal(m),
+            AcceptError::Store(m) => ApiError::Unavailable(m),
         }
     }
 }
@@ -75,10 +94,18 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Store faults come in floods (every request fails alike): one log line per interval.
+fn store_faults() -> &'static LogLimiter {
+    static LIMITER: OnceLock<LogLimiter> = OnceLock::new();
+    LIMITER.get_or_init(LogLimiter::default)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            eprintln!("reqflow: internal error: {detail}");
+        match &self {
+            ApiError::Unavailable(detail) => store_faults().note("the store is unavailable: answering 503", detail),
+            ApiError::Internal(detail) => tracing::error!(detail, "internal error"),
+            _ => {}
         }
         let status = self.status();
         let mut resp = (status, Json(json!({ "error": self.to_string() }))).into_response();

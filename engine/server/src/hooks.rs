@@ -3,11 +3,13 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use reqflow_engine::compile::{CompiledTrigger, CompiledWorkflow};
+use reqflow_engine::compile::{CompiledAuth, CompiledTrigger, CompiledWorkflow};
 use reqflow_engine::runtime::clock::now_ms;
 use reqflow_engine::runtime::trigger::{self, TriggerError, TriggerRequest};
 use reqflow_engine::runtime::{Engine, EventOutcome};
@@ -15,6 +17,7 @@ use reqflow_engine::store::Accepted;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::edge::{BodyError, ReadBody};
 use crate::error::ApiError;
 
 /// A trigger request as `POST /hooks/{path}` and `POST /soap/{path}` see it:
@@ -65,18 +68,26 @@ fn decode(s: &str) -> String {
 }
 
 /// Authenticate against the workflow's trigger, recording rejections.
-pub(crate) fn check_auth(engine: &Engine, wf: &CompiledWorkflow, req: &TriggerRequest) -> Result<(), ApiError> {
+/// Every error of `authenticate` refuses the request (matched exhaustively:
+/// none can fall through to "allowed").
+fn check_auth(state: &AppState, wf: &CompiledWorkflow, req: &TriggerRequest) -> Result<(), ApiError> {
+    let engine = &state.engine;
     let auth = match &wf.trigger {
         CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
         _ => None,
     };
-    if let Some(auth) = auth
-        && let Err(TriggerError::Unauthorized(m)) = trigger::authenticate(auth, req, &wf.templates, engine.secrets())
-    {
-        engine.metrics().event(&wf.id, EventOutcome::Rejected);
-        return Err(ApiError::Unauthorized(m));
+    let Some(auth) = auth else { return Ok(()) };
+    match trigger::authenticate(auth, req, &wf.templates, engine.secrets()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            engine.metrics().event(&wf.id, EventOutcome::Rejected);
+            state.refusals.note("trigger request refused: unauthorized", &e.to_string());
+            Err(match e {
+                TriggerError::Unauthorized(m) => ApiError::Unauthorized(m),
+                TriggerError::BadRequest(m) | TriggerError::Expression(m) => ApiError::Unauthorized(m),
+            })
+        }
     }
-    Ok(())
 }
 
 /// Submit an event (with the body as received, when there is one) and
@@ -116,10 +127,10 @@ pub(crate) async fn webhook(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
-    let resp = handle(&state.engine, &path, query, &headers, body).await;
+    let resp = handle(&state, &path, query, &headers, body).await;
     state.engine.metrics().accept_latency.observe(started.elapsed());
     match resp {
         Ok((status, v)) => (status, Json(v)).into_response(),
@@ -127,17 +138,70 @@ pub(crate) async fn webhook(
     }
 }
 
+/// What a trigger request is once admitted: its workflow, the request with
+/// its body, and the body's share of the memory budget (held until answered).
+pub(crate) struct Admitted {
+    pub wf: Arc<CompiledWorkflow>,
+    pub req: TriggerRequest,
+    pub _body: ReadBody,
+}
+
+/// Route lookup, then credentials carried in headers (bearer, basic) before
+/// a byte of the body is read, then the body within the edge's limits
+/// (size, time, memory), then credentials over the body (HMAC).
+pub(crate) async fn admit(
+    state: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> Result<Admitted, ApiError> {
+    let engine = &state.engine;
+    let wf = engine.by_route(route).ok_or_else(|| ApiError::NotFound(format!("no workflow serves POST {route}")))?;
+    let mut req = request(headers, query, Bytes::new());
+    let auth = match &wf.trigger {
+        CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
+        _ => None,
+    };
+    let header_auth = matches!(auth, Some(CompiledAuth::Bearer(_) | CompiledAuth::Basic { .. }));
+    if header_auth {
+        check_auth(state, &wf, &req)?;
+    }
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.opts.max_body_bytes as u64) {
+        engine.metrics().event(&wf.id, EventOutcome::Rejected);
+        return Err(ApiError::TooLarge(format!("the body is larger than {} bytes", state.opts.max_body_bytes)));
+    }
+    let read = state.bodies.read(body).await.map_err(|e| {
+        engine.metrics().event(&wf.id, EventOutcome::Rejected);
+        state.refusals.note("trigger body refused", &e.to_string());
+        match e {
+            BodyError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            BodyError::Timeout(_) => ApiError::Timeout(e.to_string()),
+            BodyError::Busy => ApiError::Overloaded(e.to_string()),
+            BodyError::Broken(_) => ApiError::BadRequest(e.to_string()),
+        }
+    })?;
+    req.body = read.bytes.to_vec();
+    if !header_auth {
+        check_auth(state, &wf, &req)?;
+    }
+    Ok(Admitted { wf, req, _body: read })
+}
+
 async fn handle(
-    engine: &Engine,
+    state: &AppState,
     path: &str,
     query: Option<String>,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Value), ApiError> {
+    let engine = &state.engine;
     let route = format!("/hooks/{}", path.trim_matches('/'));
-    let wf = engine.by_route(&route).ok_or_else(|| ApiError::NotFound(format!("no workflow serves POST {route}")))?;
-    let req = request(headers, query, body);
-    check_auth(engine, &wf, &req)?;
+    let Admitted { wf, req, _body } = admit(state, &route, headers, query, body).await?;
     let signature_headers = trigger::signature_headers(&wf.trigger);
     let payload = trigger::webhook_event(&req, &signature_headers).map_err(|e| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);

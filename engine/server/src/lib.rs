@@ -1,47 +1,74 @@
 //! # reqflow-server
 //!
-//! The HTTP face of a running engine (axum):
-//! - `POST /hooks/{path}`: JSON webhooks; `POST /soap/{path}`: SOAP envelopes.
-//!   Both authenticate, parse, dedupe and answer as soon as the event and its
-//!   run are committed: `202 {"run_id"}` (SOAP: a response envelope), `200` for
-//!   duplicates and filtered events, `401`, `400`, `413`, `503` + `Retry-After`.
-//! - `/api/workflows`, `/api/runs`, `/api/runs/{id}`, `POST /api/runs/{id}/retry`,
-//!   `POST /api/runs/retry` (bulk), `POST /api/workflows/{id}/runs` (manual trigger),
-//!   `/api/runs/{id}/event/raw` (the event's body exactly as received; never
-//!   part of the JSON answers, as it may hold personal data).
-//! - `/healthz`, `/metrics` (Prometheus text).
+//! The HTTP faces of a running engine (axum on hyper), on two planes:
+//! - the **public plane** ([`public_router`]): `POST /hooks/{path}` (JSON
+//!   webhooks), `POST /soap/{path}` (SOAP envelopes) and `GET /healthz`, and
+//!   nothing else. Triggers authenticate (header credentials before the body
+//!   is read), parse, dedupe and answer once the event and its run are
+//!   committed: `202 {"run_id"}` (SOAP: a response envelope), `200` for
+//!   duplicates and filtered events, `401`, `400`, `413`, `503` + `Retry-After`;
+//! - the **admin plane** ([`admin_router`]): `/api/*` and `/metrics`, every
+//!   route behind a scoped API token ([`admin_routes`] lists them with the
+//!   scope each needs), every state change in the audit trail.
+//!
+//! [`edge::serve`] runs a router on a listener with the timeouts and caps a
+//! public endpoint needs.
 //!
 //! ```no_run
 //! # async fn demo(engine: reqflow_engine::runtime::Engine) {
-//! let app = reqflow_server::router(engine, reqflow_server::ServerOptions::default());
+//! use reqflow_server::{ServerOptions, edge, public_router};
+//! let opts = ServerOptions::default();
+//! let app = public_router(engine, &opts);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.expect("bind");
-//! axum::serve(listener, app).await.expect("serve");
+//! edge::serve(listener, app, edge::EdgeLimits::default(), std::future::pending()).await.expect("serve");
 //! # }
 //! ```
 
+mod access;
+mod admin;
 mod api;
+pub mod edge;
 mod error;
 mod hooks;
 mod soap;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post};
 use reqflow_engine::runtime::Engine;
+use reqflow_engine::store::Scope;
 
 pub use error::ApiError;
 pub use hooks::request as trigger_request;
+
+use access::Policy;
 
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Largest trigger body accepted (default 1 MiB); larger ones get 413.
     pub max_body_bytes: usize,
+    /// Body bytes all trigger requests together may hold in memory (default
+    /// 64 MiB); past it, triggers answer 503 with `Retry-After`.
+    pub body_memory_bytes: usize,
+    /// A trigger body must arrive whole within this (default 30 s).
+    pub body_timeout: Duration,
+    /// `/metrics` without a token.
+    pub metrics_open: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_body_bytes: 1 << 20 }
+        ServerOptions {
+            max_body_bytes: 1 << 20,
+            body_memory_bytes: 64 << 20,
+            body_timeout: Duration::from_secs(30),
+            metrics_open: false,
+        }
     }
 }
 
@@ -49,23 +76,98 @@ impl Default for ServerOptions {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub engine: Engine,
+    pub opts: Arc<ServerOptions>,
+    pub bodies: edge::BodyReader,
+    /// Refusals at the edge, logged once per interval per cause.
+    pub refusals: Arc<edge::LogLimiter>,
 }
 
-/// The whole HTTP API of an engine.
-pub fn router(engine: Engine, opts: ServerOptions) -> Router {
-    let state = AppState { engine };
+impl AppState {
+    fn new(engine: Engine, opts: &ServerOptions) -> Self {
+        AppState {
+            engine,
+            bodies: edge::BodyReader::new(opts.max_body_bytes, opts.body_memory_bytes, opts.body_timeout),
+            opts: Arc::new(opts.clone()),
+            refusals: Arc::new(edge::LogLimiter::default()),
+        }
+    }
+}
+
+/// One route of the admin plane: what it needs and how it is audited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminRoute {
+    /// The method.
+    pub method: Method,
+    /// The path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// The smallest scope that may call it.
+    pub scope: Scope,
+    /// The audit action, for routes that change state (every non-`GET`).
+    pub audit: Option<&'static str>,
+}
+
+/// The admin plane, as a table: the router is built from it and nothing
+/// else, so [`admin_routes`] lists every route it serves.
+fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
+    fn r(method: Method, path: &'static str, scope: Scope, audit: Option<&'static str>) -> AdminRoute {
+        AdminRoute { method, path, scope, audit }
+    }
+    use Scope::{Admin, Operate, Read};
+    vec![
+        (r(Method::GET, "/api/workflows", Read, None), get(api::workflows)),
+        (r(Method::POST, "/api/workflows/{id}/runs", Operate, Some("workflow.run")), post(api::manual)),
+        (r(Method::GET, "/api/runs", Read, None), get(api::runs)),
+        (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),
+        (r(Method::GET, "/api/runs/{id}", Read, None), get(api::run)),
+        (r(Method::GET, "/api/runs/{id}/event/raw", Read, None), get(api::run_event_raw)),
+        (r(Method::POST, "/api/runs/{id}/retry", Operate, Some("run.retry")), post(api::retry)),
+        (r(Method::GET, "/api/tokens", Admin, None), get(admin::tokens)),
+        (r(Method::POST, "/api/tokens", Admin, Some("token.create")), post(admin::create_token)),
+        (r(Method::DELETE, "/api/tokens/{name}", Admin, Some("token.revoke")), delete(admin::revoke_token)),
+        (r(Method::GET, "/api/audit", Admin, None), get(admin::audit)),
+        (r(Method::GET, "/metrics", Read, None), get(api::metrics)),
+    ]
+}
+
+/// Every route of the admin plane with the scope it needs.
+pub fn admin_routes() -> Vec<AdminRoute> {
+    admin_table().into_iter().map(|(r, _)| r).collect()
+}
+
+/// The public plane: triggers and `/healthz`.
+pub fn public_router(engine: Engine, opts: &ServerOptions) -> Router {
+    public(AppState::new(engine, opts))
+}
+
+fn public(state: AppState) -> Router {
     Router::new()
         .route("/hooks/{*path}", post(hooks::webhook))
         .route("/soap/{*path}", post(soap::soap))
-        .route("/api/workflows", get(api::workflows))
-        .route("/api/workflows/{id}/runs", post(api::manual))
-        .route("/api/runs", get(api::runs))
-        .route("/api/runs/retry", post(api::bulk_retry))
-        .route("/api/runs/{id}", get(api::run))
-        .route("/api/runs/{id}/event/raw", get(api::run_event_raw))
-        .route("/api/runs/{id}/retry", post(api::retry))
         .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
-        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .with_state(state)
+}
+
+/// The admin plane: `/api/*` and `/metrics`, every route behind a token.
+pub fn admin_router(engine: Engine, opts: &ServerOptions) -> Router {
+    admin(AppState::new(engine, opts))
+}
+
+fn admin(state: AppState) -> Router {
+    let mut router: Router<AppState> = Router::new();
+    for (route, handler) in admin_table() {
+        let policy = Policy { scope: route.scope, action: route.audit };
+        let guarded = handler.route_layer(axum::middleware::from_fn_with_state((state.clone(), policy), access::guard));
+        router = router.route(route.path, guarded);
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
+        .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
+        .with_state(state)
+}
+
+/// Both planes on one listener (`--admin-listen same`); admin routes still
+/// require a token.
+pub fn combined_router(engine: Engine, opts: &ServerOptions) -> Router {
+    let state = AppState::new(engine, opts);
+    public(state.clone()).merge(admin(state))
 }

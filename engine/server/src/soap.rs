@@ -3,20 +3,20 @@
 
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use reqflow_engine::compile::CompiledTrigger;
+use reqflow_engine::runtime::EventOutcome;
 use reqflow_engine::runtime::clock::rfc3339;
 use reqflow_engine::runtime::trigger;
-use reqflow_engine::runtime::{Engine, EventOutcome};
 use reqflow_engine::xml::{SoapVersion, escape, parse_soap};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::hooks::{check_auth, request, submit};
+use crate::hooks::{Admitted, admit, submit};
 
 const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -58,7 +58,7 @@ pub(crate) async fn soap(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
     let engine = &state.engine;
@@ -68,30 +68,31 @@ pub(crate) async fn soap(
         } else {
             SoapVersion::Soap11
         };
-    let resp = handle(engine, &path, query, &headers, body, version).await;
+    let resp = handle(&state, &path, query, &headers, body, version).await;
     engine.metrics().accept_latency.observe(started.elapsed());
     resp
 }
 
 async fn handle(
-    engine: &Engine,
+    state: &AppState,
     path: &str,
     query: Option<String>,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
     version: SoapVersion,
 ) -> Response {
+    let engine = &state.engine;
     let route = format!("/soap/{}", path.trim_matches('/'));
-    let Some(wf) = engine.by_route(&route) else {
-        return fault(version, StatusCode::NOT_FOUND, true, &format!("no workflow serves POST {route}"));
+    if engine.by_route(&route).is_some_and(|wf| !matches!(wf.trigger, CompiledTrigger::Soap { .. })) {
+        return fault(version, StatusCode::NOT_FOUND, true, "not a SOAP endpoint");
+    }
+    let (wf, req, _body) = match admit(state, &route, headers, query, body).await {
+        Ok(Admitted { wf, req, _body }) => (wf, req, _body),
+        Err(e) => return error_fault(version, e),
     };
     let CompiledTrigger::Soap { operation, .. } = &wf.trigger else {
         return fault(version, StatusCode::NOT_FOUND, true, "not a SOAP endpoint");
     };
-    let req = request(headers, query, body);
-    if let Err(e) = check_auth(engine, &wf, &req) {
-        return fault(version, StatusCode::UNAUTHORIZED, true, &e.to_string());
-    }
     let reject = |msg: String| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         fault(version, StatusCode::BAD_REQUEST, true, &msg)
@@ -125,14 +126,21 @@ async fn handle(
             );
             xml_response(version, status, envelope(version, &body))
         }
-        Err(ApiError::Overloaded(m)) => {
-            let mut r = fault(version, StatusCode::SERVICE_UNAVAILABLE, false, &format!("overloaded: {m}"));
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-        Err(e) => {
-            let client = e.status().is_client_error();
-            fault(version, e.status(), client, &e.to_string())
-        }
+        Err(e) => error_fault(version, e),
     }
+}
+
+/// An [`ApiError`] as a SOAP fault (`Client`/`Sender` for 4xx), with
+/// `Retry-After` on 503.
+fn error_fault(version: SoapVersion, e: ApiError) -> Response {
+    let status = e.status();
+    let message = match &e {
+        ApiError::Overloaded(m) => format!("overloaded: {m}"),
+        other => other.to_string(),
+    };
+    let mut r = fault(version, status, status.is_client_error(), &message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }

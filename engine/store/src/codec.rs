@@ -91,3 +91,19 @@ pub(crate) fn all_counts(counted: Vec<(RunStatus, u64)>) -> Vec<(RunStatus, u64)
         })
         .collect()
 }
+
+/// A stored token scope.
+pub(crate) fn scope(s: &str) -> StoreResult<reqflow_engine::store::Scope> {
+    reqflow_engine::store::Scope::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown token scope `{s}`")))
+}
+
+/// A stored audit outcome.
+pub(crate) fn audit_outcome(s: &str) -> StoreResult<reqflow_engine::store::AuditOutcome> {
+    reqflow_engine::store::AuditOutcome::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown audit outcome `{s}`")))
+}
+
+/// A stored JSON array of strings (audit objects).
+pub(crate) fn strings(what: &str, text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: invalid JSON array: {e}")))
+}

@@ -32,6 +32,7 @@ impl Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, name: "event_raw_body", sql: include_str!("../migrations/sqlite/0002_event_raw_body.sql") },
+    Migration { version: 3, name: "access", sql: include_str!("../migrations/sqlite/0003_access.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -43,6 +44,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "event_raw_body",
         sql: include_str!("../migrations/postgres/0002_event_raw_body.sql"),
     },
+    Migration { version: 3, name: "access", sql: include_str!("../migrations/postgres/0003_access.sql") },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

@@ -48,6 +48,7 @@ pub mod metrics;
 mod report;
 mod scheduler;
 pub mod secrets;
+pub mod tokens;
 pub mod trigger;
 mod worker;
 

@@ -19,12 +19,16 @@
 //! - [`RunStore`]: run history for the API and the CLI;
 //! - [`ScheduleStore`]: schedule slots fired at most once, even across processes;
 //! - [`WorkflowStore`]: the source of each workflow version runs were started
-//!   with, so a retry can use the original definition.
+//!   with, so a retry can use the original definition;
+//! - [`TokenStore`], [`AuditStore`]: the admin plane's API tokens (hashes
+//!   only) and the audit trail of state-changing calls.
 //!
 //! Times are Unix milliseconds (UTC) throughout.
 
+mod access;
 mod types;
 
+pub use access::*;
 pub use types::*;
 
 use crate::action::{BoxFuture, SharedState};
@@ -217,7 +221,9 @@ pub trait WorkflowStore: Send + Sync {
 }
 
 /// Everything the runtime needs from a database.
-pub trait Store: EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + SharedState {
+pub trait Store:
+    EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + TokenStore + AuditStore + SharedState
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -8,11 +8,12 @@
 //! Tables are created in the first schema of the connection's `search_path`
 //! (set it with `?options=-c search_path=NAME` to keep reqflow apart).
 //!
-//! Modules: `accept` (events, dedupe), `queue` (claims and leases),
+//! Modules: `accept` (events, dedupe), `access` (API tokens, audit), `queue` (claims and leases),
 //! `steps` (attempts and results), `runs` (history, retry), `meta`
 //! (schedules, workflow sources, shared state).
 
 mod accept;
+mod access;
 mod meta;
 mod queue;
 mod runs;

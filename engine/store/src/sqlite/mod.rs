@@ -10,11 +10,12 @@
 //! `wait_for_work` is woken in-process only; workers of another process
 //! notice new work at their timeout.
 //!
-//! Modules: `accept` (events, dedupe), `queue` (claims and leases),
+//! Modules: `accept` (events, dedupe), `access` (API tokens, audit), `queue` (claims and leases),
 //! `steps` (attempts and results), `runs` (history, retry), `meta`
 //! (schedules, workflow sources, shared state).
 
 mod accept;
+mod access;
 mod meta;
 mod queue;
 mod runs;
