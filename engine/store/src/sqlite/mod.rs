@@ -86,6 +86,9 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let base = if memory { base } else { base.journal_mode(SqliteJournalMode::Wal) };
         let label = if memory { ":memory:".to_owned() } else { base.get_filename().display().to_string() };
+        if !memory {
+            private_file(base.get_filename())?;
+        }
 
         let base = if memory { base.shared_cache(true) } else { base };
         let conn = write_connection(&base, memory, synchronous)?;
@@ -217,6 +220,37 @@ fn write_connection(
     ))
     .map_err(sql)?;
     Ok(conn)
+}
+
+/// The database holds candidate data and (encrypted) connection credentials:
+/// a new file is created readable by its owner only (0600) before SQLite
+/// opens it, and SQLite gives its `-wal` and `-shm` files the same mode. An
+/// existing file that others can read is left as it is, with a warning.
+#[cfg(unix)]
+fn private_file(path: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        // An empty file is an empty database to SQLite.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = %format!("{mode:04o}"),
+                    "the database file is readable or writable by other users than its owner \
+                     (it holds candidate data and connection credentials): `chmod 600` it"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Database(format!("cannot create the database file {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &std::path::Path) -> StoreResult<()> {
+    Ok(())
 }
 
 /// Applies pending migrations in one `BEGIN IMMEDIATE` transaction.
