@@ -152,6 +152,10 @@ pub fn get(port: u16, path: &str) -> Resp {
     http(port, "GET", path, &[], b"")
 }
 
+/// The key `serve` encrypts connection credentials with in tests
+/// (`REQFLOW_SECRET_KEY`: 32 bytes in base64), set unless a test gives its own.
+pub const TEST_STATE_KEY: &str = "cmVxZmxvdy1pdC1zdGF0ZS1rZXktMzItYnl0ZXMhISE=";
+
 /// A running `reqflow serve`.
 pub struct Serve {
     pub port: u16,
@@ -174,12 +178,34 @@ impl Serve {
         log_dir: &Path,
         args: &[&str],
     ) -> Serve {
+        Serve::spawn(port, workflows, db, env, log_dir, args, true)
+    }
+
+    /// Start `reqflow serve` with no `REQFLOW_SECRET_KEY` at all.
+    pub fn start_without_key(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path) -> Serve {
+        Serve::spawn(free_port(), workflows, db, env, log_dir, &[], false)
+    }
+
+    fn spawn(
+        port: u16,
+        workflows: &Path,
+        db: &str,
+        env: &[(&str, &str)],
+        log_dir: &Path,
+        args: &[&str],
+        with_key: bool,
+    ) -> Serve {
         let n = std::fs::read_dir(log_dir).map(|d| d.count()).unwrap_or(0);
         let log = log_dir.join(format!("serve-{port}-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
         cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
         cmd.args(args);
+        if with_key {
+            cmd.env("REQFLOW_SECRET_KEY", TEST_STATE_KEY);
+        } else {
+            cmd.env_remove("REQFLOW_SECRET_KEY");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
