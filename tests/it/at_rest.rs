@@ -190,7 +190,7 @@ fn without_a_key_the_step_says_how_to_set_one_and_nothing_is_stored() {
     let sb = sandbox();
     let s = setup("at-rest-nokey", &sb);
     let (file, db) = s.sqlite();
-    let serve = Serve::start_without_key(&s.dir.join("workflows"), &db, &s.env(), &s.dir);
+    let serve = Serve::start_without_key(&s.dir.join("workflows"), &db, &s.env(), &s.dir, &[]);
     assert!(serve.log_text().contains("warning: no REQFLOW_SECRET_KEY"), "{}", serve.log_text());
     let run = run_once(&serve, "a");
     assert_eq!(run["run"]["status"], "failed", "{run:#}");
@@ -200,6 +200,32 @@ fn without_a_key_the_step_says_how_to_set_one_and_nothing_is_stored() {
     assert!(message.contains("set REQFLOW_SECRET_KEY to 32 random bytes in base64"), "{message}");
     assert!(sqlite_state(&file).is_empty(), "nothing stored");
     assert!(!contains(&sqlite_bytes(&file), ACCESS_TOKEN_PREFIX), "no token in the database");
+}
+
+#[test]
+fn a_key_in_the_secrets_file_is_used_and_hidden_from_workflows() {
+    let sb = sandbox();
+    let s = setup("at-rest-file", &sb);
+    // A workflow that tries to send the key somewhere gets nothing.
+    let probe = "id: probe\ntrigger:\n  webhook:\n    path: test/probe\n    auth: { bearer: \"{{ secrets.HOOK_TOKEN }}\" }\n\
+                 steps:\n  - id: leak\n    map: { key: \"[{{ secrets.KEY | default('none') }}]\" }\n";
+    std::fs::write(s.dir.join("workflows/probe.yaml"), probe).expect("write");
+    let file = s.dir.join("secrets.env");
+    std::fs::write(&file, format!("# the state key\nKEY={TEST_STATE_KEY}\n")).expect("write secrets");
+    let (db_file, db) = s.sqlite();
+    let secrets = file.to_str().expect("utf8");
+    let serve = Serve::start_without_key(&s.dir.join("workflows"), &db, &s.env(), &s.dir, &["--secrets", secrets]);
+    assert!(!serve.log_text().contains("warning: no REQFLOW_SECRET_KEY"), "{}", serve.log_text());
+    let run = run_once(&serve, "a");
+    assert_sealed(&run, &sb, &sqlite_state(&db_file));
+
+    let auth = format!("Bearer {HOOK_TOKEN}");
+    let r = post_json(serve.port, "/hooks/test/probe", &[("Authorization", &auth)], "{}");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let probe = serve.wait_run(r.json()["run_id"].as_str().expect("run id"), Duration::from_secs(30));
+    assert_eq!(probe["run"]["status"], "succeeded", "{probe:#}");
+    assert_eq!(probe["steps"][0]["output"]["key"], "[none]", "{probe:#}");
+    assert!(!probe.to_string().contains(TEST_STATE_KEY), "{probe:#}");
 }
 
 #[test]

@@ -181,9 +181,9 @@ impl Serve {
         Serve::spawn(port, workflows, db, env, log_dir, args, true)
     }
 
-    /// Start `reqflow serve` with no `REQFLOW_SECRET_KEY` at all.
-    pub fn start_without_key(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path) -> Serve {
-        Serve::spawn(free_port(), workflows, db, env, log_dir, &[], false)
+    /// Start `reqflow serve` with no `REQFLOW_SECRET_KEY` in its environment, with extra arguments.
+    pub fn start_without_key(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path, args: &[&str]) -> Serve {
+        Serve::spawn(free_port(), workflows, db, env, log_dir, args, false)
     }
 
     fn spawn(

@@ -306,6 +306,62 @@ fn boxed<'c, T>(f: impl Future<Output = StoreResult<T>> + Send + 'c) -> BoxFutur
 mod tests {
     use super::take_param;
 
+    /// The messages of the `tracing` events emitted while it is the default.
+    #[cfg(unix)]
+    #[derive(Clone, Default)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    #[cfg(unix)]
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Text(String);
+            impl tracing::field::Visit for Text {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            let mut text = Text(format!("{} ", event.metadata().level()));
+            event.record(&mut text);
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(text.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_is_private_and_a_readable_one_is_named_in_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recorder = Recorder::default();
+        let _default = tracing::subscriber::set_default(recorder.clone());
+
+        let new = dir.path().join("new.db");
+        super::private_file(&new).expect("created");
+        let mode = std::fs::metadata(&new).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        let old = dir.path().join("old.db");
+        std::fs::write(&old, b"").expect("write");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        super::private_file(&old).expect("left as it is");
+        let mode = std::fs::metadata(&old).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "not changed behind the operator's back");
+
+        let events = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].starts_with("WARN"), "{events:?}");
+        assert!(events[0].contains("old.db") && events[0].contains("0644"), "{events:?}");
+        assert!(events[0].contains("chmod 600"), "{events:?}");
+    }
+
     #[test]
     fn synchronous_is_taken_out_of_the_url() {
         assert_eq!(take_param("sqlite://a.db", "synchronous"), ("sqlite://a.db".into(), None));
