@@ -8,7 +8,9 @@
 //! processes) on one file are safe: each writer takes the database's write
 //! lock with `BEGIN IMMEDIATE` and waits for it up to the busy timeout.
 //! `wait_for_work` is woken in-process only; workers of another process
-//! notice new work at their timeout.
+//! notice new work at their timeout. A new database file is created readable
+//! by its owner only (0600, and so are its `-wal` and `-shm`); an existing one
+//! readable by others gets a `tracing` warning.
 //!
 //! Modules: `accept` (events, dedupe), `queue` (claims and leases),
 //! `steps` (attempts and results), `runs` (history, retry), `meta`
