@@ -3,6 +3,7 @@
 //! This is glue: the work happens in `reqflow-engine` and `reqflow-actions`.
 //! It is the only place that uses `anyhow`.
 
+mod at_rest;
 mod bench;
 mod bench_connectors;
 mod bench_runtime;

@@ -70,6 +70,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let now = now_ms();
     let payload = payload(&wf.trigger, &raw, now)?;
     let secrets = secrets(args.secrets.as_ref())?;
+    let state_key = crate::at_rest::run_key(&secrets)?;
     let rt = runtime()?;
     let code = rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
@@ -77,7 +78,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             store,
             registry,
             secrets,
-            EngineConfig { max_concurrent_runs: 4, run_schedules: false, ..EngineConfig::default() },
+            EngineConfig {
+                max_concurrent_runs: 4,
+                run_schedules: false,
+                state_key: Some(state_key),
+                ..EngineConfig::default()
+            },
         );
         engine.load(vec![wf.clone()]).await?;
         let running = engine.start();

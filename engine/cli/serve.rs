@@ -170,10 +170,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         print_report(&report, Format::Short)?;
     }
     let secrets = secrets(args.secrets.as_ref())?;
+    let state_key = crate::at_rest::serve_key(&secrets)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
         let config = EngineConfig {
+            state_key,
             max_concurrent_runs: args.concurrency,
             max_backlog: args.max_backlog,
             run_workers: !args.no_workers,

@@ -270,6 +270,8 @@ async fn run_case(
         require_stubs: sandbox.is_none(),
         retry_delays: false,
         run_schedules: false,
+        // The case's store is deleted with it: a key for this process only.
+        state_key: Some(crate::at_rest::ephemeral()?),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store, Arc::new(crate::registry()), secrets, config);

@@ -152,6 +152,10 @@ pub fn get(port: u16, path: &str) -> Resp {
     http(port, "GET", path, &[], b"")
 }
 
+/// The key `serve` encrypts connection credentials with in tests
+/// (`REQFLOW_SECRET_KEY`: 32 bytes in base64), set unless a test gives its own.
+pub const TEST_STATE_KEY: &str = "cmVxZmxvdy1pdC1zdGF0ZS1rZXktMzItYnl0ZXMhISE=";
+
 /// A running `reqflow serve`: the public plane on `port`, the admin plane on
 /// `admin` (reached with `token`, an admin-scope API token created with
 /// `reqflow tokens create` before the start).
@@ -189,6 +193,23 @@ impl Serve {
         log_dir: &Path,
         args: &[&str],
     ) -> Serve {
+        Serve::spawn(port, workflows, db, env, log_dir, args, true)
+    }
+
+    /// Start `reqflow serve` with no `REQFLOW_SECRET_KEY` in its environment, with extra arguments.
+    pub fn start_without_key(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path, args: &[&str]) -> Serve {
+        Serve::spawn(free_port(), workflows, db, env, log_dir, args, false)
+    }
+
+    fn spawn(
+        port: u16,
+        workflows: &Path,
+        db: &str,
+        env: &[(&str, &str)],
+        log_dir: &Path,
+        args: &[&str],
+        with_key: bool,
+    ) -> Serve {
         let n = std::fs::read_dir(log_dir).map(|d| d.count()).unwrap_or(0);
         let log = log_dir.join(format!("serve-{port}-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("log");
@@ -198,6 +219,11 @@ impl Serve {
         cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
         cmd.args(["--admin-listen", &format!("127.0.0.1:{admin}")]);
         cmd.args(args);
+        if with_key {
+            cmd.env("REQFLOW_SECRET_KEY", TEST_STATE_KEY);
+        } else {
+            cmd.env_remove("REQFLOW_SECRET_KEY");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

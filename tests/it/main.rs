@@ -7,8 +7,10 @@
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
 //! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
-//! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak.
+//! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
+//! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 
+mod at_rest;
 mod cli;
 mod compile;
 mod crash;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
+use crate::harness::{Serve, TEST_STATE_KEY, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
 
 const TOKEN: &str = "quickstart-workable-token";
 const VENDOR_SECRET: &str = "quickstart-vendor-secret";
@@ -32,6 +32,7 @@ fn quickstart_workable_phone_screen_end_to_end() {
     let sandbox_url = format!("http://127.0.0.1:{}", sb.1);
     let vendor_url = format!("{sandbox_url}/vendor/interviews");
     let env = [
+        ("REQFLOW_SECRET_KEY", TEST_STATE_KEY),
         ("REQFLOW_SECRET_WORKABLE_BASE_URL", sandbox_url.as_str()),
         ("REQFLOW_SECRET_WORKABLE_TOKEN", TOKEN),
         ("REQFLOW_SECRET_WORKABLE_MEMBER_ID", member_id.as_str()),

@@ -9,6 +9,10 @@
 //!   (`executor.rs`), keep the lease alive while they work;
 //! - the **scheduler** (`scheduler.rs`): schedule triggers, each slot fired once.
 //!
+//! What actions keep in the shared state (connection credentials such as
+//! OAuth tokens) is encrypted in the store with [`EngineConfig::state_key`]
+//! ([`sealed`]); without a key nothing can be stored there.
+//!
 //! HTTP lives in `reqflow-server`; this module is transport-agnostic
 //! (`trigger.rs` turns a request into an event).
 //!
@@ -47,6 +51,7 @@ mod executor;
 pub mod metrics;
 mod report;
 mod scheduler;
+pub mod sealed;
 pub mod secrets;
 pub mod tokens;
 pub mod trigger;
@@ -62,6 +67,7 @@ pub use accept::AcceptError;
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use metrics::{EventOutcome, Metrics};
+pub use sealed::{StateKey, StateKeyError};
 pub use secrets::Secrets;
 
 /// Truthiness as templates see it (empty and zero are false).
@@ -104,6 +110,10 @@ pub struct EngineConfig {
     pub require_stubs: bool,
     /// Wait between retries (off in `reqflow test`, where retries happen at once).
     pub retry_delays: bool,
+    /// The key actions' shared state (connection credentials) is encrypted
+    /// with in the store ([`sealed`]). `None`: nothing can be stored, and an
+    /// action that needs to (an OAuth connection) fails saying how to set one.
+    pub state_key: Option<StateKey>,
 }
 
 impl Default for EngineConfig {
@@ -122,6 +132,7 @@ impl Default for EngineConfig {
             run_schedules: true,
             require_stubs: false,
             retry_delays: true,
+            state_key: None,
         }
     }
 }
@@ -210,7 +221,8 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Adapter: the store as `SharedState` (trait upcasting kept explicit).
+/// Adapter: the store as `SharedState` (trait upcasting kept explicit);
+/// the engine reads and writes it only through [`sealed::SealedState`].
 #[derive(Debug)]
 struct StoreState(Arc<dyn Store>);
 
@@ -237,7 +249,10 @@ impl Engine {
         let accepter = accept::Accepter::new(store.clone(), config.accept_queue);
         let inner = Arc::new_cyclic(|me| Inner {
             runs: Arc::new(dispatch::Starter(me.clone())),
-            shared_state: Arc::new(StoreState(store.clone())),
+            shared_state: Arc::new(sealed::SealedState::new(
+                Arc::new(StoreState(store.clone())),
+                config.state_key.clone(),
+            )),
             store,
             registry,
             secrets: Arc::new(secrets),

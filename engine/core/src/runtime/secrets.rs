@@ -141,9 +141,16 @@ impl Secrets {
         self.cached().scope.clone()
     }
 
-    /// The `secrets` object expressions see.
+    /// The `secrets` object expressions see: every secret but the state
+    /// key `KEY` (see `sealed.rs`), which is masked but not readable by workflows.
     pub fn to_json(&self) -> Value {
-        Value::Object(self.values.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+        let visible = self.values.iter().filter(|(k, _)| k.as_str() != super::sealed::KEY_SECRET);
+        Value::Object(visible.map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    }
+
+    /// A secret workflows cannot read (`KEY`), for the engine itself.
+    pub(crate) fn reserved(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
     }
 
     /// Whether there are none.

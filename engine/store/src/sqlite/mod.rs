@@ -8,7 +8,9 @@
 //! processes) on one file are safe: each writer takes the database's write
 //! lock with `BEGIN IMMEDIATE` and waits for it up to the busy timeout.
 //! `wait_for_work` is woken in-process only; workers of another process
-//! notice new work at their timeout.
+//! notice new work at their timeout. A new database file is created readable
+//! by its owner only (0600, and so are its `-wal` and `-shm`); an existing one
+//! readable by others gets a `tracing` warning.
 //!
 //! Modules: `accept` (events, dedupe), `access` (API tokens, audit), `queue` (claims and leases),
 //! `steps` (attempts and results), `runs` (history, retry), `meta`
@@ -87,6 +89,9 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let base = if memory { base } else { base.journal_mode(SqliteJournalMode::Wal) };
         let label = if memory { ":memory:".to_owned() } else { base.get_filename().display().to_string() };
+        if !memory {
+            private_file(base.get_filename())?;
+        }
 
         let base = if memory { base.shared_cache(true) } else { base };
         let conn = write_connection(&base, memory, synchronous)?;
@@ -220,6 +225,37 @@ fn write_connection(
     Ok(conn)
 }
 
+/// The database holds candidate data and (encrypted) connection credentials:
+/// a new file is created readable by its owner only (0600) before SQLite
+/// opens it, and SQLite gives its `-wal` and `-shm` files the same mode. An
+/// existing file that others can read is left as it is, with a warning.
+#[cfg(unix)]
+fn private_file(path: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        // An empty file is an empty database to SQLite.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = %format!("{mode:04o}"),
+                    "the database file is readable or writable by other users than its owner \
+                     (it holds candidate data and connection credentials): `chmod 600` it"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Database(format!("cannot create the database file {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &std::path::Path) -> StoreResult<()> {
+    Ok(())
+}
+
 /// Applies pending migrations in one `BEGIN IMMEDIATE` transaction.
 fn migrate(c: &rusqlite::Connection) -> StoreResult<()> {
     c.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
@@ -272,6 +308,62 @@ fn boxed<'c, T>(f: impl Future<Output = StoreResult<T>> + Send + 'c) -> BoxFutur
 #[cfg(test)]
 mod tests {
     use super::take_param;
+
+    /// The messages of the `tracing` events emitted while it is the default.
+    #[cfg(unix)]
+    #[derive(Clone, Default)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    #[cfg(unix)]
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Text(String);
+            impl tracing::field::Visit for Text {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            let mut text = Text(format!("{} ", event.metadata().level()));
+            event.record(&mut text);
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(text.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_is_private_and_a_readable_one_is_named_in_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recorder = Recorder::default();
+        let _default = tracing::subscriber::set_default(recorder.clone());
+
+        let new = dir.path().join("new.db");
+        super::private_file(&new).expect("created");
+        let mode = std::fs::metadata(&new).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        let old = dir.path().join("old.db");
+        std::fs::write(&old, b"").expect("write");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        super::private_file(&old).expect("left as it is");
+        let mode = std::fs::metadata(&old).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "not changed behind the operator's back");
+
+        let events = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].starts_with("WARN"), "{events:?}");
+        assert!(events[0].contains("old.db") && events[0].contains("0644"), "{events:?}");
+        assert!(events[0].contains("chmod 600"), "{events:?}");
+    }
 
     #[test]
     fn synchronous_is_taken_out_of_the_url() {
