@@ -14,6 +14,7 @@ mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
 mod serve;
+mod settings;
 mod test_cmd;
 mod validate;
 

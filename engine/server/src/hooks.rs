@@ -71,7 +71,7 @@ pub(crate) fn check_auth(engine: &Engine, wf: &CompiledWorkflow, req: &TriggerRe
         _ => None,
     };
     if let Some(auth) = auth
-        && let Err(TriggerError::Unauthorized(m)) = trigger::authenticate(auth, req, &wf.templates, engine.secrets())
+        && let Err(TriggerError::Unauthorized(m)) = trigger::authenticate(auth, req, &wf.templates, engine.settings())
     {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         return Err(ApiError::Unauthorized(m));
@@ -88,7 +88,7 @@ pub(crate) async fn submit(
     raw_body: Option<Vec<u8>>,
     received_at: i64,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let mut event = trigger::new_event(wf, payload, received_at, engine.secrets()).map_err(|e| {
+    let mut event = trigger::new_event(wf, payload, received_at, engine.settings()).map_err(|e| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         ApiError::BadRequest(e.to_string())
     })?;
