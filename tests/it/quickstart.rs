@@ -32,14 +32,14 @@ fn quickstart_workable_phone_screen_end_to_end() {
     let sandbox_url = format!("http://127.0.0.1:{}", sb.1);
     let vendor_url = format!("{sandbox_url}/vendor/interviews");
     let env = [
-        ("REQFLOW_SECRET_WORKABLE_BASE_URL", sandbox_url.as_str()),
+        ("REQFLOW_VAR_WORKABLE_BASE_URL", sandbox_url.as_str()),
         ("REQFLOW_SECRET_WORKABLE_TOKEN", TOKEN),
-        ("REQFLOW_SECRET_WORKABLE_MEMBER_ID", member_id.as_str()),
-        ("REQFLOW_SECRET_INTERVIEWS_BASE_URL", vendor_url.as_str()),
+        ("REQFLOW_VAR_WORKABLE_MEMBER_ID", member_id.as_str()),
+        ("REQFLOW_VAR_INTERVIEWS_BASE_URL", vendor_url.as_str()),
         ("REQFLOW_SECRET_INTERVIEWS_API_KEY", "quickstart-vendor-key"),
         ("REQFLOW_SECRET_INTERVIEWS_WEBHOOK_SECRET", VENDOR_SECRET),
-        ("REQFLOW_SECRET_WORKDAY_HOST", sandbox_url.as_str()),
-        ("REQFLOW_SECRET_WORKDAY_TENANT", "acme"),
+        ("REQFLOW_VAR_WORKDAY_HOST", sandbox_url.as_str()),
+        ("REQFLOW_VAR_WORKDAY_TENANT", "acme"),
         ("REQFLOW_SECRET_WORKDAY_CLIENT_ID", "sandbox-client"),
         ("REQFLOW_SECRET_WORKDAY_CLIENT_SECRET", "sandbox-secret"),
         ("REQFLOW_SECRET_WORKDAY_REFRESH_TOKEN", "sandbox-refresh-token"),
