@@ -7,7 +7,8 @@
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
 //! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
-//! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak.
+//! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
+//! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 
 mod cli;
 mod compile;
@@ -21,6 +22,7 @@ mod schema;
 mod security;
 mod seeds;
 mod serve;
+mod vars;
 
 use std::path::{Path, PathBuf};
 
