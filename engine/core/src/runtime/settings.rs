@@ -18,12 +18,19 @@ use crate::value::Scope;
 
 /// Secrets and vars together: what the engine evaluates connections,
 /// trigger credentials, `when:`/`dedupe:` and steps against.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     secrets: Secrets,
     vars: Vars,
     /// `{ "secrets": {…}, "vars": {…} }`, built on first use.
     scope: OnceLock<Scope>,
+}
+
+/// Secret names only, never the scope (it holds the values).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings").field("secrets", &self.secrets).field("vars", &self.vars).finish()
+    }
 }
 
 impl Settings {
@@ -180,6 +187,9 @@ mod tests {
             s.mask_str("POST https://vendor.example/invites?key=tok-12345"),
             "POST https://vendor.example/invites?key=***"
         );
+        let _ = s.scope();
+        let debug = format!("{s:?}");
+        assert!(debug.contains("TOKEN") && !debug.contains("tok-12345"), "{debug}");
     }
 
     #[test]
