@@ -408,12 +408,13 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
             let track = track.clone();
             sandbox.set_observer(Some(Arc::new(move |r: &reqflow_sandbox::Received<'_>| track.observe(r))));
         }
-        let secrets = [
-            ("WORKABLE_BASE_URL", sandbox_url.clone()),
-            ("WORKABLE_TOKEN", TOKEN.to_owned()),
-            ("WORKABLE_MEMBER_ID", member.clone()),
-            ("INTERVIEWS_BASE_URL", format!("{sandbox_url}/vendor/interviews")),
-            ("INTERVIEWS_API_KEY", VENDOR_KEY.to_owned()),
+        // (name, value, whether it is a secret rather than a var)
+        let settings = [
+            ("WORKABLE_BASE_URL", sandbox_url.clone(), false),
+            ("WORKABLE_TOKEN", TOKEN.to_owned(), true),
+            ("WORKABLE_MEMBER_ID", member.clone(), false),
+            ("INTERVIEWS_BASE_URL", format!("{sandbox_url}/vendor/interviews"), false),
+            ("INTERVIEWS_API_KEY", VENDOR_KEY.to_owned(), true),
         ];
 
         // The engine: a `reqflow serve` child, or another engine at --target.
@@ -422,8 +423,8 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         let target = match &args.target {
             Some(url) => {
                 eprintln!("sandbox (Workable limits off) on {sandbox_url}; configure the engine under test with:");
-                for (k, v) in &secrets {
-                    eprintln!("  {k}={v}");
+                for (k, v, secret) in &settings {
+                    eprintln!("  {k}={v}{}", if *secret { " (a secret)" } else { "" });
                 }
                 eprintln!("  webhook HMAC key: the WORKABLE_TOKEN above; comment bodies must carry the event's email");
                 parse_target(url)?
@@ -438,8 +439,12 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
                     }
                     other => other.map(str::to_owned),
                 };
-                let env: Vec<(String, String)> =
-                    secrets.iter().map(|(k, v)| (format!("REQFLOW_SECRET_{k}"), v.clone())).collect();
+                let env: Vec<(String, String)> = settings
+                    .iter()
+                    .map(|(k, v, secret)| {
+                        (format!("{}{k}", if *secret { "REQFLOW_SECRET_" } else { "REQFLOW_VAR_" }), v.clone())
+                    })
+                    .collect();
                 let concurrency = args.concurrency.map(|c| c.to_string());
                 let mut extra = Vec::new();
                 if let Some(c) = &concurrency {

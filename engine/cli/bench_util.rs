@@ -37,7 +37,7 @@ pub(crate) struct ServeSpec<'a> {
     pub synchronous: &'a str,
     /// More `serve` arguments.
     pub extra: &'a [&'a str],
-    /// Environment (`REQFLOW_SECRET_*`).
+    /// Environment (`REQFLOW_SECRET_*`, `REQFLOW_VAR_*`).
     pub env: &'a [(String, String)],
 }
 

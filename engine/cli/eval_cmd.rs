@@ -14,7 +14,7 @@ use reqflow_engine::yaml::Span;
 pub(crate) struct EvalArgs {
     /// The value, as it would appear in a workflow: `$.event.body.id`, `{{ event.body.name | upper }}`, or a literal.
     value: String,
-    /// A JSON file: the context, whose top-level keys are the variables (`event`, `steps`, `secrets`, `run`).
+    /// A JSON file: the context, whose top-level keys are the variables (`event`, `steps`, `secrets`, `vars`, `run`).
     #[arg(long)]
     data: Option<PathBuf>,
 }

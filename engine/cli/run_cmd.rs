@@ -14,7 +14,7 @@ use reqflow_engine::runtime::{Engine, EngineConfig, trigger};
 use reqflow_engine::store::{Accepted, RunStatus};
 use serde_json::{Value, json};
 
-use crate::serve::{DbArgs, open_store, runtime, secrets};
+use crate::serve::{DbArgs, open_store, runtime};
 use crate::validate::{Format, print_report};
 
 #[derive(Args, Debug)]
@@ -27,9 +27,8 @@ pub(crate) struct RunArgs {
     event: Option<PathBuf>,
     #[command(flatten)]
     db: DbArgs,
-    /// A secrets file, added to `REQFLOW_SECRET_*`.
-    #[arg(long)]
-    secrets: Option<PathBuf>,
+    #[command(flatten)]
+    settings: crate::settings::SettingsArgs,
     /// Give up waiting after this many seconds (the run goes on in the store).
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -69,15 +68,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let now = now_ms();
     let payload = payload(&wf.trigger, &raw, now)?;
-    let secrets = secrets(args.secrets.as_ref())?;
-    let state_key = crate::at_rest::run_key(&secrets)?;
+    let settings = args.settings.load()?;
+    let state_key = crate::at_rest::run_key(settings.secrets())?;
     let rt = runtime()?;
     let code = rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
         let engine = Engine::new(
             store,
             registry,
-            secrets,
+            settings,
             EngineConfig {
                 max_concurrent_runs: 4,
                 run_schedules: false,
@@ -87,7 +86,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         engine.load(vec![wf.clone()]).await?;
         let running = engine.start();
-        let event = trigger::new_event(&wf, payload, now, engine.secrets()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let event = trigger::new_event(&wf, payload, now, engine.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let accepted = engine.submit(event).await?;
         let run_id = match accepted {
             Accepted::Queued { run_id } => run_id,

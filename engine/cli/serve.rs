@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use reqflow_engine::load::load_paths;
-use reqflow_engine::runtime::{Engine, EngineConfig, Secrets};
+use reqflow_engine::runtime::{Engine, EngineConfig};
 
 use crate::validate::{Format, print_report};
 
@@ -39,9 +39,8 @@ pub(crate) struct ServeArgs {
     metrics_open: bool,
     #[command(flatten)]
     edge: EdgeArgs,
-    /// A secrets file (`NAME=value` lines or a JSON object), added to `REQFLOW_SECRET_*`.
-    #[arg(long)]
-    secrets: Option<PathBuf>,
+    #[command(flatten)]
+    settings: crate::settings::SettingsArgs,
     /// Largest trigger body accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -126,14 +125,6 @@ fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-pub(crate) fn secrets(file: Option<&PathBuf>) -> anyhow::Result<Secrets> {
-    let mut s = Secrets::from_env();
-    if let Some(f) = file {
-        s.load_file(f)?;
-    }
-    Ok(s)
-}
-
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
@@ -169,8 +160,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if warnings {
         print_report(&report, Format::Short)?;
     }
-    let secrets = secrets(args.secrets.as_ref())?;
-    let state_key = crate::at_rest::serve_key(&secrets)?;
+    let settings = args.settings.load()?;
+    crate::settings::warn_short_secrets(settings.secrets());
+    let state_key = crate::at_rest::serve_key(settings.secrets())?;
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
@@ -182,7 +174,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             lease: args.lease,
             ..EngineConfig::default()
         };
-        let engine = Engine::new(store, registry, secrets, config);
+        let engine = Engine::new(store, registry, settings, config);
         engine.load(report.workflows.clone()).await?;
         let running = engine.start();
         let opts = reqflow_server::ServerOptions {

@@ -5,15 +5,16 @@
 //! runs through the real engine on a temporary SQLite store; action steps
 //! are answered by stubs, so nothing leaves the machine — or, with
 //! `sandbox: true`, by a `reqflow sandbox` started in process for the case
-//! (seeded, or from `sandbox: { state: FILE }`), whose URL the case's secrets
-//! read as `{{ sandbox.url }}`; `expect.requests` then checks what the
-//! sandbox received.
+//! (seeded, or from `sandbox: { state: FILE }`), whose URL the case's vars
+//! and secrets read as `{{ sandbox.url }}`; `expect.requests` then checks
+//! what the sandbox received.
 //!
 //! ```yaml
 //! tests:
 //!   - name: invites a candidate who reaches Phone Screen
 //!     body: { id: "c1", data: { stage: "Phone Screen", email: "Ada@Example.com" } }  # webhook/SOAP body
 //!     secrets: { VENDOR_KEY: test }       # optional
+//!     vars: { VENDOR_URL: https://vendor.example }   # optional
 //!     stub:
 //!       invite: { output: { status: 201 } }
 //!       note: { error: "vendor down", retryable: true }
@@ -26,7 +27,8 @@
 //!         invite: { json: { email: ada@example.com } }
 //!   - name: the same against the sandbox
 //!     sandbox: true
-//!     secrets: { WORKABLE_BASE_URL: "{{ sandbox.url }}", WORKABLE_TOKEN: t }
+//!     vars: { WORKABLE_BASE_URL: "{{ sandbox.url }}" }
+//!     secrets: { WORKABLE_TOKEN: t }
 //!     expect:
 //!       requests:                         # what the sandbox received (each at least once, or `count` times)
 //!         - { method: POST, path: /spi/v3/candidates/c1/comments, body: { policy: [recruiter] } }
@@ -44,7 +46,7 @@ use reqflow_engine::action::ActionError;
 use reqflow_engine::compile::{CompiledTrigger, CompiledWorkflow};
 use reqflow_engine::load::{LoadReport, load_file, workflow_files};
 use reqflow_engine::runtime::clock::{now_ms, rfc3339};
-use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, Stub, trigger};
+use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, Settings, Stub, Vars, trigger};
 use reqflow_engine::store::Accepted;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,6 +71,8 @@ struct Case {
     event: Option<Value>,
     #[serde(default)]
     secrets: HashMap<String, String>,
+    #[serde(default)]
+    vars: HashMap<String, String>,
     #[serde(default)]
     stub: HashMap<String, StubSpec>,
     #[serde(default)]
@@ -255,13 +259,18 @@ async fn run_case(
             Some(reqflow_sandbox::spawn(sb).await?)
         }
     };
+    // `{{ sandbox.url }}` in a case's vars and secrets is the sandbox's address.
+    let resolve = |v: &String| match &sandbox {
+        Some(sb) => v.replace("{{ sandbox.url }}", &sb.base_url).replace("{{sandbox.url}}", &sb.base_url),
+        None => v.clone(),
+    };
     let mut secrets = Secrets::new();
     for (k, v) in &case.secrets {
-        let v = match &sandbox {
-            Some(sb) => v.replace("{{ sandbox.url }}", &sb.base_url).replace("{{sandbox.url}}", &sb.base_url),
-            None => v.clone(),
-        };
-        secrets.insert(k, v);
+        secrets.insert(k, resolve(v));
+    }
+    let mut vars = Vars::new();
+    for (k, v) in &case.vars {
+        vars.insert(k, resolve(v));
     }
     if sandbox.is_none() && !case.expect.requests.is_empty() {
         return Ok(vec!["`expect.requests` needs `sandbox: true` (without it, nothing leaves the machine)".into()]);
@@ -274,11 +283,11 @@ async fn run_case(
         state_key: Some(crate::at_rest::ephemeral()?),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(store, Arc::new(crate::registry()), secrets, config);
+    let engine = Engine::new(store, Arc::new(crate::registry()), Settings::new(secrets, vars), config);
     engine.load(vec![wf.clone()]).await?;
     let running = engine.start();
     let event =
-        trigger::new_event(wf, payload(wf, case)?, now_ms(), engine.secrets()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        trigger::new_event(wf, payload(wf, case)?, now_ms(), engine.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stubs: HashMap<String, Stub> = case
         .stub
         .iter()

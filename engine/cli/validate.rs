@@ -28,6 +28,10 @@ pub(crate) struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// A secrets file to check besides `REQFLOW_SECRET_*` (a secret shorter than 8 characters gets a
+    /// warning on stderr: masking it hides ordinary text).
+    #[arg(long, value_name = "FILE")]
+    secrets: Option<PathBuf>,
 }
 
 pub(crate) fn print_report(report: &LoadReport, format: Format) -> anyhow::Result<()> {
@@ -78,5 +82,6 @@ pub(crate) fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::registry();
     let report = load_paths(&args.paths, &registry);
     print_report(&report, args.format)?;
+    crate::settings::warn_short_secrets(&crate::settings::secrets(args.secrets.as_ref())?);
     Ok(if report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use reqflow_engine::action::Registry;
 use reqflow_engine::compile::{CompiledAuth, CompiledHmac, CompiledTrigger, CompiledWorkflow};
 use reqflow_engine::load::load_str;
-use reqflow_engine::runtime::secrets::Secrets;
+use reqflow_engine::runtime::{Secrets, Settings};
 use reqflow_engine::runtime::trigger::{authenticate, new_event, signature_headers, webhook_event};
 use reqflow_engine::spec::{HmacAlgorithm, HmacEncoding};
 use reqflow_engine::value::CompiledValue;
@@ -50,10 +50,10 @@ static WF: LazyLock<Arc<CompiledWorkflow>> = LazyLock::new(|| {
     loaded.workflow.unwrap_or_else(|| panic!("the fuzz workflow must load:\n{}", loaded.report.render_short()))
 });
 
-static SECRETS: LazyLock<Secrets> = LazyLock::new(|| {
+static SECRETS: LazyLock<Settings> = LazyLock::new(|| {
     let mut s = Secrets::new();
     s.insert("HOOK_KEY", "fuzz-key-0123456789".into());
-    s
+    s.into()
 });
 
 fn auth_for(selector: u8) -> CompiledAuth {
@@ -111,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The variants, with a literal key.
     let auth = auth_for(selector);
-    let _ = authenticate(&auth, &req, &wf.templates, &Secrets::new());
+    let _ = authenticate(&auth, &req, &wf.templates, &Settings::default());
 
     let sig = signature_headers(&wf.trigger);
     if let Ok(payload) = webhook_event(&req, &sig)

@@ -9,6 +9,7 @@
 //! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
 //! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
+//! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 
 mod at_rest;
 mod cli;
@@ -23,6 +24,7 @@ mod schema;
 mod security;
 mod seeds;
 mod serve;
+mod vars;
 
 use std::path::{Path, PathBuf};
 

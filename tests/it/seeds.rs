@@ -14,22 +14,22 @@ const HOOK_KEY: &str = "seeds-orchestrate-key";
 const VENDOR_SECRET: &str = "seeds-vendor-secret";
 const STUDIO_PASSWORD: &str = "seeds-studio-password";
 
-/// `serve` with every shipped workflow, its Workday and vendor secrets pointing at the sandbox.
+/// `serve` with every shipped workflow, its Workday and vendor vars pointing at the sandbox.
 fn serve_against(sb: &Sandbox, tag: &str, protection: &str) -> Serve {
     let dir = temp_dir(tag);
     let base = format!("http://127.0.0.1:{}", sb.1);
     let interviews = format!("{base}/vendor/interviews");
     let env = [
         ("REQFLOW_SECRET_WORKDAY_HOOK_API_KEY", HOOK_KEY),
-        ("REQFLOW_SECRET_WORKDAY_HOST", base.as_str()),
-        ("REQFLOW_SECRET_WORKDAY_TENANT", "acme"),
+        ("REQFLOW_VAR_WORKDAY_HOST", base.as_str()),
+        ("REQFLOW_VAR_WORKDAY_TENANT", "acme"),
         ("REQFLOW_SECRET_WORKDAY_CLIENT_ID", reqflow_sandbox::workday::seed::CLIENT_ID),
         ("REQFLOW_SECRET_WORKDAY_CLIENT_SECRET", reqflow_sandbox::workday::seed::CLIENT_SECRET),
         ("REQFLOW_SECRET_WORKDAY_REFRESH_TOKEN", reqflow_sandbox::workday::seed::REFRESH_TOKEN),
-        ("REQFLOW_SECRET_INTERVIEWS_BASE_URL", interviews.as_str()),
+        ("REQFLOW_VAR_INTERVIEWS_BASE_URL", interviews.as_str()),
         ("REQFLOW_SECRET_INTERVIEWS_API_KEY", "seeds-vendor-key"),
         ("REQFLOW_SECRET_INTERVIEWS_WEBHOOK_SECRET", VENDOR_SECRET),
-        ("REQFLOW_SECRET_PROTECTION_BASE_URL", protection),
+        ("REQFLOW_VAR_PROTECTION_BASE_URL", protection),
         ("REQFLOW_SECRET_PROTECTION_API_KEY", "seeds-protection-key"),
         ("REQFLOW_SECRET_STUDIO_PASSWORD", STUDIO_PASSWORD),
     ];
@@ -241,7 +241,7 @@ fn workable_operations_list_create_update_and_activities() {
     let dir = temp_dir("seeds-workable-ops");
     let base = format!("http://127.0.0.1:{}", sb.1);
     let token = "ops-workable-token";
-    let env = [("REQFLOW_SECRET_WORKABLE_BASE_URL", base.as_str()), ("REQFLOW_SECRET_WORKABLE_TOKEN", token)];
+    let env = [("REQFLOW_VAR_WORKABLE_BASE_URL", base.as_str()), ("REQFLOW_SECRET_WORKABLE_TOKEN", token)];
     let serve = Serve::start(
         &crate::root().join("workflows"),
         &format!("sqlite://{}", dir.join("reqflow.db").display()),

@@ -367,7 +367,7 @@ workable_action!(
     CommentParams,
     "Comment on a candidate",
     "`policy` lists the roles that may see it (`[]`: admins only); one `attachment` `{name, data (base64)}`. Returns `{id}`.",
-    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ secrets.WORKABLE_MEMBER_ID }}", "body": "Interview invite sent"}),
+    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ vars.WORKABLE_MEMBER_ID }}", "body": "Interview invite sent"}),
     candidates_comment
 );
 workable_action!(
@@ -376,7 +376,7 @@ workable_action!(
     RateParams,
     "Rate a candidate",
     "`scale` `thumbs` (grades 0–2), `stars` (0–4) or `numbers` (0–9); `comment` is required.",
-    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ secrets.WORKABLE_MEMBER_ID }}", "comment": "Strong test", "scale": "stars", "grade": 4}),
+    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ vars.WORKABLE_MEMBER_ID }}", "comment": "Strong test", "scale": "stars", "grade": 4}),
     candidates_rate
 );
 workable_action!(
@@ -385,7 +385,7 @@ workable_action!(
     MoveParams,
     "Move a candidate to another stage",
     "`target_stage` is a stage slug (see `workable.jobs.stages`). Workable fires `candidate_moved`.",
-    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ secrets.WORKABLE_MEMBER_ID }}", "target_stage": "interview"}),
+    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ vars.WORKABLE_MEMBER_ID }}", "target_stage": "interview"}),
     candidates_move
 );
 workable_action!(
@@ -394,7 +394,7 @@ workable_action!(
     DisqualifyParams,
     "Disqualify a candidate",
     "Optional `disqualify_reason_id`, `disqualify_note` (≤ 256 characters) and `withdrew`.",
-    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ secrets.WORKABLE_MEMBER_ID }}", "disqualify_note": "Below the bar"}),
+    json!({"id": "{{ event.body.data.id }}", "member_id": "{{ vars.WORKABLE_MEMBER_ID }}", "disqualify_note": "Below the bar"}),
     candidates_disqualify
 );
 workable_action!(

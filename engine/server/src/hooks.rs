@@ -77,7 +77,7 @@ fn check_auth(state: &AppState, wf: &CompiledWorkflow, req: &TriggerRequest) -> 
         _ => None,
     };
     let Some(auth) = auth else { return Ok(()) };
-    match trigger::authenticate(auth, req, &wf.templates, engine.secrets()) {
+    match trigger::authenticate(auth, req, &wf.templates, engine.settings()) {
         Ok(()) => Ok(()),
         Err(e) => {
             engine.metrics().event(&wf.id, EventOutcome::Rejected);
@@ -99,7 +99,7 @@ pub(crate) async fn submit(
     raw_body: Option<Vec<u8>>,
     received_at: i64,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let mut event = trigger::new_event(wf, payload, received_at, engine.secrets()).map_err(|e| {
+    let mut event = trigger::new_event(wf, payload, received_at, engine.settings()).map_err(|e| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         ApiError::BadRequest(e.to_string())
     })?;

@@ -79,7 +79,7 @@ pub async fn run_example(db_url: &str) -> Result<Value, Box<dyn std::error::Erro
     let running = engine.start();
 
     let event = json!({ "name": "Ada Lovelace", "answers": ["yes", "5 years", ""] });
-    let new_event = trigger::new_event(&workflow, event, trigger_now(), engine.secrets())?;
+    let new_event = trigger::new_event(&workflow, event, trigger_now(), engine.settings())?;
     let Accepted::Queued { run_id } = engine.submit(new_event).await? else {
         return Err("the event did not start a run".into());
     };

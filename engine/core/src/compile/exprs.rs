@@ -6,6 +6,10 @@ use crate::suggest::closest;
 use crate::value::{CompiledValue, Expr, PathExpr, ROOTS, StringKind, Templates, classify, unescape_literal};
 use crate::yaml::{Span, Spanned, Tree};
 
+/// The roots that hold a deployment's settings, readable everywhere an
+/// expression is: in connections and trigger auth they are all there is.
+pub(crate) const SETTINGS_ROOTS: &[&str] = &["secrets", "vars"];
+
 /// What an expression may read at a given place in the workflow.
 pub(crate) struct Visibility<'a> {
     /// Root variables available here.

@@ -23,7 +23,7 @@ use crate::spec::{Backoff, OnError, StepSpec, WorkflowSpec};
 use crate::suggest::closest;
 use crate::value::{CompiledValue, Templates};
 use crate::yaml::{Span, Spanned, Tree};
-use exprs::{ExprCompiler, StepsVisible, Visibility};
+use exprs::{ExprCompiler, SETTINGS_ROOTS, StepsVisible, Visibility};
 
 /// A workflow ready to run: immutable, shareable.
 #[derive(Debug)]
@@ -191,7 +191,7 @@ pub fn compile(
     {
         let mut ec = ExprCompiler { text: &text, templates: &mut templates, diags: &mut diags };
         for (name, conn) in &spec.connections {
-            let vis = Visibility { roots: &["secrets"], steps: None, place: "a connection" };
+            let vis = Visibility { roots: SETTINGS_ROOTS, steps: None, place: "a connection" };
             match registry.connection_type(&conn.kind.value) {
                 None => {
                     let mut d = Diagnostic::error(
@@ -437,13 +437,13 @@ fn compile_steps(
         up.extend(std::iter::repeat_n(true, outer.len()));
         up.extend(std::iter::repeat_n(true, broken.len()));
         let place = format!("step `{}`", s.id.value);
-        let roots: &[&str] = &["event", "steps", "secrets", "run"];
+        let roots: &[&str] = &["event", "steps", "secrets", "vars", "run"];
         let vis = Visibility {
             roots,
             steps: Some(StepsVisible { all: &all_ids, upstream: &up, current: Some(&s.id.value) }),
             place: &place,
         };
-        let foreach_roots: &[&str] = &["event", "steps", "secrets", "run", "item", "index"];
+        let foreach_roots: &[&str] = &["event", "steps", "secrets", "vars", "run", "item", "index"];
         let body_vis = Visibility {
             roots: if s.foreach.is_some() { foreach_roots } else { roots },
             steps: Some(StepsVisible { all: &all_ids, upstream: &up, current: Some(&s.id.value) }),

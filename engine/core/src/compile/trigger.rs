@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::exprs::{ExprCompiler, Visibility};
+use super::exprs::{ExprCompiler, SETTINGS_ROOTS, Visibility};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::spec::{AuthSpec, HmacAlgorithm, HmacEncoding, TriggerSpec};
 use crate::value::CompiledValue;
@@ -119,11 +119,10 @@ pub struct CompiledHmac {
     pub tolerance: Duration,
 }
 
-const SECRETS_ONLY: &[&str] = &["secrets"];
-const EVENT_ROOTS: &[&str] = &["event", "secrets"];
+const EVENT_ROOTS: &[&str] = &["event", "secrets", "vars"];
 
 pub(super) fn compile(spec: &Spanned<TriggerSpec>, ec: &mut ExprCompiler<'_>) -> Option<CompiledTrigger> {
-    let auth_vis = Visibility { roots: SECRETS_ONLY, steps: None, place: "trigger `auth:`" };
+    let auth_vis = Visibility { roots: SETTINGS_ROOTS, steps: None, place: "trigger `auth:`" };
     let event_vis = Visibility { roots: EVENT_ROOTS, steps: None, place: "the trigger" };
     let expr = |ec: &mut ExprCompiler<'_>, t: &Option<Spanned<Tree>>, key: &str| -> Option<CompiledValue> {
         let t = t.as_ref()?;

@@ -40,7 +40,7 @@ impl RunStarter for Starter {
                 ActionError::permanent(format!("workflow `{workflow}` is not loaded")).with_code("workflow.unknown")
             })?;
             let now = super::clock::now_ms();
-            let mut ev = trigger::new_event(&wf, event, now, engine.secrets()).map_err(|e| {
+            let mut ev = trigger::new_event(&wf, event, now, engine.settings()).map_err(|e| {
                 ActionError::permanent(format!("workflow `{workflow}`: {e}")).with_code("workflow.event")
             })?;
             ev.trigger = "workflow".to_owned();

@@ -55,7 +55,7 @@ enum ListOutcome {
 struct RunState {
     results: HashMap<String, StepResult>,
     attempts: Vec<AttemptRecord>,
-    /// What templates see (`event`, `steps`, `secrets`, `run`), built once
+    /// What templates see (`event`, `steps`, `secrets`, `vars`, `run`), built once
     /// and then kept up to date as results arrive; shared (not copied) with
     /// the scopes of the steps it starts.
     context: Option<Arc<Value>>,
@@ -162,7 +162,7 @@ impl<'a> Execution<'a> {
                 (RunStatus::Failed, Some(error))
             }
         };
-        let outcome = RunOutcome { status, error: error.map(|e| self.inner.secrets.mask(&e)), finished_at: now_ms() };
+        let outcome = RunOutcome { status, error: error.map(|e| self.inner.settings.mask(&e)), finished_at: now_ms() };
         let held = store.finish_after(self.take_pending(), &self.inner.worker_id, run_id, outcome).await?;
         if held {
             self.inner.metrics.run_finished(&self.wf.id, status.as_str());
@@ -213,10 +213,10 @@ impl<'a> Execution<'a> {
         if let Some(e) = run_error {
             run.insert("error".into(), e.clone());
         }
-        let mut context = Map::with_capacity(4);
+        let mut context = Map::with_capacity(5);
         context.insert("event".into(), event);
         context.insert("steps".into(), Value::Object(steps));
-        context.insert("secrets".into(), self.inner.secrets.to_json());
+        self.inner.settings.add_to(&mut context);
         context.insert("run".into(), Value::Object(run));
         Value::Object(context)
     }
@@ -279,7 +279,7 @@ impl<'a> Execution<'a> {
                                 Err(e) => {
                                     drop(scope);
                                     let err = simple_error(
-                                        format!("`if:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
+                                        format!("`if:` failed: {}", self.inner.settings.mask_str(&e.to_string())),
                                         "expression",
                                     );
                                     self.record(state, step, StepStatus::Failed, None, Some(err));
@@ -370,13 +370,13 @@ impl<'a> Execution<'a> {
         error: Option<Value>,
         last: Option<AttemptWrite>,
     ) {
-        let secrets = &self.inner.secrets;
+        let settings = &self.inner.settings;
         let result = StepResult {
             run_id: self.run.run_id.clone(),
             step_id: step.id.clone(),
             status,
-            output: output.as_ref().map(|o| secrets.mask(o)),
-            error: error.as_ref().map(|e| secrets.mask(e)),
+            output: output.as_ref().map(|o| settings.mask(o)),
+            error: error.as_ref().map(|e| settings.mask(e)),
             finished_at: now_ms(),
         };
         // In memory, downstream steps of this run see the real (unmasked) output.
@@ -435,7 +435,7 @@ impl<'a> Execution<'a> {
             }
             Err(e) => {
                 return Ok(StepOutcome::Failed(simple_error(
-                    format!("`foreach:` failed: {}", self.inner.secrets.mask_str(&e.to_string())),
+                    format!("`foreach:` failed: {}", self.inner.settings.mask_str(&e.to_string())),
                     "expression",
                 )));
             }
@@ -557,7 +557,7 @@ impl<'a> Execution<'a> {
     }
 
     fn mask_error(&self, mut e: ActionError) -> ActionError {
-        let s = &self.inner.secrets;
+        let s = &self.inner.settings;
         e.message = s.mask_str(&e.message);
         e.details = e.details.map(|d| s.mask(&d));
         e
@@ -574,7 +574,7 @@ impl<'a> Execution<'a> {
         attempt: u32,
     ) -> Result<(Result<Value, ActionError>, AttemptWrite), StoreError> {
         let store = &self.inner.store;
-        let secrets = &self.inner.secrets;
+        let settings = &self.inner.settings;
         let (input, prepared) = match &step.kind {
             StepKind::Map(value) => (Value::Null, Prepared::Map(value)),
             StepKind::Action { action, connection, with, .. } => match with.eval(&self.wf.templates, scope) {
@@ -597,7 +597,7 @@ impl<'a> Execution<'a> {
             item,
             attempt,
             round: self.run.retries,
-            input: secrets.mask(&input),
+            input: settings.mask(&input),
             started_at: now_ms(),
         };
         // Only an action call can have effects outside: record it before it starts.
@@ -644,7 +644,7 @@ impl<'a> Execution<'a> {
         self.inner.metrics.step_latency.observe(started.elapsed());
         let end = match &result {
             Ok(out) => {
-                AttemptEnd { succeeded: true, output: Some(secrets.mask(out)), error: None, finished_at: now_ms() }
+                AttemptEnd { succeeded: true, output: Some(settings.mask(out)), error: None, finished_at: now_ms() }
             }
             Err(e) => AttemptEnd {
                 succeeded: false,
@@ -675,9 +675,9 @@ impl<'a> Execution<'a> {
         let Some(c) = self.wf.connections.get(name) else {
             return Err(ActionError::permanent(format!("connection `{name}` is not defined")));
         };
-        let scope = self.inner.secrets.scope();
+        let scope = self.inner.settings.scope();
         let settings = c.settings.eval(&self.wf.templates, &scope).map_err(|e| {
-            ActionError::permanent(format!("connection `{name}`: {}", self.inner.secrets.mask_str(&e.to_string())))
+            ActionError::permanent(format!("connection `{name}`: {}", self.inner.settings.mask_str(&e.to_string())))
         })?;
         let conn = Connection { name: name.to_owned(), kind: c.kind.clone(), settings };
         if let Ok(mut m) = self.inner.connections.lock() {

@@ -1,7 +1,7 @@
 //! The durable runtime: accept events, run workflows, resume after crashes.
 //!
 //! An [`Engine`] owns a [`Store`], the loaded workflows,
-//! the action [`Registry`] and the secrets. Once
+//! the action [`Registry`] and the [`Settings`] (secrets and vars). Once
 //! [`Engine::start`]ed it runs:
 //! - the **accepter** (`accept.rs`): trigger requests are batched and
 //!   committed together (group commit), then answered;
@@ -24,7 +24,7 @@
 //! use std::time::Duration;
 //! use reqflow_engine::action::Registry;
 //! use reqflow_engine::load::load_str;
-//! use reqflow_engine::runtime::{trigger, Engine, EngineConfig, Secrets};
+//! use reqflow_engine::runtime::{trigger, Engine, EngineConfig, Settings};
 //! use reqflow_engine::store::Accepted;
 //!
 //! let mut registry = Registry::new();
@@ -32,10 +32,10 @@
 //! let registry = Arc::new(registry);
 //! let yaml = "id: hello\ntrigger: { manual: {} }\nsteps:\n  - id: greet\n    map: { text: \"Hi {{ event.name }}\" }\n";
 //! let workflow = load_str("hello.yaml", yaml, &registry).workflow.ok_or("invalid")?;
-//! let engine = Engine::new(store, registry, Secrets::from_env(), EngineConfig::default());
+//! let engine = Engine::new(store, registry, Settings::from_env(), EngineConfig::default());
 //! engine.load(vec![workflow.clone()]).await?;
 //! let running = engine.start();
-//! let event = trigger::new_event(&workflow, serde_json::json!({ "name": "Ada" }), 0, engine.secrets())?;
+//! let event = trigger::new_event(&workflow, serde_json::json!({ "name": "Ada" }), 0, engine.settings())?;
 //! if let Accepted::Queued { run_id } = engine.submit(event).await? {
 //!     engine.wait_for(&run_id, Duration::from_secs(10)).await?;
 //!     println!("{}", engine.run_detail(&run_id).await?.unwrap_or_default());
@@ -53,8 +53,10 @@ mod report;
 mod scheduler;
 pub mod sealed;
 pub mod secrets;
+pub mod settings;
 pub mod tokens;
 pub mod trigger;
+pub mod vars;
 mod worker;
 
 use std::collections::HashMap;
@@ -69,6 +71,8 @@ pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use metrics::{EventOutcome, Metrics};
 pub use sealed::{StateKey, StateKeyError};
 pub use secrets::Secrets;
+pub use settings::Settings;
+pub use vars::Vars;
 
 /// Truthiness as templates see it (empty and zero are false).
 pub(crate) fn executor_truthy(v: &Value) -> bool {
@@ -182,7 +186,7 @@ pub(crate) struct Inner {
     /// The engine as its runs' [`RunStarter`](crate::action::RunStarter) (holds a weak reference).
     pub runs: Arc<dyn crate::action::RunStarter>,
     pub registry: Arc<Registry>,
-    pub secrets: Arc<Secrets>,
+    pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub config: EngineConfig,
     pub worker_id: String,
@@ -192,7 +196,7 @@ pub(crate) struct Inner {
     accepter: accept::Accepter,
     pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
     /// Evaluated connection settings by workflow version (content hash) and
-    /// name: they read only `secrets`, which do not change while the engine runs.
+    /// name: they read only `secrets` and `vars`, which do not change while the engine runs.
     pub connections: std::sync::Mutex<HashMap<String, HashMap<String, crate::action::Connection>>>,
 }
 
@@ -243,8 +247,14 @@ impl SharedState for StoreState {
 }
 
 impl Engine {
-    /// An engine over a store, with these actions and secrets.
-    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, secrets: Secrets, config: EngineConfig) -> Self {
+    /// An engine over a store, with these actions and settings (or only
+    /// [`Secrets`]).
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        settings: impl Into<Settings>,
+        config: EngineConfig,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let accepter = accept::Accepter::new(store.clone(), config.accept_queue);
         let inner = Arc::new_cyclic(|me| Inner {
@@ -255,7 +265,7 @@ impl Engine {
             )),
             store,
             registry,
-            secrets: Arc::new(secrets),
+            settings: Arc::new(settings.into()),
             metrics,
             worker_id: config.worker_id.clone(),
             config,
@@ -342,8 +352,13 @@ impl Engine {
     }
 
     /// The secrets (for masking in answers).
-    pub fn secrets(&self) -> &Arc<Secrets> {
-        &self.inner.secrets
+    pub fn secrets(&self) -> &Secrets {
+        self.inner.settings.secrets()
+    }
+
+    /// Secrets and vars, as triggers and steps read them.
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.inner.settings
     }
 
     /// The configuration.

@@ -1,6 +1,7 @@
 //! Secrets: `secrets.NAME` in expressions. Read from `REQFLOW_SECRET_NAME`
 //! environment variables and an optional secrets file; masked wherever a
-//! value is stored, logged or answered.
+//! value is stored, logged or answered. Settings that are not credentials
+//! belong in [`Vars`](super::Vars), which are not masked.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,29 +10,26 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::Value;
 
-use crate::value::Scope;
+use super::settings::{SettingsError, env_entries, file_entries};
 
+/// The prefix of the environment variables read as secrets.
+pub const ENV_PREFIX: &str = "REQFLOW_SECRET_";
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 /// Values shorter than this are not masked (they would mask ordinary text).
-const MIN_MASKED_LEN: usize = 4;
+pub const MIN_MASKED_LEN: usize = 4;
+/// Values shorter than this (in characters) are worth a warning: masking
+/// them hides ordinary text wherever it contains them.
+pub const SHORT_SECRET_CHARS: usize = 8;
 
 /// The secrets of a deployment.
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
-    /// Built on first use (and again after an `insert`).
-    cache: OnceLock<Cached>,
-}
-
-/// What is derived from the values.
-#[derive(Clone)]
-struct Cached {
-    /// `{ "secrets": { NAME: value } }`.
-    scope: Scope,
-    /// Every value long enough to mask, found in one pass (the longest
-    /// value wins where two overlap, so no part of a longer secret is left).
-    finder: Option<AhoCorasick>,
+    /// Built on first use (and again after an `insert`): every value long
+    /// enough to mask, found in one pass (the longest value wins where two
+    /// overlap, so no part of a longer secret is left).
+    finder: OnceLock<Option<AhoCorasick>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -40,27 +38,13 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Why the secrets file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    /// The file could not be read.
-    #[error("cannot read secrets file {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A line is not `NAME=value`, or the JSON is not an object of strings.
-    #[error("secrets file {path}, line {line}: {message}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong (never the value).
-        message: String,
-    },
+/// A secret shorter than [`SHORT_SECRET_CHARS`] (see [`Secrets::short`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortSecret {
+    /// The secret's name (never its value).
+    pub name: String,
+    /// Whether it is masked at all: values under [`MIN_MASKED_LEN`] bytes are not.
+    pub masked: bool,
 }
 
 impl Secrets {
@@ -72,12 +56,8 @@ impl Secrets {
     /// Secrets from `REQFLOW_SECRET_*` environment variables.
     pub fn from_env() -> Self {
         let mut s = Secrets::new();
-        for (k, v) in std::env::vars() {
-            if let Some(name) = k.strip_prefix("REQFLOW_SECRET_")
-                && !name.is_empty()
-            {
-                s.insert(name, v);
-            }
+        for (name, value) in env_entries(ENV_PREFIX) {
+            s.insert(&name, value);
         }
         s
     }
@@ -85,34 +65,9 @@ impl Secrets {
     /// Adds the secrets of a file: a JSON object of strings, or `NAME=value`
     /// lines (`#` comments and blank lines allowed). File entries override
     /// the environment.
-    pub fn load_file(&mut self, path: &Path) -> Result<(), SecretsError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SecretsError::Io { path: p.clone(), source })?;
-        if text.trim_start().starts_with('{') {
-            let v: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(|e| SecretsError::Syntax {
-                path: p.clone(),
-                line: e.line(),
-                message: "expected a JSON object of string values".into(),
-            })?;
-            for (k, v) in v {
-                let Value::String(v) = v else {
-                    return Err(SecretsError::Syntax { path: p, line: 1, message: format!("`{k}` is not a string") });
-                };
-                self.insert(&k, v);
-            }
-            return Ok(());
-        }
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(SecretsError::Syntax { path: p, line: i + 1, message: "expected NAME=value".into() });
-            };
-            let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
-            self.insert(k.trim(), v.to_owned());
+    pub fn load_file(&mut self, path: &Path) -> Result<(), SettingsError> {
+        for (name, value) in file_entries(path, "secrets")? {
+            self.insert(&name, value);
         }
         Ok(())
     }
@@ -120,25 +75,33 @@ impl Secrets {
     /// Sets one secret.
     pub fn insert(&mut self, name: &str, value: String) {
         self.values.insert(name.to_owned(), value);
-        self.cache = OnceLock::new();
+        self.finder = OnceLock::new();
     }
 
-    fn cached(&self) -> &Cached {
-        self.cache.get_or_init(|| {
-            let masked: Vec<&str> =
-                self.values.values().map(String::as_str).filter(|v| v.len() >= MIN_MASKED_LEN).collect();
-            let finder = if masked.is_empty() {
-                None
-            } else {
-                AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&masked).ok()
-            };
-            Cached { scope: Scope::new(serde_json::json!({ "secrets": self.to_json() })), finder }
-        })
+    /// The secrets shorter than [`SHORT_SECRET_CHARS`] characters, by name:
+    /// masking such a value hides ordinary text wherever it appears (a
+    /// tenant `acme` would mask every `acme`), and one under
+    /// [`MIN_MASKED_LEN`] is not masked at all.
+    pub fn short(&self) -> Vec<ShortSecret> {
+        self.values
+            .iter()
+            .filter(|(_, v)| v.chars().count() < SHORT_SECRET_CHARS)
+            .map(|(k, v)| ShortSecret { name: k.clone(), masked: v.len() >= MIN_MASKED_LEN })
+            .collect()
     }
 
-    /// A scope with only `secrets` (connection settings, trigger credentials).
-    pub fn scope(&self) -> Scope {
-        self.cached().scope.clone()
+    fn finder(&self) -> Option<&AhoCorasick> {
+        self.finder
+            .get_or_init(|| {
+                let masked: Vec<&str> =
+                    self.values.values().map(String::as_str).filter(|v| v.len() >= MIN_MASKED_LEN).collect();
+                if masked.is_empty() {
+                    None
+                } else {
+                    AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&masked).ok()
+                }
+            })
+            .as_ref()
     }
 
     /// The `secrets` object expressions see: every secret but the state
@@ -160,7 +123,7 @@ impl Secrets {
 
     /// `text` with every secret value replaced by `***`.
     pub fn mask_str(&self, text: &str) -> String {
-        match &self.cached().finder {
+        match self.finder() {
             Some(f) if f.is_match(text) => f.replace_all(text, &vec![MASK; f.patterns_len()]),
             _ => text.to_owned(),
         }
@@ -209,16 +172,20 @@ mod tests {
     }
 
     #[test]
-    fn reads_env_style_files() {
-        let dir = std::env::temp_dir().join(format!("reqflow-secrets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let f = dir.join("secrets.env");
-        std::fs::write(&f, "# comment\nA=one\nB=\"two words\"\n").expect("write");
+    fn short_secrets_are_named_never_shown() {
         let mut s = Secrets::new();
-        s.load_file(&f).expect("load");
-        assert_eq!(s.to_json(), json!({"A": "one", "B": "two words"}));
-        std::fs::write(&f, "oops\n").expect("write");
-        let e = s.load_file(&f).expect_err("bad line");
-        assert!(e.to_string().contains("line 1: expected NAME=value"));
+        s.insert("PIN", "abc".into());
+        s.insert("TENANT", "acme5".into());
+        s.insert("TOKEN", "long-enough-token".into());
+        s.insert("UNICODE", "ééééé".into()); // 10 bytes, 5 characters
+        assert_eq!(
+            s.short(),
+            vec![
+                ShortSecret { name: "PIN".into(), masked: false },
+                ShortSecret { name: "TENANT".into(), masked: true },
+                ShortSecret { name: "UNICODE".into(), masked: true },
+            ]
+        );
+        assert!(!format!("{:?}", s.short()).contains("acme5"));
     }
 }

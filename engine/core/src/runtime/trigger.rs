@@ -12,7 +12,7 @@ use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
 use super::clock::rfc3339;
-use super::secrets::Secrets;
+use super::settings::Settings;
 use crate::compile::{CompiledAuth, CompiledHmac, CompiledTrigger, CompiledWorkflow};
 use crate::spec::{HmacAlgorithm, HmacEncoding};
 use crate::store::{NewEvent, WorkflowVersion};
@@ -63,13 +63,13 @@ pub fn is_credential_header(name: &str, extra: &[&str]) -> bool {
         || extra.contains(&name)
 }
 
-fn eval_secret(v: &CompiledValue, templates: &Templates, secrets: &Secrets) -> Result<String, TriggerError> {
-    match v.eval(templates, &secrets.scope()) {
+fn eval_secret(v: &CompiledValue, templates: &Templates, settings: &Settings) -> Result<String, TriggerError> {
+    match v.eval(templates, &settings.scope()) {
         Ok(Value::String(s)) if !s.is_empty() => Ok(s),
         Ok(_) => Err(TriggerError::Unauthorized("the endpoint's credential is not configured".into())),
-        Err(_) => {
-            Err(TriggerError::Unauthorized("the endpoint's credential is not configured (missing secret)".into()))
-        }
+        Err(_) => Err(TriggerError::Unauthorized(
+            "the endpoint's credential is not configured (a secret or var it reads is not set)".into(),
+        )),
     }
 }
 
@@ -102,11 +102,11 @@ pub fn authenticate(
     auth: &CompiledAuth,
     req: &TriggerRequest,
     templates: &Templates,
-    secrets: &Secrets,
+    settings: &Settings,
 ) -> Result<(), TriggerError> {
     match auth {
         CompiledAuth::Bearer(token) => {
-            let want = eval_secret(token, templates, secrets)?;
+            let want = eval_secret(token, templates, settings)?;
             let got = req
                 .header("authorization")
                 .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
@@ -120,8 +120,8 @@ pub fn authenticate(
         CompiledAuth::Basic { username, password } => {
             let want = format!(
                 "{}:{}",
-                eval_secret(username, templates, secrets)?,
-                eval_secret(password, templates, secrets)?
+                eval_secret(username, templates, settings)?,
+                eval_secret(password, templates, settings)?
             );
             let got = req
                 .header("authorization")
@@ -136,7 +136,7 @@ pub fn authenticate(
                 Err(TriggerError::Unauthorized("wrong user name or password".into()))
             }
         }
-        CompiledAuth::Hmac(h) => verify_hmac(h, req, templates, secrets),
+        CompiledAuth::Hmac(h) => verify_hmac(h, req, templates, settings),
     }
 }
 
@@ -164,9 +164,9 @@ fn verify_hmac(
     h: &CompiledHmac,
     req: &TriggerRequest,
     templates: &Templates,
-    secrets: &Secrets,
+    settings: &Settings,
 ) -> Result<(), TriggerError> {
-    let key = eval_secret(&h.secret, templates, secrets)?;
+    let key = eval_secret(&h.secret, templates, settings)?;
     let header = req
         .header(&h.header)
         .ok_or_else(|| TriggerError::Unauthorized(format!("missing signature header `{}`", h.header)))?;
@@ -251,7 +251,7 @@ pub fn new_event(
     wf: &CompiledWorkflow,
     payload: Value,
     received_at: i64,
-    secrets: &Secrets,
+    settings: &Settings,
 ) -> Result<NewEvent, TriggerError> {
     let (when, dedupe, ttl) = match &wf.trigger {
         CompiledTrigger::Webhook { when, dedupe, dedupe_ttl, .. }
@@ -272,15 +272,15 @@ pub fn new_event(
         });
     }
     // The payload is moved into the scope and back out (not copied).
-    let mut root = serde_json::Map::with_capacity(2);
+    let mut root = serde_json::Map::with_capacity(3);
     root.insert("event".into(), payload);
-    root.insert("secrets".into(), secrets.to_json());
+    settings.add_to(&mut root);
     let scope = Scope::new(Value::Object(root));
     let start_run = match when {
         None => true,
         Some(w) => match w.eval(&wf.templates, &scope) {
             Ok(v) => super::executor_truthy(&v),
-            Err(e) => return Err(TriggerError::Expression(format!("`when:` {}", secrets.mask_str(&e.to_string())))),
+            Err(e) => return Err(TriggerError::Expression(format!("`when:` {}", settings.mask_str(&e.to_string())))),
         },
     };
     let dedupe = match dedupe {
@@ -289,7 +289,7 @@ pub fn new_event(
             Ok(Value::Null) => None,
             Ok(Value::String(s)) => Some(s),
             Ok(other) => Some(other.to_string()),
-            Err(e) => return Err(TriggerError::Expression(format!("`dedupe:` {}", secrets.mask_str(&e.to_string())))),
+            Err(e) => return Err(TriggerError::Expression(format!("`dedupe:` {}", settings.mask_str(&e.to_string())))),
         },
     };
     let payload = match scope.into_root() {
@@ -368,7 +368,7 @@ mod tests {
         // SHA-256 digests), whether the credential is right or wrong. A
         // verifier that compares with `==` makes no counted compare.
         let t = Templates::new();
-        let s = Secrets::new();
+        let s = Settings::default();
         let body = "{\"id\":1}";
         let good = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[body.as_bytes()]));
         let mut bad = good.clone();
@@ -427,7 +427,7 @@ mod tests {
         // Found by the `webhook_signature` fuzz target: `(now - i64::MIN).abs()`
         // overflowed (a panic in debug builds) before the tolerance check.
         let t = Templates::new();
-        let s = Secrets::new();
+        let s = Settings::default();
         let auth = hmac_auth(None, Some("x-ts"));
         for ts in ["-9223372036854775808", "9223372036854775807", "-1"] {
             let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[ts.as_bytes(), b".{}"]));
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn hmac_over_the_raw_bytes() {
         let t = Templates::new();
-        let s = Secrets::new();
+        let s = Settings::default();
         // Whitespace and key order matter: the signature is over the bytes sent.
         let body = "{\"b\": 1,  \"a\":2}";
         let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[body.as_bytes()]));
@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn hmac_timestamp_window_refuses_replays() {
         let t = Templates::new();
-        let s = Secrets::new();
+        let s = Settings::default();
         let body = "{}";
         let fresh = "1700000000";
         let sig = hex(&mac(HmacAlgorithm::Sha256, b"key-123", &[fresh.as_bytes(), b".", body.as_bytes()]));
@@ -472,7 +472,7 @@ mod tests {
     #[test]
     fn bearer_and_basic() {
         let t = Templates::new();
-        let s = Secrets::new();
+        let s = Settings::default();
         let bearer = CompiledAuth::Bearer(CompiledValue::Literal(json!("tok-1")));
         assert_eq!(authenticate(&bearer, &req(&[("authorization", "Bearer tok-1")], ""), &t, &s), Ok(()));
         assert!(authenticate(&bearer, &req(&[("authorization", "Bearer tok-2")], ""), &t, &s).is_err());

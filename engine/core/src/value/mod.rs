@@ -8,7 +8,7 @@
 //! - a **literal** otherwise; `$$` at the start escapes a literal that begins with `$`.
 //!
 //! [`CompiledValue`] is the compiled form of a whole value tree; [`Scope`] is
-//! the context (`event`, `steps`, `secrets`, `run`, …) it is evaluated against.
+//! the context (`event`, `steps`, `secrets`, `vars`, `run`, …) it is evaluated against.
 
 mod jsonpath;
 mod lazy;
@@ -82,7 +82,7 @@ pub enum EvalError {
     Template(String),
 }
 
-/// The context an expression sees: `{ event, steps, secrets, run }` and, in a
+/// The context an expression sees: `{ event, steps, secrets, vars, run }` and, in a
 /// `foreach`, `item` and `index`.
 #[derive(Clone, Debug)]
 pub struct Scope {

@@ -3,7 +3,7 @@
 use super::{Expr, PathExpr};
 
 /// The root variables of the context.
-pub const ROOTS: &[&str] = &["event", "steps", "secrets", "run", "item", "index"];
+pub const ROOTS: &[&str] = &["event", "steps", "secrets", "vars", "run", "item", "index"];
 
 /// Names minijinja itself provides (functions and tests used as variables).
 const BUILTINS: &[&str] =
@@ -56,6 +56,8 @@ impl Expr {
 fn path_refs(p: &PathExpr) -> Option<Reference> {
     let src = p.source();
     let mut names = Vec::new();
+    // Where the first name starts in the source, for positioned messages.
+    let mut first_at = 0;
     let mut rest = src.strip_prefix('$')?;
     while names.len() < 2 {
         if let Some(r) = rest.strip_prefix('.') {
@@ -63,11 +65,17 @@ fn path_refs(p: &PathExpr) -> Option<Reference> {
                 break;
             }
             let end = r.find(['.', '[']).unwrap_or(r.len());
+            if names.is_empty() {
+                first_at = src.len() - r.len();
+            }
             names.push(r[..end].to_owned());
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
             let quote = if rest.as_bytes()[1] == b'\'' { '\'' } else { '"' };
             let Some(end) = r.find(quote) else { break };
+            if names.is_empty() {
+                first_at = src.len() - r.len();
+            }
             names.push(r[..end].to_owned());
             rest = r[end + 1..].strip_prefix(']').unwrap_or("");
         } else {
@@ -83,5 +91,5 @@ fn path_refs(p: &PathExpr) -> Option<Reference> {
         Some(s) => format!("steps.{s}"),
         None => root.clone(),
     };
-    Some(Reference { root, step, offset: 0, text })
+    Some(Reference { root, step, offset: first_at, text })
 }
