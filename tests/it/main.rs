@@ -8,9 +8,12 @@
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
 //! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
 //! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
+//! - `admin`: every admin route needs a valid token of the right scope (401/403, nothing
+//!   changed); tokens kept as hashes; the audit trail; `/metrics` and `--admin-listen same`;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 
+mod admin;
 mod at_rest;
 mod cli;
 mod compile;
