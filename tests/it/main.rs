@@ -10,6 +10,8 @@
 //! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
 //! - `admin`: every admin route needs a valid token of the right scope (401/403, nothing
 //!   changed); tokens kept as hashes; the audit trail; `/metrics` and `--admin-listen same`;
+//! - `edge`: idle/slow clients past the connection cap, unauthenticated and stalled bodies
+//!   (RSS flat), graceful shutdown, a full disk (503 + Retry-After), a hung PostgreSQL;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 
@@ -18,6 +20,7 @@ mod at_rest;
 mod cli;
 mod compile;
 mod crash;
+mod edge;
 mod harness;
 mod outage;
 mod overload;

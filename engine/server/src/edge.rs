@@ -31,6 +31,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+/// The most a connection buffers from the socket before the handler reads it
+/// (also the largest request head).
+const READ_BUFFER: usize = 64 * 1024;
+
 /// Bounds of a listener. Defaults suit a public webhook endpoint.
 #[derive(Clone, Debug)]
 pub struct EdgeLimits {
@@ -209,6 +213,10 @@ impl Conn {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
+            // Each connection's read buffer stays small (hyper's default grows to
+            // ~400 KB): a thousand connections pushing bodies hold 64 MB at most
+            // before the body budget even counts them.
+            .max_buf_size(READ_BUFFER)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
@@ -309,28 +317,46 @@ impl BodyReader {
     }
 
     /// Reads the body. Never holds more than the budget, never waits for it:
-    /// when it is used up, [`BodyError::Busy`] at once.
-    pub async fn read(&self, body: Body) -> Result<ReadBody, BodyError> {
+    /// when it is used up, [`BodyError::Busy`] at once. With a declared
+    /// length (`Content-Length`), its whole share is taken before a byte is
+    /// read, so a body that cannot fit is refused unread.
+    pub async fn read(&self, body: Body, declared: Option<u64>) -> Result<ReadBody, BodyError> {
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        let mut reserved = 0usize;
+        if let Some(n) = declared {
+            if n > self.max_body as u64 {
+                return Err(BodyError::TooLarge(self.max_body));
+            }
+            let n32 = u32::try_from(n).map_err(|_| BodyError::TooLarge(self.max_body))?;
+            if n32 > 0 {
+                held = Some(self.budget.clone().try_acquire_many_owned(n32).map_err(|_| BodyError::Busy)?);
+            }
+            reserved = n as usize;
+        }
         let read = async {
             let mut stream = body.into_data_stream();
-            let mut buf = Vec::new();
-            let mut held: Option<OwnedSemaphorePermit> = None;
+            let mut buf = Vec::with_capacity(reserved);
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
                 if buf.len() + chunk.len() > self.max_body {
                     return Err(BodyError::TooLarge(self.max_body));
                 }
-                let n = u32::try_from(chunk.len()).map_err(|_| BodyError::TooLarge(self.max_body))?;
-                let permit = self.budget.clone().try_acquire_many_owned(n).map_err(|_| BodyError::Busy)?;
-                match held.as_mut() {
-                    Some(h) => h.merge(permit),
-                    None => held = Some(permit),
+                // Past what was reserved (no or a wrong Content-Length), each chunk takes its share.
+                let over = (buf.len() + chunk.len()).saturating_sub(reserved.max(buf.len()));
+                if over > 0 {
+                    let n = u32::try_from(over).map_err(|_| BodyError::TooLarge(self.max_body))?;
+                    let permit = self.budget.clone().try_acquire_many_owned(n).map_err(|_| BodyError::Busy)?;
+                    match held.as_mut() {
+                        Some(h) => h.merge(permit),
+                        None => held = Some(permit),
+                    }
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(ReadBody { bytes: Bytes::from(buf), _held: held })
+            Ok(buf)
         };
-        tokio::time::timeout(self.timeout, read).await.map_err(|_| BodyError::Timeout(self.timeout))?
+        let buf = tokio::time::timeout(self.timeout, read).await.map_err(|_| BodyError::Timeout(self.timeout))??;
+        Ok(ReadBody { bytes: Bytes::from(buf), _held: held })
     }
 }
 
@@ -349,15 +375,22 @@ impl Default for LogLimiter {
 }
 
 impl LogLimiter {
-    /// Notes one occurrence of `cause`; logs it (a warning) when its interval has passed.
+    /// Notes one occurrence of `cause`; logs it (a warning, with how many
+    /// occurrences it stands for) when none was logged within the interval.
     pub fn note(&self, cause: &'static str, detail: &str) {
         let Ok(mut seen) = self.seen.lock() else { return };
         let now = Instant::now();
-        let entry = seen.entry(cause).or_insert((now - self.interval.min(now.elapsed()), 0));
-        entry.1 += 1;
-        if entry.1 == 1 || now.duration_since(entry.0) >= self.interval {
-            tracing::warn!(count = entry.1, detail, "{cause}");
-            *entry = (now, 0);
+        match seen.get_mut(cause) {
+            Some((last, suppressed)) if now.duration_since(*last) < self.interval => *suppressed += 1,
+            Some((last, suppressed)) => {
+                tracing::warn!(count = *suppressed + 1, detail, "{cause}");
+                *last = now;
+                *suppressed = 0;
+            }
+            None => {
+                tracing::warn!(count = 1, detail, "{cause}");
+                seen.insert(cause, (now, 0));
+            }
         }
     }
 }

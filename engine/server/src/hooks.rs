@@ -171,11 +171,7 @@ pub(crate) async fn admit(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.opts.max_body_bytes as u64) {
-        engine.metrics().event(&wf.id, EventOutcome::Rejected);
-        return Err(ApiError::TooLarge(format!("the body is larger than {} bytes", state.opts.max_body_bytes)));
-    }
-    let read = state.bodies.read(body).await.map_err(|e| {
+    let read = state.bodies.read(body, declared).await.map_err(|e| {
         engine.metrics().event(&wf.id, EventOutcome::Rejected);
         state.refusals.note("trigger body refused", &e.to_string());
         match e {
