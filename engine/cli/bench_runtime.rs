@@ -79,6 +79,15 @@ fn request(path: &str, body: &str, auth: bool) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A manual run of the steps workflow, with an operate token.
+fn manual_request(token: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST /api/workflows/bench-steps/runs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn event_body(i: usize) -> String {
     format!(
         "{{\"id\":\"e-{i}\",\"email\":\"Candidate{i}@Example.com\",\"stage\":\"Phone Screen\",\"job\":{{\"shortcode\":\"9CD658E13E\"}}}}"
@@ -190,7 +199,7 @@ pub(crate) fn run(args: RuntimeArgs) -> anyhow::Result<std::process::ExitCode> {
         let mut conn = Conn::open(serve.port).await?;
         for i in 0..args.runs {
             let status =
-                conn.send(&request("/api/workflows/bench-steps/runs", &format!("{{\"n\":{i}}}"), false)).await?;
+                conn.send(&manual_request(&serve.token, &format!("{{\"n\":{i}}}"))).await?;
             if status != 202 {
                 bail!("manual start answered {status}");
             }

@@ -13,7 +13,10 @@ use tokio::net::TcpStream;
 /// A `reqflow serve` child and its temporary directory, both gone on drop.
 pub(crate) struct ServeChild {
     pub child: Child,
+    /// Both planes (`--admin-listen same`; `/metrics` open).
     pub port: u16,
+    /// An operate-scope API token, for manual runs.
+    pub token: String,
     pub dir: PathBuf,
 }
 
@@ -61,17 +64,26 @@ pub(crate) fn start_serve(spec: &ServeSpec<'_>) -> anyhow::Result<ServeChild> {
         .map(str::to_owned)
         .unwrap_or_else(|| format!("sqlite://{}?synchronous={}", dir.join("bench.db").display(), spec.synchronous));
     let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .args(["tokens", "create", &format!("bench-{}", std::process::id()), "--scope", "operate", "--db", &db])
+        .output()
+        .context("reqflow tokens create")?;
+    if !out.status.success() {
+        bail!("reqflow tokens create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let child = Command::new(exe)
         .args(["serve", "--workflows"])
         .arg(dir.join("wf"))
         .args(["--db", &db, "--listen", &format!("127.0.0.1:{port}"), "--max-backlog", "100000000"])
+        .args(["--admin-listen", "same", "--metrics-open", "--max-connections", "100000"])
         .args(spec.extra)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .context("start reqflow serve")?;
-    let mut c = ServeChild { child, port, dir };
+    let mut c = ServeChild { child, port, token, dir };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = c.child.try_wait() {
