@@ -10,7 +10,7 @@ use clap::Args;
 use reqflow_engine::compile::CompiledTrigger;
 use reqflow_engine::load::{LoadReport, load_file};
 use reqflow_engine::runtime::clock::{now_ms, rfc3339};
-use reqflow_engine::runtime::{Engine, EngineConfig, trigger};
+use reqflow_engine::runtime::{Engine, EngineConfig, EventIn, Inbound, Origin};
 use reqflow_engine::store::{Accepted, RunStatus};
 use serde_json::{Value, json};
 
@@ -86,8 +86,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         engine.load(vec![wf.clone()]).await?;
         let running = engine.start();
-        let event = trigger::new_event(&wf, payload, now, engine.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let accepted = engine.submit(event).await?;
+        let event =
+            EventIn { workflow: wf.id.clone(), origin: Origin::Direct, payload, received_at: now, run_id: None };
+        let accepted = engine.accept(Inbound::Event(event)).await?;
         let run_id = match accepted {
             Accepted::Queued { run_id } => run_id,
             other => {

@@ -46,7 +46,7 @@ use reqflow_engine::action::ActionError;
 use reqflow_engine::compile::{CompiledTrigger, CompiledWorkflow};
 use reqflow_engine::load::{LoadReport, load_file, workflow_files};
 use reqflow_engine::runtime::clock::{now_ms, rfc3339};
-use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, Settings, Stub, Vars, trigger};
+use reqflow_engine::runtime::{Engine, EngineConfig, EventIn, Inbound, Origin, Secrets, Settings, Stub, Vars};
 use reqflow_engine::store::Accepted;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -286,8 +286,14 @@ async fn run_case(
     let engine = Engine::new(store, Arc::new(crate::registry()), Settings::new(secrets, vars), config);
     engine.load(vec![wf.clone()]).await?;
     let running = engine.start();
-    let event =
-        trigger::new_event(wf, payload(wf, case)?, now_ms(), engine.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let run_id = reqflow_engine::runtime::trigger::new_id();
+    let event = EventIn {
+        workflow: wf.id.clone(),
+        origin: Origin::Direct,
+        payload: payload(wf, case)?,
+        received_at: now_ms(),
+        run_id: Some(run_id.clone()),
+    };
     let stubs: HashMap<String, Stub> = case
         .stub
         .iter()
@@ -304,15 +310,19 @@ async fn run_case(
             (k.clone(), stub)
         })
         .collect();
-    engine.stub_run(&event.run_id, stubs);
+    engine.stub_run(&run_id, stubs);
     let mut problems = Vec::new();
-    let accepted = engine.submit(event).await?;
+    let accepted = engine.accept(Inbound::Event(event)).await?;
     let run_id = match accepted {
         Accepted::Queued { run_id } => run_id,
-        Accepted::Ignored { .. } | Accepted::Duplicate { .. } => {
-            let status = if matches!(accepted, Accepted::Ignored { .. }) { "ignored" } else { "duplicate" };
+        Accepted::Ignored { .. } | Accepted::Duplicate { .. } | Accepted::Invalid { .. } => {
+            let (status, why) = match &accepted {
+                Accepted::Ignored { .. } => ("ignored", String::new()),
+                Accepted::Invalid { reason, .. } => ("invalid", format!(": {reason}")),
+                _ => ("duplicate", String::new()),
+            };
             if case.expect.status.as_deref() != Some(status) {
-                problems.push(format!("the event was {status} (the trigger's `when:`/`dedupe:`), expected a run"));
+                problems.push(format!("the event was {status}{why} (the trigger's `when:`/`dedupe:`), expected a run"));
             }
             running.shutdown().await;
             return Ok(problems);

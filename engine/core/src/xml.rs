@@ -52,7 +52,7 @@ impl Default for Limits {
     /// 10 MiB, 64 levels, 200,000 elements: far above any Workday response
     /// page, far below what would hurt the process.
     fn default() -> Self {
-        Limits { max_bytes: 10 * 1024 * 1024, max_depth: 64, max_elements: 200_000 }
+        Limits { max_bytes: 10 * 1024 * 1024, max_depth: crate::limits::MAX_XML_DEPTH, max_elements: 200_000 }
     }
 }
 

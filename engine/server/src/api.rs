@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reqflow_engine::compile::CompiledTrigger;
 use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::runtime::{EventIn, Inbound, Origin};
 use reqflow_engine::store::{RunFilter, RunStatus, WorkflowVersion};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::access::Touched;
 use crate::error::ApiError;
-use crate::hooks::submit;
+use crate::hooks::answer;
 
 pub(crate) async fn workflows(State(state): State<AppState>) -> Json<Value> {
     let list: Vec<Value> = state
@@ -75,6 +75,24 @@ pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuer
 pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let detail = state.engine.run_detail(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
     Ok(Json(detail))
+}
+
+/// One stored event: its outcome (`queued`, `ignored`, `duplicate`,
+/// `invalid` with the reason), when and how it arrived, and its `event`
+/// context (headers without credentials). The raw body stays on its own
+/// endpoint (`/api/runs/{id}/event/raw`).
+pub(crate) async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let e = state.engine.store().event(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no event `{id}`")))?;
+    Ok(Json(json!({
+        "event_id": e.event_id,
+        "workflow_id": e.workflow_id,
+        "trigger": e.trigger,
+        "received_at": e.received_at,
+        "status": e.status,
+        "reason": e.reason,
+        "dedupe_key": e.dedupe_key.map(|k| state.engine.secrets().mask_str(&k)),
+        "event": state.engine.secrets().mask(&e.payload),
+    })))
 }
 
 /// The body of a run's event exactly as received, with its original
@@ -200,15 +218,10 @@ pub(crate) async fn manual(
     Path(id): Path<String>,
     body: Option<Json<Value>>,
 ) -> Result<Response, ApiError> {
-    let wf = state.engine.workflow(&id).ok_or_else(|| ApiError::NotFound(format!("no workflow `{id}`")))?;
-    if !matches!(wf.trigger, CompiledTrigger::Manual) {
-        return Err(ApiError::Conflict(format!(
-            "workflow `{id}` is started by its `{}` trigger, not manually",
-            wf.trigger.kind()
-        )));
-    }
     let payload = body.map(|Json(v)| v).unwrap_or_else(|| json!({}));
-    let (status, v) = submit(&state.engine, &wf, payload, None, now_ms()).await?;
+    let inbound =
+        Inbound::Event(EventIn { workflow: id, origin: Origin::Manual, payload, received_at: now_ms(), run_id: None });
+    let (status, v) = answer(state.engine.accept(inbound).await?);
     let run = v.get("run_id").and_then(Value::as_str).map(str::to_owned);
     let mut r = (status, Json(v)).into_response();
     r.extensions_mut().insert(Touched(run.into_iter().collect()));

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reqflow_engine::runtime::trigger::TriggerError;
 use reqflow_engine::runtime::{AcceptError, EngineError};
 use reqflow_engine::store::StoreError;
 use serde_json::json;
@@ -79,6 +80,18 @@ impl From<AcceptError> for ApiError {
             AcceptError::Overloaded(m) => ApiError::Overloaded(m),
             AcceptError::Stopped => ApiError::Overloaded("the engine is stopping".into()),
             AcceptError::Store(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl From<TriggerError> for ApiError {
+    fn from(e: TriggerError) -> Self {
+        match e {
+            TriggerError::NotFound(m) => ApiError::NotFound(m),
+            TriggerError::WrongTrigger(m) => ApiError::Conflict(m),
+            TriggerError::Unauthorized(a) => ApiError::Unauthorized(a.to_string()),
+            TriggerError::BadRequest(m) => ApiError::BadRequest(m),
+            TriggerError::NotStored(a) => a.into(),
         }
     }
 }

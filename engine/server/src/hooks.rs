@@ -1,23 +1,23 @@
-//! `POST /hooks/{path}`: check auth → parse → dedupe → commit → answer.
+//! `POST /hooks/{path}`: the request's head, then its body within the
+//! edge's limits, through the engine's one accept path; the typed result
+//! mapped to HTTP.
 
 use std::time::Instant;
 
 use axum::Json;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use reqflow_engine::compile::{CompiledAuth, CompiledTrigger, CompiledWorkflow};
 use reqflow_engine::runtime::clock::now_ms;
-use reqflow_engine::runtime::trigger::{self, TriggerError, TriggerRequest};
-use reqflow_engine::runtime::{Engine, EventOutcome};
+use reqflow_engine::runtime::trigger::{TriggerError, TriggerRequest};
+use reqflow_engine::runtime::{EventOutcome, Inbound};
 use reqflow_engine::store::Accepted;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::edge::{BodyError, ReadBody};
+use crate::edge::BodyError;
 use crate::error::ApiError;
 
 /// A trigger request as `POST /hooks/{path}` and `POST /soap/{path}` see it:
@@ -67,59 +67,17 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Authenticate against the workflow's trigger, recording rejections.
-/// Every error of `authenticate` refuses the request (matched exhaustively:
-/// none can fall through to "allowed").
-fn check_auth(state: &AppState, wf: &CompiledWorkflow, req: &TriggerRequest) -> Result<(), ApiError> {
-    let engine = &state.engine;
-    let auth = match &wf.trigger {
-        CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
-        _ => None,
-    };
-    let Some(auth) = auth else { return Ok(()) };
-    match trigger::authenticate(auth, req, &wf.templates, engine.settings()) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            engine.metrics().event(&wf.id, EventOutcome::Rejected);
-            state.refusals.note("trigger request refused: unauthorized", &e.to_string());
-            Err(match e {
-                TriggerError::Unauthorized(m) => ApiError::Unauthorized(m),
-                TriggerError::BadRequest(m) | TriggerError::Expression(m) => ApiError::Unauthorized(m),
-            })
+/// The answer to an accepted event: (status, JSON body).
+pub(crate) fn answer(accepted: Accepted) -> (StatusCode, Value) {
+    match accepted {
+        Accepted::Queued { run_id } => (StatusCode::ACCEPTED, json!({ "run_id": run_id, "status": "queued" })),
+        Accepted::Duplicate { run_id } => (StatusCode::OK, json!({ "status": "duplicate", "run_id": run_id })),
+        Accepted::Ignored { event_id } => (StatusCode::OK, json!({ "status": "ignored", "event_id": event_id })),
+        // Stored, with the reason: a 2xx (the sender must not retry), saying so.
+        Accepted::Invalid { event_id, reason } => {
+            (StatusCode::OK, json!({ "status": "invalid", "event_id": event_id, "reason": reason }))
         }
     }
-}
-
-/// Submit an event (with the body as received, when there is one) and
-/// describe the outcome: (status, JSON answer).
-pub(crate) async fn submit(
-    engine: &Engine,
-    wf: &CompiledWorkflow,
-    payload: Value,
-    raw_body: Option<Vec<u8>>,
-    received_at: i64,
-) -> Result<(StatusCode, Value), ApiError> {
-    let mut event = trigger::new_event(wf, payload, received_at, engine.settings()).map_err(|e| {
-        engine.metrics().event(&wf.id, EventOutcome::Rejected);
-        ApiError::BadRequest(e.to_string())
-    })?;
-    event.raw_body = raw_body;
-    let accepted =
-        engine.submit(event).await.inspect_err(|_| engine.metrics().event(&wf.id, EventOutcome::Rejected))?;
-    Ok(match accepted {
-        Accepted::Queued { run_id } => {
-            engine.metrics().event(&wf.id, EventOutcome::Accepted);
-            (StatusCode::ACCEPTED, json!({ "run_id": run_id, "status": "queued" }))
-        }
-        Accepted::Duplicate { run_id } => {
-            engine.metrics().event(&wf.id, EventOutcome::Duplicate);
-            (StatusCode::OK, json!({ "status": "duplicate", "run_id": run_id }))
-        }
-        Accepted::Ignored { event_id } => {
-            engine.metrics().event(&wf.id, EventOutcome::Ignored);
-            (StatusCode::OK, json!({ "status": "ignored", "event_id": event_id }))
-        }
-    })
 }
 
 pub(crate) async fn webhook(
@@ -130,43 +88,34 @@ pub(crate) async fn webhook(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let resp = handle(&state, &path, query, &headers, body).await;
+    let route = format!("/hooks/{}", path.trim_matches('/'));
+    let resp = accept(&state, route, query, &headers, body).await;
     state.engine.metrics().accept_latency.observe(started.elapsed());
     match resp {
-        Ok((status, v)) => (status, Json(v)).into_response(),
+        Ok(accepted) => {
+            let (status, v) = answer(accepted);
+            (status, Json(v)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
 
-/// What a trigger request is once admitted: its workflow, the request with
-/// its body, and the body's share of the memory budget (held until answered).
-pub(crate) struct Admitted {
-    pub wf: Arc<CompiledWorkflow>,
-    pub req: TriggerRequest,
-    pub _body: ReadBody,
-}
-
-/// Route lookup, then credentials carried in headers (bearer, basic) before
-/// a byte of the body is read, then the body within the edge's limits
-/// (size, time, memory), then credentials over the body (HMAC).
-pub(crate) async fn admit(
+/// A trigger request through the engine's accept path: the route and the
+/// credentials carried in headers (bearer, basic) before a byte of the body
+/// is read ([`Engine::admit`]), then the body within the edge's limits
+/// (size, time, memory), then [`Engine::accept`] (HMAC over the body,
+/// parsing, `when:`, `dedupe:`, the durable accept). The body's share of the
+/// memory budget is held until the event is stored.
+pub(crate) async fn accept(
     state: &AppState,
-    route: &str,
-    headers: &HeaderMap,
+    route: String,
     query: Option<String>,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Admitted, ApiError> {
+) -> Result<Accepted, ApiError> {
     let engine = &state.engine;
-    let wf = engine.by_route(route).ok_or_else(|| ApiError::NotFound(format!("no workflow serves POST {route}")))?;
-    let mut req = request(headers, query, Bytes::new());
-    let auth = match &wf.trigger {
-        CompiledTrigger::Webhook { auth, .. } | CompiledTrigger::Soap { auth, .. } => auth.as_ref(),
-        _ => None,
-    };
-    let header_auth = matches!(auth, Some(CompiledAuth::Bearer(_) | CompiledAuth::Basic { .. }));
-    if header_auth {
-        check_auth(state, &wf, &req)?;
-    }
+    let mut request = request(headers, query, Bytes::new());
+    let wf = engine.admit(&route, &request).map_err(|e| refused(state, e))?;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -181,27 +130,16 @@ pub(crate) async fn admit(
             BodyError::Broken(_) => ApiError::BadRequest(e.to_string()),
         }
     })?;
-    req.body = read.bytes.to_vec();
-    if !header_auth {
-        check_auth(state, &wf, &req)?;
-    }
-    Ok(Admitted { wf, req, _body: read })
+    request.body = read.bytes.to_vec();
+    let accepted = engine.accept(Inbound::Request { route, request }).await.map_err(|e| refused(state, e));
+    drop(read);
+    accepted
 }
 
-async fn handle(
-    state: &AppState,
-    path: &str,
-    query: Option<String>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(StatusCode, Value), ApiError> {
-    let engine = &state.engine;
-    let route = format!("/hooks/{}", path.trim_matches('/'));
-    let Admitted { wf, req, _body } = admit(state, &route, headers, query, body).await?;
-    let signature_headers = trigger::signature_headers(&wf.trigger);
-    let payload = trigger::webhook_event(&req, &signature_headers).map_err(|e| {
-        engine.metrics().event(&wf.id, EventOutcome::Rejected);
-        ApiError::BadRequest(e.to_string())
-    })?;
-    submit(engine, &wf, payload, Some(req.body), req.received_at).await
+/// A refusal as an [`ApiError`]; credential refusals are logged (rate-limited).
+fn refused(state: &AppState, e: TriggerError) -> ApiError {
+    if let TriggerError::Unauthorized(a) = &e {
+        state.refusals.note("trigger request refused: unauthorized", &a.to_string());
+    }
+    e.into()
 }

@@ -8,15 +8,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use reqflow_engine::compile::CompiledTrigger;
-use reqflow_engine::runtime::EventOutcome;
-use reqflow_engine::runtime::clock::rfc3339;
-use reqflow_engine::runtime::trigger;
-use reqflow_engine::xml::{SoapVersion, escape, parse_soap};
-use serde_json::{Value, json};
+use reqflow_engine::xml::{SoapVersion, escape};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::hooks::{Admitted, admit, submit};
+use crate::hooks::{accept, answer};
 
 const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -81,43 +78,14 @@ async fn handle(
     body: Body,
     version: SoapVersion,
 ) -> Response {
-    let engine = &state.engine;
     let route = format!("/soap/{}", path.trim_matches('/'));
-    if engine.by_route(&route).is_some_and(|wf| !matches!(wf.trigger, CompiledTrigger::Soap { .. })) {
-        return fault(version, StatusCode::NOT_FOUND, true, "not a SOAP endpoint");
-    }
-    let (wf, req, _body) = match admit(state, &route, headers, query, body).await {
-        Ok(Admitted { wf, req, _body }) => (wf, req, _body),
-        Err(e) => return error_fault(version, e),
+    let Some(CompiledTrigger::Soap { operation, .. }) = state.engine.by_route(&route).map(|wf| wf.trigger.clone())
+    else {
+        return fault(version, StatusCode::NOT_FOUND, true, &format!("no workflow serves POST {route}"));
     };
-    let CompiledTrigger::Soap { operation, .. } = &wf.trigger else {
-        return fault(version, StatusCode::NOT_FOUND, true, "not a SOAP endpoint");
-    };
-    let reject = |msg: String| {
-        engine.metrics().event(&wf.id, EventOutcome::Rejected);
-        fault(version, StatusCode::BAD_REQUEST, true, &msg)
-    };
-    let Ok(text) = std::str::from_utf8(&req.body) else {
-        return reject("the body is not UTF-8".into());
-    };
-    let msg = match parse_soap(text) {
-        Ok(m) => m,
-        Err(e) => return reject(format!("the body is not a valid SOAP envelope: {e}")),
-    };
-    let got = msg.operation.strip_suffix("_Request").unwrap_or(&msg.operation);
-    if got != operation {
-        return reject(format!("expected operation `{operation}`, found `{}`", msg.operation));
-    }
-    let signature_headers = trigger::signature_headers(&wf.trigger);
-    let payload = json!({
-        "body": msg.body,
-        "operation": msg.operation,
-        "header": msg.header,
-        "headers": trigger::headers_json(&req, &signature_headers),
-        "received_at": rfc3339(req.received_at),
-    });
-    match submit(engine, &wf, payload, Some(req.body), req.received_at).await {
-        Ok((status, answer)) => {
+    match accept(state, route, query, headers, body).await {
+        Ok(accepted) => {
+            let (status, answer) = answer(accepted);
             let field = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             let body = format!(
                 "<{operation}_Response xmlns=\"urn:reqflow\"><Status>{}</Status><Run_ID>{}</Run_ID></{operation}_Response>",

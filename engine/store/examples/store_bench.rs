@@ -58,6 +58,7 @@ fn event(prefix: &str, i: usize) -> NewEvent {
         raw_body: Some(serde_json::to_vec(&payload(i)["body"]).unwrap_or_default()),
         dedupe: Some((format!("evt-{prefix}-{i}"), 1_700_600_000_000)),
         start_run: true,
+        invalid: None,
     }
 }
 

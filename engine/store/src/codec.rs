@@ -15,9 +15,10 @@ pub(crate) fn json_opt(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(json)
 }
 
-/// A stored JSON text.
+/// A stored JSON text, read back as deep as the accept path lets values
+/// nest ([`reqflow_engine::limits::parse_stored`]).
 pub(crate) fn parse(what: &str, text: &str) -> StoreResult<Value> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: invalid JSON: {e}")))
+    reqflow_engine::limits::parse_stored(text).map_err(|e| StoreError::Corrupt(format!("{what}: invalid JSON: {e}")))
 }
 
 /// A stored optional JSON text.

@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, name: "event_raw_body", sql: include_str!("../migrations/sqlite/0002_event_raw_body.sql") },
     Migration { version: 3, name: "access", sql: include_str!("../migrations/sqlite/0003_access.sql") },
+    Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/sqlite/0004_event_reason.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -45,6 +46,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0002_event_raw_body.sql"),
     },
     Migration { version: 3, name: "access", sql: include_str!("../migrations/postgres/0003_access.sql") },
+    Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/postgres/0004_event_reason.sql") },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

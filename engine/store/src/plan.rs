@@ -40,7 +40,7 @@ pub(crate) struct KeyRow {
 pub(crate) struct Plan {
     /// One answer per event, in order.
     pub answers: Vec<Accepted>,
-    /// Stored status of each event: `queued`, `ignored` or `duplicate`.
+    /// Stored status of each event: `queued`, `ignored`, `duplicate` or `invalid`.
     pub statuses: Vec<&'static str>,
     /// Indexes of the events that start a run.
     pub runs: Vec<usize>,
@@ -71,6 +71,11 @@ pub(crate) fn plan(batch: &[NewEvent], stored: HashMap<KeyId, StoredKey>) -> Pla
         keys: Vec::new(),
     };
     for (i, ev) in batch.iter().enumerate() {
+        if let Some(reason) = &ev.invalid {
+            plan.answers.push(Accepted::Invalid { event_id: ev.event_id.clone(), reason: reason.clone() });
+            plan.statuses.push("invalid");
+            continue;
+        }
         if let Some((key, expires_at)) = &ev.dedupe {
             let id = (ev.workflow.workflow_id.clone(), key.clone());
             if let Some(seen) = current.get(&id).filter(|s| s.expires_at > ev.received_at) {
@@ -128,6 +133,7 @@ mod tests {
             raw_body: None,
             dedupe: key.map(|k| (k.to_owned(), at + 100)),
             start_run: start,
+            invalid: None,
         }
     }
 
@@ -146,6 +152,25 @@ mod tests {
         );
         assert_eq!(p.runs, vec![0, 2]);
         assert_eq!(p.keys.len(), 2);
+    }
+
+    #[test]
+    fn invalid_events_take_no_key_and_start_nothing() {
+        let mut bad = ev(1, "a", Some("k"), 0, false);
+        bad.invalid = Some("`dedupe:` no field".into());
+        let batch = vec![bad, ev(2, "a", Some("k"), 1, true)];
+        let p = plan(&batch, HashMap::new());
+        assert_eq!(
+            p.answers,
+            vec![
+                Accepted::Invalid { event_id: "e1".into(), reason: "`dedupe:` no field".into() },
+                Accepted::Queued { run_id: "r2".into() },
+            ]
+        );
+        assert_eq!(p.statuses, vec!["invalid", "queued"]);
+        assert_eq!(p.runs, vec![1]);
+        assert_eq!(p.keys.len(), 1);
+        assert_eq!(p.keys[0].event_id, "e2");
     }
 
     #[test]

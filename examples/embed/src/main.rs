@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqflow_engine::action::{Action, ActionContext, ActionError, ActionInfo, Registry};
 use reqflow_engine::load::load_str;
-use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, trigger};
+use reqflow_engine::runtime::{Engine, EngineConfig, EventIn, Inbound, Origin, Secrets};
 use reqflow_engine::store::Accepted;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -79,8 +79,14 @@ pub async fn run_example(db_url: &str) -> Result<Value, Box<dyn std::error::Erro
     let running = engine.start();
 
     let event = json!({ "name": "Ada Lovelace", "answers": ["yes", "5 years", ""] });
-    let new_event = trigger::new_event(&workflow, event, trigger_now(), engine.settings())?;
-    let Accepted::Queued { run_id } = engine.submit(new_event).await? else {
+    let inbound = Inbound::Event(EventIn {
+        workflow: workflow.id.clone(),
+        origin: Origin::Manual,
+        payload: event,
+        received_at: trigger_now(),
+        run_id: None,
+    });
+    let Accepted::Queued { run_id } = engine.accept(inbound).await? else {
         return Err("the event did not start a run".into());
     };
     engine.wait_for(&run_id, Duration::from_secs(30)).await?;

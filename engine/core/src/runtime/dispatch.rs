@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Engine, Inner, trigger};
+use super::inbound::{EventIn, Inbound, Origin};
+use super::trigger::TriggerError;
+use super::{Engine, Inner};
 use crate::action::{ActionError, BoxFuture, RunStarter};
+use crate::store::Accepted;
 
 /// How long the fallback dedupe key of a started run is kept (the target's
 /// own `dedupe:` uses its own `dedupe_ttl:`).
@@ -36,20 +39,29 @@ impl RunStarter for Starter {
         Box::pin(async move {
             let inner = self.0.upgrade().ok_or_else(|| ActionError::retryable("the engine is stopping"))?;
             let engine = &Engine { inner };
-            let wf = engine.workflow(workflow).ok_or_else(|| {
-                ActionError::permanent(format!("workflow `{workflow}` is not loaded")).with_code("workflow.unknown")
+            let inbound = Inbound::Event(EventIn {
+                workflow: workflow.to_owned(),
+                origin: Origin::Workflow { fallback_dedupe },
+                payload: event,
+                received_at: super::clock::now_ms(),
+                run_id: None,
+            });
+            let accepted = engine.accept(inbound).await.map_err(|e| match e {
+                TriggerError::NotFound(m) => ActionError::permanent(m).with_code("workflow.unknown"),
+                TriggerError::NotStored(e) => {
+                    ActionError::retryable(format!("workflow `{workflow}`: {e}")).with_code("workflow.accept")
+                }
+                e @ (TriggerError::WrongTrigger(_) | TriggerError::Unauthorized(_) | TriggerError::BadRequest(_)) => {
+                    ActionError::permanent(format!("workflow `{workflow}`: {e}")).with_code("workflow.event")
+                }
             })?;
-            let now = super::clock::now_ms();
-            let mut ev = trigger::new_event(&wf, event, now, engine.settings()).map_err(|e| {
-                ActionError::permanent(format!("workflow `{workflow}`: {e}")).with_code("workflow.event")
-            })?;
-            ev.trigger = "workflow".to_owned();
-            if ev.dedupe.is_none() {
-                ev.dedupe = Some((fallback_dedupe, now + FALLBACK_DEDUPE_TTL.as_millis() as i64));
+            // The event is kept, but the started workflow could not evaluate it: this step fails.
+            if let Accepted::Invalid { reason, event_id } = &accepted {
+                return Err(ActionError::permanent(format!(
+                    "workflow `{workflow}` stored the event {event_id} as invalid: {reason}"
+                ))
+                .with_code("workflow.event"));
             }
-            let accepted = engine.submit(ev).await.map_err(|e| {
-                ActionError::retryable(format!("workflow `{workflow}`: {e}")).with_code("workflow.accept")
-            })?;
             // `{"status": "queued", "run_id"}`, `{"status": "duplicate", "run_id"}` or `{"status": "ignored", …}`.
             serde_json::to_value(&accepted).map_err(|e| ActionError::permanent(format!("workflow `{workflow}`: {e}")))
         })

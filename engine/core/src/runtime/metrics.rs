@@ -58,6 +58,8 @@ pub enum EventOutcome {
     Ignored,
     /// Dedupe key seen before.
     Duplicate,
+    /// Stored, but its `when:` or `dedupe:` could not be evaluated: no run.
+    Invalid,
     /// Auth failed, bad body, too large, overloaded.
     Rejected,
 }
@@ -68,6 +70,7 @@ impl EventOutcome {
             EventOutcome::Accepted => "accepted",
             EventOutcome::Ignored => "ignored",
             EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Invalid => "invalid",
             EventOutcome::Rejected => "rejected",
         }
     }

@@ -3,8 +3,9 @@
 //! An [`Engine`] owns a [`Store`], the loaded workflows,
 //! the action [`Registry`] and the [`Settings`] (secrets and vars). Once
 //! [`Engine::start`]ed it runs:
-//! - the **accepter** (`accept.rs`): trigger requests are batched and
-//!   committed together (group commit), then answered;
+//! - the **accepter** (`accept.rs`): events that passed the one accept
+//!   path ([`Engine::accept`], `inbound.rs`) are batched and committed
+//!   together (group commit), then answered;
 //! - **workers** (`worker.rs`): claim runs with a lease, execute them
 //!   (`executor.rs`), keep the lease alive while they work;
 //! - the **scheduler** (`scheduler.rs`): schedule triggers, each slot fired once.
@@ -24,7 +25,7 @@
 //! use std::time::Duration;
 //! use reqflow_engine::action::Registry;
 //! use reqflow_engine::load::load_str;
-//! use reqflow_engine::runtime::{trigger, Engine, EngineConfig, Settings};
+//! use reqflow_engine::runtime::{Engine, EngineConfig, EventIn, Inbound, Origin, Settings};
 //! use reqflow_engine::store::Accepted;
 //!
 //! let mut registry = Registry::new();
@@ -35,8 +36,14 @@
 //! let engine = Engine::new(store, registry, Settings::from_env(), EngineConfig::default());
 //! engine.load(vec![workflow.clone()]).await?;
 //! let running = engine.start();
-//! let event = trigger::new_event(&workflow, serde_json::json!({ "name": "Ada" }), 0, engine.settings())?;
-//! if let Accepted::Queued { run_id } = engine.submit(event).await? {
+//! let event = EventIn {
+//!     workflow: workflow.id.clone(),
+//!     origin: Origin::Manual,
+//!     payload: serde_json::json!({ "name": "Ada" }),
+//!     received_at: reqflow_engine::runtime::clock::now_ms(),
+//!     run_id: None,
+//! };
+//! if let Accepted::Queued { run_id } = engine.accept(Inbound::Event(event)).await? {
 //!     engine.wait_for(&run_id, Duration::from_secs(10)).await?;
 //!     println!("{}", engine.run_detail(&run_id).await?.unwrap_or_default());
 //! }
@@ -48,6 +55,7 @@ mod accept;
 pub mod clock;
 mod dispatch;
 mod executor;
+pub mod inbound;
 pub mod metrics;
 mod report;
 mod scheduler;
@@ -68,6 +76,7 @@ use serde_json::Value;
 pub use accept::AcceptError;
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
+pub use inbound::{EventIn, Inbound, Origin};
 pub use metrics::{EventOutcome, Metrics};
 pub use sealed::{StateKey, StateKeyError};
 pub use secrets::Secrets;
@@ -373,8 +382,9 @@ impl Engine {
         }
     }
 
-    /// Submit an event through the batching accepter: durable when this returns `Ok`.
-    pub async fn submit(&self, event: NewEvent) -> Result<Accepted, AcceptError> {
+    /// Submit an event through the batching accepter: durable when this
+    /// returns `Ok`. Callers go through [`Engine::accept`].
+    pub(crate) async fn submit(&self, event: NewEvent) -> Result<Accepted, AcceptError> {
         self.inner.accepter.submit(event, &self.inner).await
     }
 
@@ -417,20 +427,36 @@ impl Engine {
 }
 
 pub(crate) async fn execute(inner: &Inner, engine: &Engine, mut run: ClaimedRun) -> Result<RunEnd, EngineError> {
+    if let Some(reason) = run.undecodable.take() {
+        return fail_alone(inner, &run, format!("the run's stored event cannot be read back: {reason}")).await;
+    }
     let wf = match engine.version(&run.workflow).await {
         Ok(wf) => wf,
-        Err(e) => {
-            let outcome = crate::store::RunOutcome {
-                status: RunStatus::Failed,
-                error: Some(serde_json::json!({ "message": e.to_string(), "class": "permanent" })),
-                finished_at: clock::now_ms(),
-            };
-            inner.store.finish(&inner.worker_id, &run.run_id, outcome).await?;
-            return Ok(RunEnd::Finished(RunStatus::Failed));
-        }
+        Err(e) => return fail_alone(inner, &run, e.to_string()).await,
     };
     let event = std::mem::take(&mut run.event);
-    Ok(executor::Execution::new(inner, &wf, &run).execute(event).await?)
+    match executor::Execution::new(inner, &wf, &run).execute(event).await {
+        Ok(end) => Ok(end),
+        // Stored data of this run that cannot be decoded will not decode on
+        // the next claim either: the run fails now, alone, with the reason,
+        // instead of coming back after every lease.
+        Err(StoreError::Corrupt(m)) => {
+            fail_alone(inner, &run, format!("the run's stored data cannot be read back: {m}")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Finish a run that cannot be executed as failed (permanent), with `reason`.
+async fn fail_alone(inner: &Inner, run: &ClaimedRun, reason: String) -> Result<RunEnd, EngineError> {
+    tracing::warn!(run_id = %run.run_id, workflow = %run.workflow.workflow_id, reason = %reason, "run failed: it cannot be executed");
+    let outcome = crate::store::RunOutcome {
+        status: RunStatus::Failed,
+        error: Some(serde_json::json!({ "message": reason, "class": "permanent" })),
+        finished_at: clock::now_ms(),
+    };
+    inner.store.finish(&inner.worker_id, &run.run_id, outcome).await?;
+    Ok(RunEnd::Finished(RunStatus::Failed))
 }
 
 /// A started engine; dropping it stops the background tasks.

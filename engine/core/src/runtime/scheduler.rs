@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::Engine;
 use super::clock::{now_ms, rfc3339};
+use super::inbound::{EventIn, Inbound, Origin};
 use crate::compile::{CompiledTrigger, SchedulePlan};
-use crate::store::{NewEvent, WorkflowVersion};
 
 /// The latest slot at or before `now` (Unix ms), if the plan has one.
 pub(crate) fn due_slot(plan: &SchedulePlan, now: i64, after: Option<i64>) -> Option<i64> {
@@ -48,7 +48,7 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    eprintln!("reqflow: schedule of `{}`: {e}", wf.id);
+                    tracing::error!(workflow = %wf.id, error = %e, "schedule slot could not be claimed");
                     continue;
                 }
             }
@@ -57,20 +57,16 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
                 "scheduled_at": rfc3339(slot),
                 "previous_success_at": previous.map(rfc3339),
             });
-            let event = NewEvent {
-                event_id: super::trigger::new_id(),
-                run_id: super::trigger::new_id(),
-                workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
-                trigger: "schedule".into(),
+            let inbound = Inbound::Event(EventIn {
+                workflow: wf.id.clone(),
+                origin: Origin::Schedule,
+                payload,
                 // `previous_success_at` is read back from this: the slot, not the wall clock.
                 received_at: slot,
-                payload,
-                raw_body: None,
-                dedupe: None,
-                start_run: true,
-            };
-            if let Err(e) = engine.submit(event).await {
-                eprintln!("reqflow: schedule of `{}` could not start a run: {e}", wf.id);
+                run_id: None,
+            });
+            if let Err(e) = engine.accept(inbound).await {
+                tracing::error!(workflow = %wf.id, slot = %rfc3339(slot), error = %e, "schedule could not start a run");
             }
         }
         tokio::select! {

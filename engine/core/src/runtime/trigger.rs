@@ -38,18 +38,47 @@ impl TriggerRequest {
     }
 }
 
-/// Why a request was refused.
+/// Why a trigger request's credentials were refused (401). Each message
+/// says what was missing or wrong, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The request does not carry the credential the trigger requires.
+    #[error("{0}")]
+    Missing(String),
+    /// The credential is there but cannot be read (bad base64, hex, timestamp).
+    #[error("{0}")]
+    Malformed(String),
+    /// The credential does not match (wrong token, password or signature).
+    #[error("{0}")]
+    Mismatch(String),
+    /// The signature's timestamp is outside the tolerance window (a replay?).
+    #[error("{0}")]
+    Stale(String),
+    /// The endpoint's own credential is not configured (a secret it reads is unset).
+    #[error("{0}")]
+    NotConfigured(String),
+}
+
+/// Why a trigger request or an event was refused: nothing was stored.
+/// Transports map each variant to their answer (HTTP status, SOAP fault);
+/// the match is exhaustive, so no refusal can fall through to "accepted".
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TriggerError {
-    /// Authentication failed (401). The message says what was missing or wrong, never a secret.
+    /// No workflow serves this route, or no workflow has this id (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The workflow is not started this way (a manual run of a webhook workflow) (409).
+    #[error("{0}")]
+    WrongTrigger(String),
+    /// Authentication failed (401).
     #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// The body cannot be parsed (400).
+    Unauthorized(#[from] AuthError),
+    /// The body cannot be parsed, or is past the limits ([`crate::limits`]) (400).
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// A `when:` or `dedupe:` expression failed on this event (400: the event is not stored).
-    #[error("the event cannot be evaluated: {0}")]
-    Expression(String),
+    /// The event was not stored: overloaded, store unavailable, stopping (503).
+    #[error(transparent)]
+    NotStored(#[from] super::AcceptError),
 }
 
 /// A new time-ordered unique id (UUID v7).
@@ -63,11 +92,11 @@ pub fn is_credential_header(name: &str, extra: &[&str]) -> bool {
         || extra.contains(&name)
 }
 
-fn eval_secret(v: &CompiledValue, templates: &Templates, settings: &Settings) -> Result<String, TriggerError> {
+fn eval_secret(v: &CompiledValue, templates: &Templates, settings: &Settings) -> Result<String, AuthError> {
     match v.eval(templates, &settings.scope()) {
         Ok(Value::String(s)) if !s.is_empty() => Ok(s),
-        Ok(_) => Err(TriggerError::Unauthorized("the endpoint's credential is not configured".into())),
-        Err(_) => Err(TriggerError::Unauthorized(
+        Ok(_) => Err(AuthError::NotConfigured("the endpoint's credential is not configured".into())),
+        Err(_) => Err(AuthError::NotConfigured(
             "the endpoint's credential is not configured (a secret or var it reads is not set)".into(),
         )),
     }
@@ -103,18 +132,18 @@ pub fn authenticate(
     req: &TriggerRequest,
     templates: &Templates,
     settings: &Settings,
-) -> Result<(), TriggerError> {
+) -> Result<(), AuthError> {
     match auth {
         CompiledAuth::Bearer(token) => {
             let want = eval_secret(token, templates, settings)?;
             let got = req
                 .header("authorization")
                 .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-                .ok_or_else(|| TriggerError::Unauthorized("missing `Authorization: Bearer` header".into()))?;
+                .ok_or_else(|| AuthError::Missing("missing `Authorization: Bearer` header".into()))?;
             if credential_eq(got.trim().as_bytes(), want.as_bytes()) {
                 Ok(())
             } else {
-                Err(TriggerError::Unauthorized("wrong bearer token".into()))
+                Err(AuthError::Mismatch("wrong bearer token".into()))
             }
         }
         CompiledAuth::Basic { username, password } => {
@@ -126,14 +155,14 @@ pub fn authenticate(
             let got = req
                 .header("authorization")
                 .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
-                .ok_or_else(|| TriggerError::Unauthorized("missing `Authorization: Basic` header".into()))?;
+                .ok_or_else(|| AuthError::Missing("missing `Authorization: Basic` header".into()))?;
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(got.trim())
-                .map_err(|_| TriggerError::Unauthorized("malformed basic credentials".into()))?;
+                .map_err(|_| AuthError::Malformed("malformed basic credentials".into()))?;
             if credential_eq(&decoded, want.as_bytes()) {
                 Ok(())
             } else {
-                Err(TriggerError::Unauthorized("wrong user name or password".into()))
+                Err(AuthError::Mismatch("wrong user name or password".into()))
             }
         }
         CompiledAuth::Hmac(h) => verify_hmac(h, req, templates, settings),
@@ -165,38 +194,36 @@ fn verify_hmac(
     req: &TriggerRequest,
     templates: &Templates,
     settings: &Settings,
-) -> Result<(), TriggerError> {
+) -> Result<(), AuthError> {
     let key = eval_secret(&h.secret, templates, settings)?;
-    let header = req
-        .header(&h.header)
-        .ok_or_else(|| TriggerError::Unauthorized(format!("missing signature header `{}`", h.header)))?;
+    let header =
+        req.header(&h.header).ok_or_else(|| AuthError::Missing(format!("missing signature header `{}`", h.header)))?;
     let sig_text = match &h.prefix {
         Some(p) => header
             .trim()
             .strip_prefix(p.as_str())
-            .ok_or_else(|| TriggerError::Unauthorized(format!("signature does not start with `{p}`")))?,
+            .ok_or_else(|| AuthError::Malformed(format!("signature does not start with `{p}`")))?,
         None => header.trim(),
     };
     let given = match h.encoding {
         HmacEncoding::Hex => hex_decode(sig_text),
         HmacEncoding::Base64 => base64::engine::general_purpose::STANDARD.decode(sig_text).ok(),
     }
-    .ok_or_else(|| TriggerError::Unauthorized("malformed signature".into()))?;
+    .ok_or_else(|| AuthError::Malformed("malformed signature".into()))?;
     let matches = match &h.timestamp_header {
         None => verify_mac(h.algorithm, key.as_bytes(), &[&req.body], &given),
         Some(th) => {
-            let ts =
-                req.header(th).ok_or_else(|| TriggerError::Unauthorized(format!("missing timestamp header `{th}`")))?;
-            let secs: i64 = ts.trim().parse().map_err(|_| TriggerError::Unauthorized("malformed timestamp".into()))?;
+            let ts = req.header(th).ok_or_else(|| AuthError::Missing(format!("missing timestamp header `{th}`")))?;
+            let secs: i64 = ts.trim().parse().map_err(|_| AuthError::Malformed("malformed timestamp".into()))?;
             // `abs_diff`: a timestamp far from now (e.g. i64::MIN) must not overflow.
             let age = (req.received_at / 1000).abs_diff(secs);
             if Duration::from_secs(age) > h.tolerance {
-                return Err(TriggerError::Unauthorized("timestamp outside the tolerance window (replay?)".into()));
+                return Err(AuthError::Stale("timestamp outside the tolerance window (replay?)".into()));
             }
             verify_mac(h.algorithm, key.as_bytes(), &[ts.trim().as_bytes(), b".", &req.body], &given)
         }
     };
-    if matches { Ok(()) } else { Err(TriggerError::Unauthorized("signature does not match the body".into())) }
+    if matches { Ok(()) } else { Err(AuthError::Mismatch("signature does not match the body".into())) }
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -214,6 +241,7 @@ pub fn webhook_event(req: &TriggerRequest, signature_headers: &[&str]) -> Result
         serde_json::from_slice(&req.body)
             .map_err(|e| TriggerError::BadRequest(format!("the body is not valid JSON: {e}")))?
     };
+    crate::limits::check_json_depth("the JSON body", &body).map_err(TriggerError::BadRequest)?;
     Ok(json!({
         "body": body,
         "headers": headers_json(req, signature_headers),
@@ -247,56 +275,18 @@ pub fn signature_headers(trigger: &CompiledTrigger) -> Vec<&str> {
 
 /// Apply `when:` and `dedupe:` to an event and make the [`NewEvent`] (its
 /// `raw_body` is `None`: a transport that has the bytes sets it).
-pub fn new_event(
-    wf: &CompiledWorkflow,
-    payload: Value,
-    received_at: i64,
-    settings: &Settings,
-) -> Result<NewEvent, TriggerError> {
+///
+/// Never fails: an event whose `when:` or `dedupe:` cannot be evaluated
+/// (say the dedupe field is missing) is still made, with the reason in
+/// [`NewEvent::invalid`]: it is stored as `invalid`, starts no run, and the
+/// sender is told (an authenticated event is never dropped).
+pub fn new_event(wf: &CompiledWorkflow, payload: Value, received_at: i64, settings: &Settings) -> NewEvent {
     let (when, dedupe, ttl) = match &wf.trigger {
         CompiledTrigger::Webhook { when, dedupe, dedupe_ttl, .. }
         | CompiledTrigger::Soap { when, dedupe, dedupe_ttl, .. } => (when.as_ref(), dedupe.as_ref(), *dedupe_ttl),
         _ => (None, None, Duration::ZERO),
     };
-    if when.is_none() && dedupe.is_none() {
-        return Ok(NewEvent {
-            event_id: new_id(),
-            run_id: new_id(),
-            workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
-            trigger: wf.trigger.kind().to_owned(),
-            received_at,
-            payload,
-            raw_body: None,
-            dedupe: None,
-            start_run: true,
-        });
-    }
-    // The payload is moved into the scope and back out (not copied).
-    let mut root = serde_json::Map::with_capacity(3);
-    root.insert("event".into(), payload);
-    settings.add_to(&mut root);
-    let scope = Scope::new(Value::Object(root));
-    let start_run = match when {
-        None => true,
-        Some(w) => match w.eval(&wf.templates, &scope) {
-            Ok(v) => super::executor_truthy(&v),
-            Err(e) => return Err(TriggerError::Expression(format!("`when:` {}", settings.mask_str(&e.to_string())))),
-        },
-    };
-    let dedupe = match dedupe {
-        None => None,
-        Some(d) => match d.eval(&wf.templates, &scope) {
-            Ok(Value::Null) => None,
-            Ok(Value::String(s)) => Some(s),
-            Ok(other) => Some(other.to_string()),
-            Err(e) => return Err(TriggerError::Expression(format!("`dedupe:` {}", settings.mask_str(&e.to_string())))),
-        },
-    };
-    let payload = match scope.into_root() {
-        Value::Object(mut root) => root.remove("event").unwrap_or_default(),
-        _ => Value::Null,
-    };
-    Ok(NewEvent {
+    let mut event = NewEvent {
         event_id: new_id(),
         run_id: new_id(),
         workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
@@ -304,9 +294,44 @@ pub fn new_event(
         received_at,
         payload,
         raw_body: None,
-        dedupe: dedupe.map(|k| (k, received_at + ttl.as_millis() as i64)),
-        start_run,
-    })
+        dedupe: None,
+        start_run: true,
+        invalid: None,
+    };
+    if when.is_none() && dedupe.is_none() {
+        return event;
+    }
+    // The payload is moved into the scope and back out (not copied).
+    let mut root = serde_json::Map::with_capacity(3);
+    root.insert("event".into(), std::mem::take(&mut event.payload));
+    settings.add_to(&mut root);
+    let scope = Scope::new(Value::Object(root));
+    let mut problems = Vec::new();
+    if let Some(w) = when {
+        match w.eval(&wf.templates, &scope) {
+            Ok(v) => event.start_run = super::executor_truthy(&v),
+            Err(e) => problems.push(format!("`when:` {}", settings.mask_str(&e.to_string()))),
+        }
+    }
+    if let Some(d) = dedupe {
+        let expires = received_at.saturating_add(ttl.as_millis() as i64);
+        match d.eval(&wf.templates, &scope) {
+            Ok(Value::Null) => {}
+            Ok(Value::String(s)) => event.dedupe = Some((s, expires)),
+            Ok(other) => event.dedupe = Some((other.to_string(), expires)),
+            Err(e) => problems.push(format!("`dedupe:` {}", settings.mask_str(&e.to_string()))),
+        }
+    }
+    if !problems.is_empty() {
+        event.invalid = Some(problems.join("; "));
+        event.start_run = false;
+        event.dedupe = None;
+    }
+    event.payload = match scope.into_root() {
+        Value::Object(mut root) => root.remove("event").unwrap_or_default(),
+        _ => Value::Null,
+    };
+    event
 }
 
 #[cfg(test)]

@@ -91,6 +91,9 @@ pub struct NewEvent {
     pub dedupe: Option<(String, i64)>,
     /// `false` when the trigger's `when:` said no: recorded as ignored.
     pub start_run: bool,
+    /// Why the event cannot be evaluated (its `when:` or `dedupe:` failed):
+    /// recorded as `invalid` with this reason; no run, no dedupe key.
+    pub invalid: Option<String>,
 }
 
 /// What happened to an accepted event.
@@ -111,6 +114,14 @@ pub enum Accepted {
     Ignored {
         /// The stored event.
         event_id: String,
+    },
+    /// `when:` or `dedupe:` could not be evaluated: the event is stored with
+    /// the reason and starts no run.
+    Invalid {
+        /// The stored event.
+        event_id: String,
+        /// What could not be evaluated, and why.
+        reason: String,
     },
 }
 
@@ -133,8 +144,10 @@ pub struct EventRecord {
     pub raw_body: Option<Vec<u8>>,
     /// Dedupe key, if any.
     pub dedupe_key: Option<String>,
-    /// `queued` (a run was made), `ignored` or `duplicate`.
+    /// `queued` (a run was made), `ignored`, `duplicate` or `invalid`.
     pub status: String,
+    /// Why an `invalid` event could not be evaluated.
+    pub reason: Option<String>,
 }
 
 /// A run a worker claimed.
@@ -153,6 +166,9 @@ pub struct ClaimedRun {
     /// Whether this is the run's first claim (it never started before): it
     /// has no attempts or results to read back.
     pub fresh: bool,
+    /// Why the stored event could not be decoded (`event` is then `null`):
+    /// the run is failed with this reason, alone, not the batch it was claimed in.
+    pub undecodable: Option<String>,
 }
 
 /// How a run ended.

@@ -89,12 +89,13 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                                     $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[])
+                                     $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[], $17::text[])
                   AS t(event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, run_id, version, hash,
-                       raw_body)),
+                       raw_body, reason)),
              ev AS (
-                INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status)
-                SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status
+                INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status,
+                                    reason)
+                SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status, reason
                 FROM input),
              rn AS (
                 INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at)
@@ -123,6 +124,7 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         .bind(keys.iter().map(|k| k.run_id.as_deref()).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.expires_at).collect::<Vec<_>>())
         .bind(chunk.iter().map(|e| e.raw_body.as_deref()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| e.invalid.as_deref()).collect::<Vec<_>>())
         .execute(&mut *c)
         .await?;
     }
@@ -166,7 +168,7 @@ impl EventStore for PostgresStore {
         let event_id = event_id.to_owned();
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT event_id, workflow_id, trigger, received_at, payload::text, dedupe_key, status, raw_body
+                "SELECT event_id, workflow_id, trigger, received_at, payload::text, dedupe_key, status, raw_body, reason
                  FROM events WHERE event_id = $1",
             )
             .bind(event_id)
@@ -184,6 +186,7 @@ impl EventStore for PostgresStore {
                 raw_body: r.try_get(7).map_err(db)?,
                 dedupe_key: r.try_get(5).map_err(db)?,
                 status: r.try_get(6).map_err(db)?,
+                reason: r.try_get(8).map_err(db)?,
             }))
         })
     }

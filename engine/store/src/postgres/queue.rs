@@ -144,6 +144,10 @@ impl QueueStore for PostgresStore {
             rows.iter()
                 .map(|r| {
                     let payload: String = r.try_get(6).map_err(db)?;
+                    let (event, undecodable) = match codec::parse("the stored event", &payload) {
+                        Ok(event) => (event, None),
+                        Err(e) => (serde_json::Value::Null, Some(e.to_string())),
+                    };
                     Ok(ClaimedRun {
                         run_id: r.try_get(0).map_err(db)?,
                         workflow: WorkflowVersion {
@@ -151,10 +155,11 @@ impl QueueStore for PostgresStore {
                             version: codec::u32_of("workflow_version", i64::from(r.try_get::<i32, _>(2).map_err(db)?))?,
                             hash: r.try_get(3).map_err(db)?,
                         },
-                        event: codec::parse("event payload", &payload)?,
+                        event,
                         retries: codec::u32_of("retries", i64::from(r.try_get::<i32, _>(4).map_err(db)?))?,
                         created_at: r.try_get(5).map_err(db)?,
                         fresh: r.try_get(7).map_err(db)?,
+                        undecodable,
                     })
                 })
                 .collect()

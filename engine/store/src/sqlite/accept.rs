@@ -106,8 +106,8 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
     insert_rows(
         c,
         (
-            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status) VALUES ",
-            "(?,?,?,?,?,?,?,?)",
+            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status, reason) VALUES ",
+            "(?,?,?,?,?,?,?,?,?)",
             "",
         ),
         &events,
@@ -124,6 +124,7 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
                     &e.raw_body,
                     &e.dedupe.as_ref().map(|(k, _)| k),
                     status,
+                    &e.invalid,
                 ],
             )
         },
@@ -182,6 +183,7 @@ fn event_record(r: &SqliteRow) -> StoreResult<EventRecord> {
         raw_body: r.try_get(7).map_err(db)?,
         dedupe_key: r.try_get(5).map_err(db)?,
         status: r.try_get(6).map_err(db)?,
+        reason: r.try_get(8).map_err(db)?,
     })
 }
 
@@ -204,7 +206,7 @@ impl EventStore for SqliteStore {
         Box::pin(self.read(move |c| {
             boxed(async move {
                 let row = sqlx::query(
-                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body
+                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason
                      FROM events WHERE event_id = ?",
                 )
                 .bind(event_id)

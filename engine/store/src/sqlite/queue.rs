@@ -68,6 +68,7 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
                 retries: codec::u32_of("retries", r.get(4).map_err(sql)?)?,
                 created_at: r.get(5).map_err(sql)?,
                 fresh: r.get(7).map_err(sql)?,
+                undecodable: None,
             },
             payload: r.get(6).map_err(sql)?,
         });
@@ -169,13 +170,18 @@ impl QueueStore for SqliteStore {
                 return Ok(Vec::new());
             }
             let claimed = self.progress(move |c| claim(c, worker, now, lease_ms, limit), false).await?;
-            claimed
+            // A run whose event cannot be decoded is handed over marked as
+            // such (and failed alone by the engine): never the whole batch.
+            Ok(claimed
                 .into_iter()
                 .map(|Claimed { mut run, payload }| {
-                    run.event = codec::parse("event payload", &payload)?;
-                    Ok(run)
+                    match codec::parse("the stored event", &payload) {
+                        Ok(event) => run.event = event,
+                        Err(e) => run.undecodable = Some(e.to_string()),
+                    }
+                    run
                 })
-                .collect()
+                .collect())
         })
     }
 
