@@ -15,6 +15,7 @@ mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
 mod serve;
+mod serve_tls;
 mod settings;
 mod test_cmd;
 mod tokens_cmd;

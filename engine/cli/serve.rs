@@ -31,9 +31,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "REQFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// The admin plane: `/api/*` and `/metrics`, behind API tokens (`reqflow tokens create`).
-    /// `same` serves it on the public listener (its routes still require a token).
+    /// `same` serves it on the public listener (its routes still require a token; with that
+    /// listener's TLS, if any).
     #[arg(long, env = "REQFLOW_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     admin_listen: AdminListen,
+    #[command(flatten)]
+    tls: crate::serve_tls::TlsArgs,
     /// Serve `/metrics` without a token (for scrapers that cannot send one).
     #[arg(long)]
     metrics_open: bool,
@@ -163,6 +166,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings.load()?;
     crate::settings::warn_short_secrets(settings.secrets());
     let state_key = crate::at_rest::serve_key(settings.secrets())?;
+    let tls = args.tls.load(args.admin_listen)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open_store(&args.db.db).await?;
@@ -201,16 +205,30 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 (reqflow_server::public_router(engine.clone(), &opts), Some(l))
             }
         };
+        let scheme = |t: &Option<reqflow_server::edge::TlsConfig>| if t.is_some() { "https" } else { "http" };
         eprintln!(
-            "reqflow: serving {} workflow(s) on http://{addr} (store: {})",
+            "reqflow: serving {} workflow(s) on {}://{addr} (store: {})",
             report.workflows.len(),
+            scheme(&tls.public),
             redact_url(&args.db.db)
         );
         match &admin {
             Some(l) => {
-                eprintln!("reqflow: admin API on http://{} (bearer tokens: `reqflow tokens create`)", l.local_addr()?)
+                let a = l.local_addr()?;
+                eprintln!(
+                    "reqflow: admin API on {}://{a} (bearer tokens: `reqflow tokens create`)",
+                    scheme(&tls.admin)
+                );
+                if tls.admin.is_none() && !a.ip().is_loopback() {
+                    eprintln!(
+                        "reqflow: warning: the admin listener {a} is not on loopback and has no TLS: its tokens \
+                         travel in clear (--admin-tls-cert/--admin-tls-key, or a private network)"
+                    );
+                }
             }
-            None => eprintln!("reqflow: admin API on the same listener, behind bearer tokens"),
+            None => {
+                eprintln!("reqflow: admin API on the same listener ({}), behind bearer tokens", scheme(&tls.public))
+            }
         }
         if engine
             .store()
@@ -231,9 +249,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let admin_task = admin.map(|l| {
             let app = reqflow_server::admin_router(engine.clone(), &opts);
-            tokio::spawn(reqflow_server::edge::serve(l, app, limits.clone(), stopped(stop_rx.clone())))
+            let stop = stopped(stop_rx.clone());
+            tokio::spawn(reqflow_server::edge::serve_with(l, app, limits.clone(), tls.admin.clone(), stop))
         });
-        let public_task = tokio::spawn(reqflow_server::edge::serve(public, public_app, limits, stopped(stop_rx)));
+        let public_task = tokio::spawn(reqflow_server::edge::serve_with(
+            public,
+            public_app,
+            limits,
+            tls.public.clone(),
+            stopped(stop_rx),
+        ));
         shutdown_signal().await;
         eprintln!("reqflow: stopping: no new connections; finishing the requests in flight");
         let _ = stop_tx.send(true);

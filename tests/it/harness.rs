@@ -115,7 +115,7 @@ pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], b
     Ok(resp)
 }
 
-fn parse_response(raw: &[u8]) -> Resp {
+pub fn parse_response(raw: &[u8]) -> Resp {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();

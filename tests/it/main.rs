@@ -14,6 +14,8 @@
 //!   (RSS flat), graceful shutdown, a full disk (503 + Retry-After), a hung PostgreSQL;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
+//! - `tls`: `serve --tls-cert/--tls-key` and `--admin-tls-*` with a real TLS client: HTTPS only,
+//!   stalled handshakes closed at the header timeout, clear startup errors.
 
 mod admin;
 mod at_rest;
@@ -30,6 +32,7 @@ mod schema;
 mod security;
 mod seeds;
 mod serve;
+mod tls;
 mod vars;
 
 use std::path::{Path, PathBuf};

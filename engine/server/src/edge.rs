@@ -12,6 +12,14 @@
 //!   number of connections;
 //! - **graceful shutdown**: stop accepting, let requests in flight finish,
 //!   close idle connections, and give up on the rest after a deadline.
+//!
+//! With TLS ([`serve_with`] and a [`TlsConfig`]) each connection does its
+//! handshake on its own task, never in the accept loop, and must finish it
+//! within the header timeout (then its request head gets the header timeout
+//! again, as a plaintext connection's does). A connection in its handshake
+//! counts against the cap as an idle one (it has no request in flight, so it
+//! can be closed to make room); everything after the handshake is the same
+//! code over the TLS stream.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,14 +34,21 @@ use axum::http::Request;
 use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+pub use crate::tls::{TlsConfig, TlsError};
+
 /// The most a connection buffers from the socket before the handler reads it
 /// (also the largest request head).
 const READ_BUFFER: usize = 64 * 1024;
+
+/// How long a refusal past the cap may take: writing the `503` (plaintext),
+/// or the handshake and the `503` (TLS).
+const REFUSE_WITHIN: Duration = Duration::from_secs(1);
+const REFUSE_WITHIN_TLS: Duration = Duration::from_secs(2);
 
 /// Bounds of a listener. Defaults suit a public webhook endpoint.
 #[derive(Clone, Debug)]
@@ -100,12 +115,24 @@ impl Slots {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` completes,
-/// then drains as [`EdgeLimits::shutdown_timeout`] allows.
+/// Serves `app` on `listener` (plaintext HTTP/1.1) within `limits` until
+/// `shutdown` completes, then drains as [`EdgeLimits::shutdown_timeout`] allows.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: EdgeLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    serve_with(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (HTTPS only: a connection that
+/// does not complete a TLS handshake within the header timeout is closed).
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    tls: Option<TlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Slots::default());
@@ -128,7 +155,7 @@ pub async fn serve(
         };
         while tasks.try_join_next().is_some() {}
         if !slots.make_room(limits.max_connections) {
-            tasks.spawn(refuse(stream));
+            tasks.spawn(refuse(stream, tls.clone()));
             continue;
         }
         let id = slots.next.fetch_add(1, Ordering::Relaxed);
@@ -146,9 +173,18 @@ pub async fn serve(
         if let Ok(mut open) = slots.open.lock() {
             open.insert(id, slot);
         }
-        let (app, limits, slots, stop) = (app.clone(), limits.clone(), slots.clone(), stop_rx.clone());
+        let (app, limits, slots, mut stop, tls) =
+            (app.clone(), limits.clone(), slots.clone(), stop_rx.clone(), tls.clone());
         tasks.spawn(async move {
-            conn.run(stream, app, &limits, stop).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => conn.run(stream, app, &limits, stop).await,
+                Some(tls) => {
+                    if let Some(stream) = conn.handshake(&tls, stream, limits.header_timeout, &mut stop).await {
+                        conn.run(stream, app, &limits, stop).await;
+                    }
+                }
+            }
             if let Ok(mut open) = slots.open.lock() {
                 open.remove(&id);
             }
@@ -165,12 +201,30 @@ pub async fn serve(
     Ok(())
 }
 
-/// The answer past the connection cap when no connection can be closed.
-async fn refuse(mut stream: TcpStream) {
+/// The answer past the connection cap when no connection can be closed
+/// (over TLS: after the handshake, all within [`REFUSE_WITHIN_TLS`]).
+async fn refuse(stream: TcpStream, tls: Option<TlsConfig>) {
+    match tls {
+        None => write_refusal(stream).await,
+        Some(tls) => {
+            let _ = tokio::time::timeout(REFUSE_WITHIN_TLS, async {
+                if let Ok(s) = tls.acceptor.accept(stream).await {
+                    write_refusal(s).await;
+                }
+            })
+            .await;
+        }
+    }
+}
+
+async fn write_refusal(mut stream: impl AsyncWrite + Unpin) {
     let answer = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\
 Content-Length: 42\r\nConnection: close\r\n\r\n{\"error\":\"too many connections; try again\"}";
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer)).await;
-    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(REFUSE_WITHIN, async {
+        let _ = stream.write_all(answer).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 struct Conn {
@@ -196,8 +250,36 @@ impl Drop for InFlight {
 }
 
 impl Conn {
-    async fn run(self, stream: TcpStream, app: Router, limits: &EdgeLimits, mut stop: watch::Receiver<bool>) {
-        let _ = stream.set_nodelay(true);
+    /// The TLS handshake, within `within`; `None` when it failed, timed out,
+    /// or the connection was told to close (cap, shutdown) meanwhile.
+    async fn handshake(
+        &self,
+        tls: &TlsConfig,
+        stream: TcpStream,
+        within: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        tokio::select! {
+            r = tokio::time::timeout(within, tls.acceptor.accept(stream)) => match r {
+                Ok(Ok(s)) => Some(s),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(within = ?within, "TLS handshake not completed in time: closed");
+                    None
+                }
+            },
+            () = self.close.notified() => None,
+            _ = stop.changed() => None,
+        }
+    }
+
+    async fn run<S>(self, stream: S, app: Router, limits: &EdgeLimits, mut stop: watch::Receiver<bool>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (n, last, epoch) = (self.in_flight.clone(), self.last_active.clone(), self.epoch);
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             n.fetch_add(1, Ordering::AcqRel);

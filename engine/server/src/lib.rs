@@ -12,7 +12,8 @@
 //!   scope each needs), every state change in the audit trail.
 //!
 //! [`edge::serve`] runs a router on a listener with the timeouts and caps a
-//! public endpoint needs.
+//! public endpoint needs; [`edge::serve_with`] does the same over TLS
+//! ([`edge::TlsConfig`], rustls).
 //!
 //! ```no_run
 //! # async fn demo(engine: reqflow_engine::runtime::Engine) {
@@ -31,6 +32,7 @@ pub mod edge;
 mod error;
 mod hooks;
 mod soap;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
