@@ -198,8 +198,7 @@ pub(crate) fn run(args: RuntimeArgs) -> anyhow::Result<std::process::ExitCode> {
         let t = Instant::now();
         let mut conn = Conn::open(serve.port).await?;
         for i in 0..args.runs {
-            let status =
-                conn.send(&manual_request(&serve.token, &format!("{{\"n\":{i}}}"))).await?;
+            let status = conn.send(&manual_request(&serve.token, &format!("{{\"n\":{i}}}"))).await?;
             if status != 202 {
                 bail!("manual start answered {status}");
             }

@@ -14,9 +14,12 @@
 //!   (RSS flat), graceful shutdown, a full disk (503 + Retry-After), a hung PostgreSQL;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
+//! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
+//!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
 mod admin;
 mod at_rest;
+mod backlog;
 mod cli;
 mod compile;
 mod crash;

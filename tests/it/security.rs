@@ -29,7 +29,7 @@ const BASIC_PASSWORD: &str = "basic-pw-Hy3s9dTe";
 const VENDOR_KEY: &str = "vendor-key-Wd5n0jUf";
 
 /// HMAC-SHA256 (RFC 2104) over the engine's public SHA-256, as a sender computes it.
-fn hmac_sha256_hex(key: &[u8], msg: &[u8]) -> String {
+pub(crate) fn hmac_sha256_hex(key: &[u8], msg: &[u8]) -> String {
     fn sha256(parts: &[&[u8]]) -> Vec<u8> {
         let hex = reqflow_engine::sha256_hex(&parts.concat());
         (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
