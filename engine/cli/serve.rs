@@ -50,9 +50,17 @@ pub(crate) struct ServeArgs {
     /// Runs executed at once by this process.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Queued runs above which triggers answer 503 with Retry-After.
+    /// Queued runs, all workflows together, past which every trigger answers 503 with Retry-After.
+    /// Each workflow also has a share of it: past its share, that workflow's triggers (webhooks,
+    /// SOAP, schedules, manual runs, `workflow.start`) answer 503 while the others keep accepting.
+    /// The share is --max-backlog divided among the loaded workflows, at least 1,000 but at most
+    /// half of it (all of it with one workflow).
     #[arg(long, default_value_t = 100_000)]
     max_backlog: u64,
+    /// Each workflow's share of --max-backlog, the same for all, instead of the division above
+    /// (a value of --max-backlog or more turns the per-workflow bound off).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_backlog_per_workflow: Option<u64>,
     /// Accept events but run no workers (another process runs them).
     #[arg(long)]
     no_workers: bool,
@@ -174,6 +182,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             state_key,
             max_concurrent_runs: args.concurrency,
             max_backlog: args.max_backlog,
+            max_backlog_per_workflow: args.max_backlog_per_workflow,
             run_workers: !args.no_workers,
             lease: args.lease,
             ..EngineConfig::default()
@@ -212,6 +221,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             scheme(&tls.public),
             redact_url(&args.db.db)
         );
+        let share = reqflow_engine::runtime::backlog::share(
+            args.max_backlog,
+            report.workflows.len(),
+            args.max_backlog_per_workflow,
+        );
+        eprintln!("reqflow: backlog: at most {} queued runs, {share} per workflow", args.max_backlog);
         match &admin {
             Some(l) => {
                 let a = l.local_addr()?;

@@ -16,9 +16,12 @@
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 //! - `tls`: `serve --tls-cert/--tls-key` and `--admin-tls-*` with a real TLS client: HTTPS only,
 //!   stalled handshakes closed at the header timeout, clear startup errors.
+//! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
+//!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
 mod admin;
 mod at_rest;
+mod backlog;
 mod cli;
 mod compile;
 mod crash;

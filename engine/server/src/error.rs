@@ -78,6 +78,7 @@ impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         match e {
             AcceptError::Overloaded(m) => ApiError::Overloaded(m),
+            e @ AcceptError::WorkflowBacklog { .. } => ApiError::Overloaded(e.to_string()),
             AcceptError::Stopped => ApiError::Overloaded("the engine is stopping".into()),
             AcceptError::Store(m) => ApiError::Unavailable(m),
         }

@@ -103,7 +103,8 @@ mod tests {
         let all: Vec<(i64, String)> = SQLITE.iter().map(|m| (m.version, m.checksum())).collect();
         assert!(pending(SQLITE, &all).expect("applied").is_empty());
         let first = pending(SQLITE, &all[..1]).expect("first applied");
-        assert_eq!(first.iter().map(|m| m.version).collect::<Vec<_>>(), vec![2], "only the later ones are pending");
+        let later: Vec<i64> = SQLITE[1..].iter().map(|m| m.version).collect();
+        assert_eq!(first.iter().map(|m| m.version).collect::<Vec<_>>(), later, "only the later ones are pending");
         assert!(pending(SQLITE, &[(1, "x".into())]).is_err());
         assert!(pending(SQLITE, &[(999, "x".into())]).is_err());
     }

@@ -115,6 +115,7 @@ suite!(
     retry_failed_runs,
     runs_filter_and_paging,
     counts_and_depth,
+    queued_by_workflow_counts_waiting_runs,
     schedule_slots_once_across_handles,
     workflow_sources,
     shared_state_across_handles,
@@ -124,6 +125,48 @@ suite!(
 );
 
 // ------------------------------------------------- backend-specific tests
+
+/// The cost of the backlog queries with 100,000 queued runs over 10
+/// workflows (the accepter refreshes them every 200 ms). A measurement, not
+/// a check of speed: `cargo test -p reqflow-store --test store -- --ignored
+/// backlog_queries --nocapture`.
+async fn backlog_queries_with_100k_queued_runs(db: Db) {
+    let store = db.open().await;
+    for b in 0..100 {
+        let batch: Vec<NewEvent> = (0..1000).map(|i| event(b * 1000 + i, &format!("wf{}", i % 10), None, T0)).collect();
+        store.accept(batch).await.expect("accept");
+    }
+    let time = |label: &'static str, d: Vec<Duration>| {
+        let mut d = d;
+        d.sort();
+        eprintln!("{} {label}: median {:?}, max {:?}", store.backend(), d[d.len() / 2], d[d.len() - 1]);
+    };
+    let (mut global, mut split) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let t = Instant::now();
+        assert_eq!(store.depth().await.expect("depth").queued, 100_000);
+        global.push(t.elapsed());
+        let t = Instant::now();
+        let by = store.queued_by_workflow().await.expect("by workflow");
+        split.push(t.elapsed());
+        assert_eq!(by.len(), 10);
+        assert!(by.iter().all(|(_, n)| *n == 10_000), "{by:?}");
+    }
+    time("depth()", global);
+    time("queued_by_workflow()", split);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (100,000 runs): run with --ignored --nocapture"]
+async fn sqlite_backlog_queries_with_100k_queued_runs() {
+    with_sqlite(|db| Box::pin(backlog_queries_with_100k_queued_runs(db))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (100,000 runs): run with --ignored --nocapture"]
+async fn postgres_backlog_queries_with_100k_queued_runs() {
+    with_postgres("backlog_queries", |db| Box::pin(backlog_queries_with_100k_queued_runs(db))).await;
+}
 
 #[tokio::test]
 async fn sqlite_in_memory_and_options() {
@@ -822,6 +865,32 @@ async fn counts_and_depth(db: Db) {
         vec![(RunStatus::Queued, 2), (RunStatus::Running, 1), (RunStatus::Succeeded, 1), (RunStatus::Failed, 1)]
     );
     assert_eq!(store.depth().await.expect("depth"), QueueDepth { queued: 2, running: 1 });
+}
+
+/// Per-workflow queued runs: what `depth().queued` counts, split by
+/// workflow (claimed runs leave it, requeued ones come back, ignored and
+/// duplicate events add nothing).
+async fn queued_by_workflow_counts_waiting_runs(db: Db) {
+    let store = db.open().await;
+    assert!(store.queued_by_workflow().await.expect("by workflow").is_empty());
+    let a = seed(&*store, "a", 5).await;
+    let claimed = store.claim("w", T0 + 100, LEASE, 2).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    store.requeue("w", &claimed[0].run_id, T0 + 60_000).await.expect("requeue");
+    store.finish("w", &claimed[1].run_id, ok_outcome(T0 + 200)).await.expect("finish");
+    seed_at(&*store, "b", 3, T0 + 1_000).await;
+    let mut ignored = event(0, "c", None, T0);
+    ignored.start_run = false;
+    let mut dup = event(10, "b", Some("k"), T0);
+    let first = event(11, "b", Some("k"), T0);
+    dup.event_id = "ev-b-dup".into();
+    dup.run_id = "run-b-dup".into();
+    store.accept(vec![ignored, first, dup]).await.expect("accept");
+    let mut by = store.queued_by_workflow().await.expect("by workflow");
+    by.sort();
+    assert_eq!(by, vec![("a".to_owned(), 4), ("b".to_owned(), 4)], "a: {a:?}");
+    let total: u64 = by.iter().map(|(_, n)| n).sum();
+    assert_eq!(store.depth().await.expect("depth").queued, total);
 }
 
 async fn schedule_slots_once_across_handles(db: Db) {

@@ -85,6 +85,7 @@ pub struct Metrics {
     events: Mutex<BTreeMap<(String, EventOutcome), u64>>,
     runs_finished: Mutex<BTreeMap<(String, &'static str), u64>>,
     retries: Mutex<BTreeMap<(String, String), u64>>,
+    backlog_refusals: Mutex<BTreeMap<(String, super::backlog::Limit), u64>>,
     /// Time from request to answer on trigger endpoints.
     pub accept_latency: Histogram,
     /// Duration of step attempts.
@@ -117,6 +118,11 @@ impl Metrics {
         bump(&self.retries, (workflow.to_owned(), step.to_owned()));
     }
 
+    /// Counts one event refused for the backlog: its workflow's share, or the total.
+    pub fn backlog_refused(&self, workflow: &str, limit: super::backlog::Limit) {
+        bump(&self.backlog_refusals, (workflow.to_owned(), limit));
+    }
+
     /// Prometheus text exposition; `gauges` adds point-in-time values
     /// (e.g. runs by status from the store).
     pub fn render(&self, gauges: &[Gauge<'_>]) -> String {
@@ -139,6 +145,17 @@ impl Metrics {
             for ((wf, st), n) in m.iter() {
                 let _ =
                     writeln!(out, "reqflow_step_retries_total{{workflow=\"{}\",step=\"{}\"}} {n}", esc(wf), esc(st));
+            }
+        }
+        out.push_str("# HELP reqflow_backlog_refusals_total Events refused (503) for the backlog: the workflow's share, or the total.\n# TYPE reqflow_backlog_refusals_total counter\n");
+        if let Ok(m) = self.backlog_refusals.lock() {
+            for ((wf, l), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reqflow_backlog_refusals_total{{workflow=\"{}\",limit=\"{}\"}} {n}",
+                    esc(wf),
+                    l.as_str()
+                );
             }
         }
         out.push_str(

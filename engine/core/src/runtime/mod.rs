@@ -52,6 +52,7 @@
 //! ```
 
 mod accept;
+pub mod backlog;
 pub mod clock;
 mod dispatch;
 mod executor;
@@ -108,6 +109,10 @@ pub struct EngineConfig {
     pub default_step_timeout: Duration,
     /// Queued runs above which triggers answer 503.
     pub max_backlog: u64,
+    /// Each workflow's share of `max_backlog` (its queued runs above which
+    /// its events are refused); `None`: divided among the loaded workflows
+    /// ([`backlog::share`]).
+    pub max_backlog_per_workflow: Option<u64>,
     /// Events committed per transaction at most.
     pub accept_batch: usize,
     /// Events waiting to be committed at most (beyond: 503).
@@ -138,6 +143,7 @@ impl Default for EngineConfig {
             inline_retry_max: Duration::from_secs(5),
             default_step_timeout: DEFAULT_STEP_TIMEOUT,
             max_backlog: 100_000,
+            max_backlog_per_workflow: None,
             accept_batch: 512,
             accept_queue: 8192,
             worker_id: format!("{}-{}", hostname(), std::process::id()),
@@ -300,6 +306,9 @@ impl Engine {
         let mut routes = self.inner.routes.write().unwrap_or_else(|e| e.into_inner());
         map.clear();
         routes.clear();
+        let share =
+            backlog::share(self.inner.config.max_backlog, workflows.len(), self.inner.config.max_backlog_per_workflow);
+        self.inner.accepter.backlog.set_share(share);
         for wf in workflows {
             versions.insert((wf.id.clone(), wf.hash.clone()), wf.clone());
             if let Some(r) = wf.trigger.route() {

@@ -107,6 +107,11 @@ pub trait QueueStore: Send + Sync {
     /// How many runs are queued or running (for back-pressure and `/metrics`).
     fn depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>>;
 
+    /// Queued runs (waiting, not held by a worker, as [`QueueDepth::queued`])
+    /// per workflow, for every workflow that has any: each workflow's share
+    /// of the backlog is checked against it. In no particular order.
+    fn queued_by_workflow(&self) -> BoxFuture<'_, StoreResult<Vec<(String, u64)>>>;
+
     /// Wait until new work may be available (PostgreSQL LISTEN/NOTIFY; SQLite:
     /// an in-process signal) or `timeout_ms` passes.
     fn wait_for_work(&self, timeout_ms: u64) -> BoxFuture<'_, ()>;

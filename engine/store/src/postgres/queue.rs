@@ -208,6 +208,23 @@ impl QueueStore for PostgresStore {
         })
     }
 
+    /// A run is `queued` exactly while its queue row has no lease, so this
+    /// reads the `runs_status` range of queued runs: its cost follows the
+    /// backlog, not the history (a join of `queue` with `runs` hashes every
+    /// run ever stored).
+    fn queued_by_workflow(&self) -> BoxFuture<'_, StoreResult<Vec<(String, u64)>>> {
+        Box::pin(async move {
+            let rows =
+                sqlx::query("SELECT workflow_id, COUNT(*) FROM runs WHERE status = 'queued' GROUP BY workflow_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get::<i64, _>(1).map_err(db)?.max(0) as u64)))
+                .collect()
+        })
+    }
+
     fn wait_for_work(&self, timeout_ms: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.signal.wait(timeout_ms))
     }

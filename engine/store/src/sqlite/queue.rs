@@ -237,6 +237,27 @@ impl QueueStore for SqliteStore {
         }))
     }
 
+    /// A run is `queued` exactly while its queue row has no lease, so this
+    /// reads the `runs_status` range of queued runs: its cost follows the
+    /// backlog, not the history (a join of `queue` with `runs`, or the
+    /// planner's own choice, `runs_workflow`, walks every run ever stored).
+    fn queued_by_workflow(&self) -> BoxFuture<'_, StoreResult<Vec<(String, u64)>>> {
+        Box::pin(self.read(|c| {
+            boxed(async move {
+                let rows = sqlx::query(
+                    "SELECT workflow_id, COUNT(*) FROM runs INDEXED BY runs_status WHERE status = 'queued'
+                     GROUP BY workflow_id",
+                )
+                .fetch_all(c)
+                .await
+                .map_err(db)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get::<i64, _>(1).map_err(db)?.max(0) as u64)))
+                    .collect()
+            })
+        }))
+    }
+
     fn wait_for_work(&self, timeout_ms: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.signal.wait(timeout_ms))
     }
