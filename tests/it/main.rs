@@ -1,5 +1,7 @@
 //! reqflow's integration tests: one binary (`cargo test --test it`).
 //!
+//! - `accept`: the one accept path: bodies at the nesting limit read back, one past refused; an
+//!   event whose `dedupe:` cannot be evaluated stored as `invalid`; an undecodable run fails alone;
 //! - `compile`: golden tests over `tests/data/compile/{ok,err}` (diagnostics
 //!   snapshotted, so their wording is reviewed like code);
 //! - `cli`: the real `reqflow` binary: exit codes, formats, hostile input;
@@ -19,6 +21,7 @@
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
+mod accept;
 mod admin;
 mod at_rest;
 mod backlog;

@@ -13,7 +13,12 @@ impl Engine {
         let Some(run) = store.run(run_id).await? else { return Ok(None) };
         let attempts = store.attempts(run_id).await?;
         let results = store.results(run_id).await?;
-        let event = store.event(&run.event_id).await?;
+        // A run whose event cannot be decoded failed for it: its detail says so.
+        let event = match store.event(&run.event_id).await {
+            Ok(e) => e.map(|e| e.payload),
+            Err(crate::store::StoreError::Corrupt(m)) => Some(json!({ "unreadable": m })),
+            Err(e) => return Err(e.into()),
+        };
         let order: Vec<String> = match self.version(&run.workflow).await {
             Ok(wf) => wf.steps.iter().chain(&wf.on_failure).map(|s| s.id.clone()).collect(),
             Err(_) => {
@@ -46,6 +51,6 @@ impl Engine {
                 "attempts": tries,
             }));
         }
-        Ok(Some(json!({ "run": run, "event": event.map(|e| e.payload), "steps": steps })))
+        Ok(Some(json!({ "run": run, "event": event, "steps": steps })))
     }
 }
