@@ -103,13 +103,16 @@ pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], b
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
-    s.write_all(body)?;
+    // A server may answer before the whole body is sent (413 from the
+    // declared length) and close: the answer is still read.
+    let wrote = s.write_all(body);
     let mut raw = Vec::new();
     let read = s.read_to_end(&mut raw);
     let resp = parse_response(&raw);
     if resp.status == 0 {
-        return Err(read
+        return Err(wrote
             .err()
+            .or(read.err())
             .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP answer")));
     }
     Ok(resp)
