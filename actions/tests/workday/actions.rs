@@ -680,6 +680,9 @@ async fn job_postings_list_follows_offsets_and_refreshes_tokens() {
 
 #[tokio::test]
 async fn every_body_sent_to_the_sandbox_at_v26_1_validates_against_the_xsd() {
+    if !xsd::xmllint_available("every_body_sent_to_the_sandbox_at_v26_1_validates_against_the_xsd") {
+        return;
+    }
     let sb = sandbox().await;
     let state = memory_state();
     let conn = isu(&sb, "v26.1");

@@ -1,7 +1,9 @@
 //! Every SOAP body the `workday.*` actions build at v26.1 validates against
 //! Workday's published Recruiting schema (`tests/data/workday-recruiting-v26.1.xsd`),
 //! checked with `xmllint --noout --schema` (package `libxml2-utils`). Without
-//! `xmllint` these tests fail: they never pass silently.
+//! `xmllint` they print `SKIPPED` with the reason and pass (the README's
+//! test command works on a machine without it), unless
+//! `REQFLOW_REQUIRE_XMLLINT=1` (CI), where they fail.
 //!
 //! Later versions may only add the elements the reference names; apart from
 //! those, their bodies are v26.1 bodies.
@@ -30,6 +32,20 @@ pub struct Checked {
     pub name: String,
     pub valid: bool,
     pub messages: String,
+}
+
+/// Whether `xmllint` can run here. Without it: `false` after a `SKIPPED`
+/// line naming `test`, or a failure when `REQFLOW_REQUIRE_XMLLINT=1`.
+pub fn xmllint_available(test: &str) -> bool {
+    if Command::new("xmllint").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("REQFLOW_REQUIRE_XMLLINT").as_deref() != Ok("1"),
+        "{test}: REQFLOW_REQUIRE_XMLLINT=1 but `xmllint` is not installed (package libxml2-utils)"
+    );
+    eprintln!("SKIPPED: {test}: `xmllint` is not installed (package libxml2-utils), so the XSD check cannot run");
+    false
 }
 
 /// Validates `docs` (name, XML) against the v26.1 schema with one `xmllint` run.
@@ -121,6 +137,9 @@ fn write(el: &Element, drop: &[&str], root: bool, version: &str, out: &mut Strin
 
 #[test]
 fn every_request_body_validates_against_the_v26_1_schema() {
+    if !xmllint_available("every_request_body_validates_against_the_v26_1_schema") {
+        return;
+    }
     let docs = bodies::all("v26.1");
     let ops: BTreeSet<String> = docs.iter().map(|(_, x)| parse(x).expect("well-formed").name).collect();
     assert_eq!(
@@ -142,6 +161,9 @@ fn every_request_body_validates_against_the_v26_1_schema() {
 
 #[test]
 fn the_check_catches_order_attribute_and_version_mistakes() {
+    if !xmllint_available("the_check_catches_order_attribute_and_version_mistakes") {
+        return;
+    }
     let ns = "xmlns:wd=\"urn:com.workday/bsvc\"";
     let wrong = vec![
         (
@@ -180,6 +202,9 @@ fn the_check_catches_order_attribute_and_version_mistakes() {
 
 #[test]
 fn newer_versions_only_add_the_elements_the_reference_names() {
+    if !xmllint_available("newer_versions_only_add_the_elements_the_reference_names") {
+        return;
+    }
     let mut base = BTreeSet::new();
     for (_, x) in bodies::all("v26.1") {
         names(&parse(&x).expect("well-formed"), &mut base);
