@@ -37,8 +37,22 @@ use reqflow_engine::action::Registry;
 #[derive(Parser, Debug)]
 #[command(name = "reqflow", version, about, long_about = None)]
 struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line,
+    /// with the span fields `workflow`, `run_id`, `step`) for log shippers.
+    /// The level comes from `REQFLOW_LOG` (`RUST_LOG` syntax; default `info`).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "REQFLOW_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// `2026-12-03T07:15:57.123Z  WARN run{workflow=… run_id=…}: run failed step=… error=…`
+    Text,
+    /// `{"timestamp":…,"level":"WARN","fields":{…},"span":{…},"spans":[…]}`
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,16 +93,21 @@ pub(crate) fn registry() -> Registry {
 }
 
 /// Logs to stderr through `tracing`, filtered by `REQFLOW_LOG` (`RUST_LOG`
-/// syntax; default `info`).
-fn init_logs() {
+/// syntax; default `info`), as text or JSON lines. Timestamps are UTC
+/// (RFC 3339).
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REQFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).try_init(),
+    };
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    init_logs(cli.log_format);
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Graph(a) => inspect::graph(a),

@@ -14,6 +14,8 @@
 //!   changed); tokens kept as hashes; the audit trail; `/metrics` and `--admin-listen same`;
 //! - `edge`: idle/slow clients past the connection cap, unauthenticated and stalled bodies
 //!   (RSS flat), graceful shutdown, a full disk (503 + Retry-After), a hung PostgreSQL;
+//! - `logs`: what `serve` logs in text and JSON: one line per run end (a failure with its step,
+//!   class and message), retries scheduled, span fields; no secret in either format;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 //! - `tls`: `serve --tls-cert/--tls-key` and `--admin-tls-*` with a real TLS client: HTTPS only,
@@ -30,6 +32,7 @@ mod compile;
 mod crash;
 mod edge;
 mod harness;
+mod logs;
 mod outage;
 mod overload;
 mod quickstart;

@@ -162,13 +162,36 @@ impl<'a> Execution<'a> {
                 (RunStatus::Failed, Some(error))
             }
         };
-        let outcome = RunOutcome { status, error: error.map(|e| self.inner.settings.mask(&e)), finished_at: now_ms() };
+        let error = error.map(|e| self.inner.settings.mask(&e));
+        let finished_at = now_ms();
+        let outcome = RunOutcome { status, error: error.clone(), finished_at };
         let held = store.finish_after(self.take_pending(), &self.inner.worker_id, run_id, outcome).await?;
         if held {
             self.inner.metrics.run_finished(&self.wf.id, status.as_str());
+            self.log_end(status, error.as_ref(), finished_at);
             Ok(RunEnd::Finished(status))
         } else {
             Ok(RunEnd::LostLease)
+        }
+    }
+
+    /// One line per finished run: a failure says where and why (masked).
+    fn log_end(&self, status: RunStatus, error: Option<&Value>, finished_at: i64) {
+        let (wf, run) = (&self.wf, self.run);
+        let duration_ms = finished_at.saturating_sub(run.created_at);
+        match error {
+            None => tracing::info!(
+                workflow = %wf.id, version = wf.version, hash = %wf.hash, run_id = %run.run_id,
+                status = %status.as_str(), duration_ms, "run finished"
+            ),
+            Some(e) => {
+                let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                tracing::warn!(
+                    workflow = %wf.id, version = wf.version, hash = %wf.hash, run_id = %run.run_id,
+                    status = %status.as_str(), duration_ms, step = %field("step"), class = %field("class"),
+                    error = %field("message"), "run failed"
+                );
+            }
         }
     }
 
@@ -546,6 +569,11 @@ impl<'a> Execution<'a> {
                     if !self.inner.config.retry_delays {
                         delay = Duration::ZERO;
                     }
+                    tracing::info!(
+                        workflow = %self.wf.id, run_id = %self.run.run_id, step = %step.id, item,
+                        attempt = attempt + 1, delay_ms = delay.as_millis() as u64,
+                        reason = %self.inner.settings.mask_str(&e.message), "retry scheduled"
+                    );
                     if delay > self.inner.config.inline_retry_max {
                         return Ok((StepOutcome::RetryAt(now_ms() + delay.as_millis() as i64), None));
                     }
@@ -565,7 +593,9 @@ impl<'a> Execution<'a> {
 
     /// One attempt. An action call is recorded before it starts; the
     /// attempt's end (or, without side effects, the whole attempt) is
-    /// returned for the caller to write.
+    /// returned for the caller to write. Inside the `step` span (under the
+    /// worker's `run` span), so whatever an action logs names its step.
+    #[tracing::instrument(level = "info", name = "step", skip_all, fields(step = %step.id, item = ?item, attempt))]
     async fn attempt(
         &self,
         step: &CompiledStep,

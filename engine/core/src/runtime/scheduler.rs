@@ -52,6 +52,7 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
                     continue;
                 }
             }
+            tracing::info!(workflow = %wf.id, slot = %rfc3339(slot), "schedule fired");
             let previous = engine.store().last_success(&wf.id).await.ok().flatten();
             let payload = json!({
                 "scheduled_at": rfc3339(slot),

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::clock::now_ms;
 use super::{Engine, Inner};
@@ -32,7 +33,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             match inner.store.claim(&inner.worker_id, now_ms(), lease_ms, free.min(inner.config.claim_batch)).await {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("reqflow: claiming runs failed: {e}");
+                    tracing::error!(error = %e, "claiming runs failed; trying again in 1 s");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = stop.changed() => break,
@@ -56,9 +57,10 @@ pub(super) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             let held = held.clone();
             tokio::spawn(async move {
                 let run_id = run.run_id.clone();
-                if let Err(e) = super::execute(&engine.inner, &engine, run).await {
+                let span = tracing::info_span!("run", workflow = %run.workflow.workflow_id, run_id = %run.run_id);
+                if let Err(e) = super::execute(&engine.inner, &engine, run).instrument(span).await {
                     // The lease will expire and the run be picked up again.
-                    eprintln!("reqflow: run {run_id} stopped on an error and will be resumed: {e}");
+                    tracing::warn!(run_id = %run_id, error = %e, "run stopped on an error; it will be resumed after its lease");
                 }
                 if let Ok(mut h) = held.lock() {
                     h.remove(&run_id);
@@ -84,7 +86,7 @@ async fn heartbeat(inner: Arc<Inner>, held: Arc<Mutex<HashSet<String>>>, mut sto
         if let Err(e) =
             inner.store.heartbeat(&inner.worker_id, &ids, now_ms(), inner.config.lease.as_millis() as i64).await
         {
-            eprintln!("reqflow: lease heartbeat failed: {e}");
+            tracing::error!(error = %e, runs = ids.len(), "lease heartbeat failed");
         }
     }
 }
