@@ -81,7 +81,7 @@ enum Command {
     Tokens(tokens_cmd::TokensArgs),
     /// The audit trail of state-changing calls, newest first.
     Audit(tokens_cmd::AuditArgs),
-    /// Measure compile and validate speed on generated workflows.
+    /// Benchmarks: the engine (`runtime`), the seed path end to end (`seed`), connectors, compile.
     Bench(bench::BenchArgs),
 }
 
@@ -105,8 +105,39 @@ fn init_logs(format: LogFormat) {
     };
 }
 
+/// A closed stdout (`reqflow runs list | head`) ends the command quietly
+/// (exit 0) instead of a panic message: `println!` panics on `EPIPE`, and
+/// without `unsafe` the `SIGPIPE` disposition cannot be restored.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// The arguments, with `reqflow help --help` (and `-h`) read as `reqflow --help`.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "help") && args.iter().skip(2).any(|a| a == "--help" || a == "-h") {
+        args.retain(|a| a != "help" && a != "-h");
+        args.push("--help".into());
+        args.dedup();
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    quiet_broken_pipe();
+    let cli = Cli::parse_from(args());
     init_logs(cli.log_format);
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),

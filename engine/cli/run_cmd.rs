@@ -14,7 +14,7 @@ use reqflow_engine::runtime::{Engine, EngineConfig, EventIn, Inbound, Origin};
 use reqflow_engine::store::{Accepted, RunStatus};
 use serde_json::{Value, json};
 
-use crate::serve::{DbArgs, open_store, runtime};
+use crate::serve::{open_store, runtime};
 use crate::validate::{Format, print_report};
 
 #[derive(Args, Debug)]
@@ -25,8 +25,12 @@ pub(crate) struct RunArgs {
     /// workflows, the event itself for manual and schedule ones.
     #[arg(long)]
     event: Option<PathBuf>,
-    #[command(flatten)]
-    db: DbArgs,
+    /// Store the run in this database (`sqlite://FILE`, `postgres://…`).
+    /// Without it the run goes to a temporary SQLite file deleted at the end:
+    /// a trial run never writes into the production database by accident
+    /// (`REQFLOW_DB` is not read here).
+    #[arg(long)]
+    db: Option<String>,
     #[command(flatten)]
     settings: crate::settings::SettingsArgs,
     /// Give up waiting after this many seconds (the run goes on in the store).
@@ -72,7 +76,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let state_key = crate::at_rest::run_key(settings.secrets())?;
     let rt = runtime()?;
     let code = rt.block_on(async move {
-        let store = open_store(&args.db.db).await?;
+        // The scratch directory lives until the run is printed.
+        let (url, _scratch) = match &args.db {
+            Some(db) => (db.clone(), None),
+            None => {
+                let dir = tempfile::tempdir().context("a temporary directory for the run's store")?;
+                (format!("sqlite://{}", dir.path().join("run.db").display()), Some(dir))
+            }
+        };
+        let store = open_store(&url).await?;
         let engine = Engine::new(
             store,
             registry,

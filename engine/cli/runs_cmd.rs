@@ -8,7 +8,7 @@ use reqflow_engine::runtime::clock::{now_ms, rfc3339};
 use reqflow_engine::runtime::{Engine, EngineConfig, Secrets};
 use reqflow_engine::store::{RunFilter, RunStatus};
 
-use crate::serve::{DbArgs, open_store, runtime};
+use crate::serve::{DbArgs, open_existing_store, runtime};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunsArgs {
@@ -53,7 +53,7 @@ enum RunsWhat {
 pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open_store(&args.db.db).await?;
+        let store = open_existing_store(&args.db.db).await?;
         match args.what {
             RunsWhat::List { workflow, status, limit, json } => {
                 let status = match status.as_deref() {

@@ -144,6 +144,21 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn reqflow_engi
     reqflow_store::open(url).await.with_context(|| format!("cannot open the store {}", redact_url(url)))
 }
 
+/// Open a store that must already exist: commands that read history
+/// (`runs`, `events`, `audit`) refuse a SQLite file that is not there
+/// instead of creating an empty one and printing an empty table.
+pub(crate) async fn open_existing_store(url: &str) -> anyhow::Result<Arc<dyn reqflow_engine::store::Store>> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let file = rest.split('?').next().unwrap_or(rest);
+        if !std::path::Path::new(file).exists() {
+            anyhow::bail!(
+                "no database at {file}: give the one `serve` uses with --db (or REQFLOW_DB), e.g. --db sqlite://reqflow.db"
+            );
+        }
+    }
+    open_store(url).await
+}
+
 /// A database URL without its password, for messages.
 pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -136,7 +136,7 @@ pub(crate) struct AuditArgs {
 /// `reqflow audit`: the audit trail, newest first.
 pub(crate) fn audit_log(args: AuditArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let store = open_store(&args.db.db).await?;
+        let store = crate::serve::open_existing_store(&args.db.db).await?;
         let records = store.audit_log(AuditFilter { limit: Some(args.limit), ..AuditFilter::default() }).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&records)?);

@@ -166,3 +166,62 @@ tests:
     assert!(out.contains("the test gives it no stub"), "{out}");
     assert!(out.contains("0 passed, 2 failed"), "{out}");
 }
+
+#[test]
+fn history_commands_refuse_a_database_that_does_not_exist() {
+    let dir = crate::harness::temp_dir("cli-nodb");
+    let db = dir.join("typo.db");
+    let url = format!("sqlite://{}", db.display());
+    for args in [vec!["runs", "list", "--db", &url], vec!["audit", "--db", &url]] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("no database at") && err.contains("typo.db"), "{err}");
+        assert!(!db.exists(), "{args:?} created an empty database");
+    }
+}
+
+#[test]
+fn a_trial_run_writes_no_database_unless_told() {
+    let dir = crate::harness::temp_dir("cli-run");
+    let wf = dir.join("hello.yaml");
+    std::fs::write(
+        &wf,
+        "id: hello\ntrigger: { manual: {} }\nsteps:\n  - id: greet\n    map: { text: \"Hi {{ event.name }}\" }\n",
+    )
+    .expect("workflow");
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"name": "Ada"}"#).expect("event");
+    let out = reqflow()
+        .current_dir(&dir)
+        .env("REQFLOW_DB", format!("sqlite://{}", dir.join("production.db").display()))
+        .args(["run", "hello.yaml", "--event", "event.json"])
+        .output()
+        .expect("reqflow run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hi Ada"));
+    let files: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert_eq!(files.len(), 2, "only the workflow and the event are there: {files:?}");
+}
+
+#[test]
+fn help_help_works_and_a_closed_stdout_ends_quietly() {
+    let (code, out, err) = run(&["help", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Usage: reqflow"), "{out}");
+    let (_, out, _) = run(&["bench", "--help"]);
+    for b in ["runtime", "seed", "connectors", "compile"] {
+        assert!(out.contains(b), "bench --help lists {b}: {out}");
+    }
+    // `reqflow actions | head -1`: the reader goes away after one line.
+    let mut child = reqflow()
+        .args(["actions"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
