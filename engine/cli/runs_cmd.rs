@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use reqflow_engine::runtime::clock::{now_ms, rfc3339};
+use reqflow_engine::runtime::clock::rfc3339;
 use reqflow_engine::runtime::{Engine, EngineConfig, Secrets};
 use reqflow_engine::store::{RunFilter, RunStatus};
 
@@ -41,12 +41,19 @@ enum RunsWhat {
         id: String,
     },
     /// Re-run a failed run's failed steps (succeeded steps are reused); a running `serve` picks it up.
+    /// With `--latest`, steps changed since the run's version re-run too, with everything downstream.
     Retry {
         /// The run id.
         id: String,
-        /// Use the workflow's current version instead of the one the run started with.
+        /// Use the workflow's current version (read from `--workflows`) instead of the run's own.
         #[arg(long)]
         latest: bool,
+        /// Re-run this step and everything downstream of it, even where it succeeded.
+        #[arg(long)]
+        from: Option<String>,
+        /// Where `--latest` reads the workflow from (a directory or file), as `serve --workflows`.
+        #[arg(long, default_value = "workflows")]
+        workflows: std::path::PathBuf,
     },
 }
 
@@ -60,13 +67,21 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
                     None => None,
                     Some(s) => Some(RunStatus::parse(s).ok_or_else(|| anyhow::anyhow!("unknown status `{s}`"))?),
                 };
-                let runs = store.runs(RunFilter { workflow_id: workflow, status, limit: Some(limit), ..Default::default() }).await?;
+                let runs = store
+                    .runs(RunFilter { workflow_id: workflow, status, limit: Some(limit), ..Default::default() })
+                    .await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&runs)?);
                 } else {
                     println!("{:<38} {:<28} {:<10} created", "run", "workflow", "status");
                     for r in runs {
-                        println!("{:<38} {:<28} {:<10} {}", r.run_id, r.workflow.workflow_id, r.status.as_str(), rfc3339(r.created_at));
+                        println!(
+                            "{:<38} {:<28} {:<10} {}",
+                            r.run_id,
+                            r.workflow.workflow_id,
+                            r.status.as_str(),
+                            rfc3339(r.created_at)
+                        );
                     }
                 }
                 anyhow::Ok(ExitCode::SUCCESS)
@@ -84,39 +99,39 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            RunsWhat::Retry { id, latest } => {
-                let version = if latest {
+            RunsWhat::Retry { id, latest, from, workflows } => {
+                let engine = reqflow_engine::runtime::Engine::new(
+                    store.clone(),
+                    std::sync::Arc::new(crate::registry()),
+                    reqflow_engine::runtime::Settings::default(),
+                    reqflow_engine::runtime::EngineConfig::default(),
+                );
+                if latest {
                     let run = store.run(&id).await?.ok_or_else(|| anyhow::anyhow!("no run `{id}`"))?;
-                    let wf_id = run.workflow.workflow_id.clone();
-                    let report = reqflow_engine::load::load_paths(&[std::path::PathBuf::from("workflows")], &crate::registry());
-                    let wf = report
-                        .workflows
-                        .into_iter()
-                        .find(|w| w.id == wf_id)
-                        .ok_or_else(|| anyhow::anyhow!("workflow `{wf_id}` is not in workflows/ (or has errors)"))?;
-                    store
-                        .put_workflow(
-                            reqflow_engine::store::WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
-                            &wf.source.text,
-                        )
-                        .await?;
-                    Some(reqflow_engine::store::WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() })
-                } else {
-                    None
-                };
-                let r = match store.retry(&id, version, now_ms()).await {
-                    Ok(r) => r,
-                    Err(e @ (reqflow_engine::store::StoreError::Conflict(_) | reqflow_engine::store::StoreError::NotFound(_))) => {
+                    let wf_id = run.workflow.workflow_id;
+                    let report = reqflow_engine::load::load_paths(std::slice::from_ref(&workflows), &crate::registry());
+                    let wf = report.workflows.into_iter().find(|w| w.id == wf_id).ok_or_else(|| {
+                        anyhow::anyhow!("workflow `{wf_id}` is not in {} (or has errors)", workflows.display())
+                    })?;
+                    engine.load(vec![wf]).await?;
+                }
+                let answer = match engine.retry(&id, reqflow_engine::runtime::RetryRequest { latest, from }).await {
+                    Ok(a) => a,
+                    Err(reqflow_engine::runtime::EngineError::Store(
+                        e @ (reqflow_engine::store::StoreError::Conflict(_)
+                        | reqflow_engine::store::StoreError::NotFound(_)),
+                    )) => {
                         eprintln!("cannot retry run `{id}`: {e}");
                         return Ok(ExitCode::FAILURE);
                     }
                     Err(e) => return Err(e.into()),
                 };
+                let r = &answer.run;
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
-                        "run_id": r.run_id, "status": r.status, "version_used": if latest { "latest" } else { "original" },
-                        "workflow": r.workflow, "retries": r.retries,
+                        "run_id": r.run_id, "status": r.status, "version_used": answer.version_used,
+                        "workflow": r.workflow, "retries": r.retries, "reused": answer.reused, "rerun": answer.rerun,
                     }))?
                 );
                 Ok(ExitCode::SUCCESS)

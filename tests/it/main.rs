@@ -14,6 +14,8 @@
 //!   changed); tokens kept as hashes; the audit trail; `/metrics` and `--admin-listen same`;
 //! - `edge`: idle/slow clients past the connection cap, unauthenticated and stalled bodies
 //!   (RSS flat), graceful shutdown, a full disk (503 + Retry-After), a hung PostgreSQL;
+//! - `retry`: a retry follows a fix (changed steps and their downstream re-run, the rest reused);
+//!   `runs retry --from STEP --workflows DIR`;
 //! - `logs`: what `serve` logs in text and JSON: one line per run end (a failure with its step,
 //!   class and message), retries scheduled, span fields; no secret in either format;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
@@ -36,6 +38,7 @@ mod logs;
 mod outage;
 mod overload;
 mod quickstart;
+mod retry;
 mod runtime_more;
 mod schema;
 mod security;

@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn depth_counts_arrays_and_objects() {
         assert_eq!(depth(&serde_json::json!(1)), 0);
-        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}]})), 3);
+        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
         let v: Value = serde_json::from_str(&nested(64)).expect("64");
         assert_eq!(depth(&v), 64);
         assert!(check_json_depth("the body", &v).is_ok());

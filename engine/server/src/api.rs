@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use reqflow_engine::runtime::clock::now_ms;
-use reqflow_engine::runtime::{EventIn, Inbound, Origin};
-use reqflow_engine::store::{RunFilter, RunStatus, WorkflowVersion};
+use reqflow_engine::runtime::{EngineError, EventIn, Inbound, Origin, RetryRequest};
+use reqflow_engine::store::{RunFilter, RunStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -131,28 +131,29 @@ pub(crate) async fn run_event_raw(State(state): State<AppState>, Path(id): Path<
 pub(crate) struct RetryQuery {
     /// `original` (default) or `latest`.
     version: Option<String>,
+    /// Re-run this step and everything downstream of it.
+    from: Option<String>,
 }
 
-async fn retry_one(state: &AppState, id: &str, which: &str) -> Result<Value, ApiError> {
-    let store = state.engine.store();
-    let run = store.run(id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
-    let version = match which {
-        "original" => None,
-        "latest" => {
-            let wf = state.engine.workflow(&run.workflow.workflow_id).ok_or_else(|| {
-                ApiError::Conflict(format!("workflow `{}` is no longer loaded", run.workflow.workflow_id))
-            })?;
-            Some(WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() })
-        }
+async fn retry_one(state: &AppState, id: &str, which: &str, from: Option<String>) -> Result<Value, ApiError> {
+    let latest = match which {
+        "original" => false,
+        "latest" => true,
         other => return Err(ApiError::BadRequest(format!("`version` must be `original` or `latest`, not `{other}`"))),
     };
-    let retried = store.retry(id, version, now_ms()).await?;
+    let answer = state.engine.retry(id, RetryRequest { latest, from }).await.map_err(|e| match e {
+        EngineError::UnknownWorkflow(w) => ApiError::Conflict(format!("workflow `{w}` is no longer loaded")),
+        other => other.into(),
+    })?;
+    let run = &answer.run;
     Ok(json!({
-        "run_id": retried.run_id,
-        "status": retried.status,
-        "version_used": which,
-        "workflow": retried.workflow,
-        "retries": retried.retries,
+        "run_id": run.run_id,
+        "status": run.status,
+        "version_used": answer.version_used,
+        "workflow": run.workflow,
+        "retries": run.retries,
+        "reused": answer.reused,
+        "rerun": answer.rerun,
     }))
 }
 
@@ -162,7 +163,7 @@ pub(crate) async fn retry(
     Query(q): Query<RetryQuery>,
 ) -> Result<Response, ApiError> {
     let which = q.version.as_deref().unwrap_or("original");
-    let v = retry_one(&state, &id, which).await?;
+    let v = retry_one(&state, &id, which, q.from).await?;
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }
 
@@ -195,7 +196,7 @@ pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<Bulk
         }
         before = page.last().map(|r| r.run_id.clone());
         for r in &page {
-            match retry_one(&state, &r.run_id, &which).await {
+            match retry_one(&state, &r.run_id, &which, None).await {
                 Ok(_) => retried.push(r.run_id.clone()),
                 Err(e) => errors.push(json!({ "run_id": r.run_id, "error": e.to_string() })),
             }

@@ -765,22 +765,25 @@ async fn retry_failed_runs(db: Db) {
     let ids = seed(&*store, "wf", 2).await;
     let run = &ids[0];
     let now = T0 + 100;
-    let err = store.retry(run, None, now).await.expect_err("queued runs are not retried");
+    let err = store.retry(run, None, Vec::new(), now).await.expect_err("queued runs are not retried");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(matches!(store.retry("nope", None, now).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.retry("nope", None, Vec::new(), now).await, Err(StoreError::NotFound(_))));
 
     store.claim("w", now, LEASE, 2).await.expect("claim");
     for (s, status) in [("a", StepStatus::Succeeded), ("b", StepStatus::Failed), ("c", StepStatus::Skipped)] {
         store.record_result(step(run, s, status)).await.expect("record");
     }
-    assert!(matches!(store.retry(run, None, now).await, Err(StoreError::Conflict(_))), "running");
+    assert!(matches!(store.retry(run, None, Vec::new(), now).await, Err(StoreError::Conflict(_))), "running");
     store.finish("w", run, failed_outcome(now + 1)).await.expect("finish");
     store.finish("w", &ids[1], ok_outcome(now + 1)).await.expect("finish");
-    assert!(matches!(store.retry(&ids[1], None, now).await, Err(StoreError::Conflict(_))), "succeeded");
+    assert!(matches!(store.retry(&ids[1], None, Vec::new(), now).await, Err(StoreError::Conflict(_))), "succeeded");
     let other = version("other", 1);
-    assert!(matches!(store.retry(run, Some(other), now).await, Err(StoreError::Conflict(_))), "other workflow");
+    assert!(
+        matches!(store.retry(run, Some(other), Vec::new(), now).await, Err(StoreError::Conflict(_))),
+        "other workflow"
+    );
 
-    let record = store.retry(run, None, now + 2).await.expect("retry");
+    let record = store.retry(run, None, Vec::new(), now + 2).await.expect("retry");
     assert_eq!(record.status, RunStatus::Queued);
     assert_eq!(record.retries, 1);
     assert_eq!(record.error, None);
@@ -788,7 +791,7 @@ async fn retry_failed_runs(db: Db) {
     assert_eq!(record.workflow, version("wf", 1));
     let kept: Vec<String> = store.results(run).await.expect("results").into_iter().map(|r| r.step_id).collect();
     assert_eq!(kept, vec!["a".to_owned()], "failed and skipped results are removed");
-    assert!(matches!(store.retry(run, None, now).await, Err(StoreError::Conflict(_))), "already queued");
+    assert!(matches!(store.retry(run, None, Vec::new(), now).await, Err(StoreError::Conflict(_))), "already queued");
 
     let claimed = store.claim("w", now + 2, LEASE, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
@@ -796,8 +799,10 @@ async fn retry_failed_runs(db: Db) {
     store.finish("w", run, failed_outcome(now + 3)).await.expect("finish");
     // A retry may move the run to another version of its workflow.
     let v2 = version("wf", 2);
-    let record = store.retry(run, Some(v2.clone()), now + 4).await.expect("retry");
+    // ... and re-run succeeded steps named (the ones a fix changed).
+    let record = store.retry(run, Some(v2.clone()), vec!["a".into()], now + 4).await.expect("retry");
     assert_eq!((record.retries, record.workflow.clone()), (2, v2.clone()));
+    assert!(store.results(run).await.expect("results").is_empty(), "the named succeeded step's result is removed");
     let claimed = store.claim("w", now + 4, LEASE, 10).await.expect("claim");
     assert_eq!(claimed[0].workflow, v2);
 }

@@ -194,10 +194,17 @@ pub trait RunStore: Send + Sync {
     fn runs(&self, filter: RunFilter) -> BoxFuture<'_, StoreResult<Vec<RunRecord>>>;
 
     /// Prepare a failed run for retry: delete the results of its failed and
-    /// skipped steps (succeeded ones are kept and reused), optionally move it to
-    /// another workflow version, set it `queued` and enqueue it. Errors with
-    /// `Conflict` unless the run is `failed`.
-    fn retry(&self, run_id: &str, version: Option<WorkflowVersion>, now: i64) -> BoxFuture<'_, StoreResult<RunRecord>>;
+    /// skipped steps and of the steps named in `rerun` (the other succeeded
+    /// ones are kept and reused), optionally move it to another workflow
+    /// version, set it `queued` and enqueue it. Errors with `Conflict` unless
+    /// the run is `failed`.
+    fn retry(
+        &self,
+        run_id: &str,
+        version: Option<WorkflowVersion>,
+        rerun: Vec<String>,
+        now: i64,
+    ) -> BoxFuture<'_, StoreResult<RunRecord>>;
 
     /// Counts of runs by status (for `/metrics`).
     fn counts(&self) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>>;

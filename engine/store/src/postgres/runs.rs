@@ -85,7 +85,13 @@ impl RunStore for PostgresStore {
         })
     }
 
-    fn retry(&self, run_id: &str, version: Option<WorkflowVersion>, now: i64) -> BoxFuture<'_, StoreResult<RunRecord>> {
+    fn retry(
+        &self,
+        run_id: &str,
+        version: Option<WorkflowVersion>,
+        rerun: Vec<String>,
+        now: i64,
+    ) -> BoxFuture<'_, StoreResult<RunRecord>> {
         let run_id = run_id.to_owned();
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db)?;
@@ -105,11 +111,14 @@ impl RunStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            sqlx::query("DELETE FROM step_results WHERE run_id = $1 AND status IN ('failed', 'skipped')")
-                .bind(&run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            sqlx::query(
+                "DELETE FROM step_results WHERE run_id = $1 AND (status IN ('failed', 'skipped') OR step_id = ANY($2))",
+            )
+            .bind(&run_id)
+            .bind(&rerun)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
             sqlx::query("INSERT INTO queue (run_id, due_at, lease_owner) VALUES ($1, $2, NULL)")
                 .bind(&run_id)
                 .bind(now)

@@ -105,7 +105,13 @@ fn run_in_writer(c: &Connection, run_id: &str) -> StoreResult<Option<RunRecord>>
     }))
 }
 
-fn retry(c: &Connection, run_id: String, version: Option<WorkflowVersion>, now: i64) -> StoreResult<RunRecord> {
+fn retry(
+    c: &Connection,
+    run_id: String,
+    version: Option<WorkflowVersion>,
+    rerun: Vec<String>,
+    now: i64,
+) -> StoreResult<RunRecord> {
     let Some(current) = run_in_writer(c, &run_id)? else {
         return Err(StoreError::NotFound(format!("run {run_id}")));
     };
@@ -120,6 +126,13 @@ fn retry(c: &Connection, run_id: String, version: Option<WorkflowVersion>, now: 
     )
     .map_err(sql)?;
     exec("DELETE FROM step_results WHERE run_id = ? AND status IN ('failed', 'skipped')", &[&run_id]).map_err(sql)?;
+    if !rerun.is_empty() {
+        exec(
+            "DELETE FROM step_results WHERE run_id = ?1 AND step_id IN (SELECT value FROM json_each(?2))",
+            &[&run_id, &codec::id_list(&rerun)],
+        )
+        .map_err(sql)?;
+    }
     exec("INSERT INTO queue (run_id, due_at, lease_owner) VALUES (?, ?, NULL)", &[&run_id, &now]).map_err(sql)?;
     run_in_writer(c, &run_id)?.ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
 }
@@ -134,10 +147,16 @@ impl RunStore for SqliteStore {
         Box::pin(self.read(move |c| boxed(runs(c, filter))))
     }
 
-    fn retry(&self, run_id: &str, version: Option<WorkflowVersion>, now: i64) -> BoxFuture<'_, StoreResult<RunRecord>> {
+    fn retry(
+        &self,
+        run_id: &str,
+        version: Option<WorkflowVersion>,
+        rerun: Vec<String>,
+        now: i64,
+    ) -> BoxFuture<'_, StoreResult<RunRecord>> {
         let run_id = run_id.to_owned();
         Box::pin(async move {
-            let record = self.write(move |c| retry(c, run_id, version, now)).await?;
+            let record = self.write(move |c| retry(c, run_id, version, rerun, now)).await?;
             self.signal.notify();
             Ok(record)
         })

@@ -1,0 +1,119 @@
+//! A retry that follows a fix, through the real `reqflow serve` and
+//! `reqflow runs retry`: a `map:` step's lookup table is fixed, the retry on
+//! the latest version re-runs it and what is downstream of it (the answer
+//! says so) and succeeds with the fixed value; unchanged succeeded steps are
+//! reused; `--from` re-runs a chosen step and what follows it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Serve, Vendor, free_port, temp_dir};
+
+fn workflow(vendor_port: u16, agent: &str) -> String {
+    format!(
+        r#"id: screen
+trigger: {{ manual: {{}} }}
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
+steps:
+  - id: audit
+    map: {{ noted: true }}
+  - id: table
+    map: {{ agent: "{agent}" }}
+  - id: invite
+    needs: [audit, table]
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.table.output.agent }}}}" }} }}
+    retry: {{ attempts: 1 }}
+"#
+    )
+}
+
+fn start(dir: &Path, db: &str) -> Serve {
+    Serve::start_with(free_port(), &dir.join("wf"), db, &[], dir, &[])
+}
+
+fn sorted(v: &Value) -> Vec<String> {
+    let mut s: Vec<String> = v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn a_retry_on_the_latest_version_reruns_the_fixed_step_and_what_follows() {
+    let dir = temp_dir("retry-fix");
+    let vendor = Vendor::start();
+    // The vendor knows no agent `stale-agent`: 422, a permanent failure.
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    let file = dir.join("wf/screen.yaml");
+    std::fs::write(&file, workflow(vendor.port, "stale-agent")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let mut serve = start(&dir, &db);
+    let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    let failed = serve.wait_run(&run_id, Duration::from_secs(20));
+    assert_eq!(failed["run"]["status"], "failed", "{failed}");
+    let old_hash = failed["run"]["workflow"]["hash"].clone();
+
+    // The fix: the lookup table. Deployed by a restart on the same database.
+    std::fs::write(&file, workflow(vendor.port, "fixed-agent")).expect("fix");
+    serve.kill9();
+    drop(serve);
+    let serve = start(&dir, &db);
+    let r = serve.api_post(&format!("/api/runs/{run_id}/retry?version=latest"), "");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["version_used"], "latest");
+    assert_eq!(sorted(&answer["rerun"]), vec!["invite", "table"], "the changed step and its downstream: {answer}");
+    assert_eq!(sorted(&answer["reused"]), vec!["audit"], "the unchanged succeeded step: {answer}");
+    let done = serve.wait_run(&run_id, Duration::from_secs(20));
+    assert_eq!(done["run"]["status"], "succeeded", "{done}");
+    assert_ne!(done["run"]["workflow"]["hash"], old_hash, "the run moved to the new version");
+    let sent: Vec<Value> =
+        vendor.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null)).collect();
+    assert_eq!(
+        sent,
+        vec![json!({ "agent": "stale-agent" }), json!({ "agent": "fixed-agent" })],
+        "no stale output reused"
+    );
+    let audit = done["steps"].as_array().and_then(|s| s.iter().find(|s| s["id"] == "audit")).cloned();
+    assert_eq!(audit.map(|a| a["attempts"].as_array().map(Vec::len)), Some(Some(1)), "audit was not run again");
+}
+
+#[test]
+fn runs_retry_from_a_step_reruns_it_and_its_downstream() {
+    let dir = temp_dir("retry-from");
+    let vendor = Vendor::start();
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "agent-1")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let serve = start(&dir, &db);
+    let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    assert_eq!(serve.wait_run(&run_id, Duration::from_secs(20))["run"]["status"], "failed");
+
+    // From another directory: `--workflows` says where the workflows are.
+    let out = crate::reqflow()
+        .current_dir(std::env::temp_dir())
+        .args(["runs", "retry", &run_id, "--from", "table", "--latest", "--db", &db, "--workflows"])
+        .arg(dir.join("wf"))
+        .output()
+        .expect("reqflow runs retry");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    assert_eq!(sorted(&answer["rerun"]), vec!["invite", "table"], "{answer}");
+    assert_eq!(sorted(&answer["reused"]), vec!["audit"], "{answer}");
+    let done = serve.wait_run(&run_id, Duration::from_secs(20));
+    assert_eq!(done["run"]["status"], "succeeded", "{done}");
+    let table = done["steps"].as_array().and_then(|s| s.iter().find(|s| s["id"] == "table")).cloned();
+    assert_eq!(table.map(|t| t["attempts"].as_array().map(Vec::len)), Some(Some(2)), "table ran again");
+
+    // A step that does not exist is refused, saying which.
+    let out = crate::reqflow().args(["runs", "retry", &run_id, "--from", "nope", "--db", &db]).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no step `nope`") || err.contains("only failed runs"), "{err}");
+}
