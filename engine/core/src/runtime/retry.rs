@@ -120,7 +120,7 @@ mod tests {
         loaded.workflow.unwrap_or_else(|| panic!("{}", loaded.report.render_short()))
     }
 
-    const V1: &str = "id: wf\ntrigger: { manual: {} }\nsteps:\n  - id: a\n    map: { x: 1 }\n  - id: b\n    needs: [a]\n    map: { y: \"{{ steps.a.output.x }}\" }\n  - id: c\n    map: { z: 3 }\n";
+    const V1: &str = "id: wf\ntrigger: { manual: {} }\nsteps:\n  - id: a\n    map: { x: 1 }\n  - id: b\n    needs: [a]\n    map: { y: \"{{ steps.a.output.x }}\" }\n  - id: c\n    needs: []\n    map: { z: 3 }\n";
 
     #[test]
     fn changed_steps_and_their_downstream_rerun() {
