@@ -138,7 +138,7 @@ fn events_are_listed_with_outcome_and_reason(db: &str, dir: &Path) {
     let (dups, _) = list(&serve, "outcome=duplicate");
     assert_eq!(ids(&dups), ids(&[dup2.clone(), dup1.clone()]));
     let (acc, _) = list(&serve, "outcome=accepted&workflow=ev-hook");
-    assert_eq!(ids(&acc), ids(&[first.clone()]));
+    assert_eq!(ids(&acc), ids(std::slice::from_ref(first)));
     let (none, _) = list(&serve, "outcome=ignored&workflow=ev-other");
     assert!(none.is_empty());
     let split = ign["received_at"].as_str().expect("time");
@@ -148,7 +148,7 @@ fn events_are_listed_with_outcome_and_reason(db: &str, dir: &Path) {
     assert_eq!(ids(&earlier), ids(&all[4..]), "until is exclusive (ISO 8601)");
     let split_ms = ign["received_at_ms"].as_i64().expect("ms");
     let (later_ms, _) = list(&serve, &format!("since={split_ms}&until={}", split_ms + 1));
-    assert_eq!(ids(&later_ms), ids(&[ign.clone()]), "Unix ms as the runs API takes them");
+    assert_eq!(ids(&later_ms), ids(std::slice::from_ref(ign)), "Unix ms as the runs API takes them");
 
     // Paging across a small limit.
     let mut paged = Vec::new();
