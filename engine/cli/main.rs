@@ -10,6 +10,7 @@ mod bench_runtime;
 mod bench_seed;
 mod bench_util;
 mod eval_cmd;
+mod events_cmd;
 mod inspect;
 mod run_cmd;
 mod runs_cmd;
@@ -73,6 +74,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run history: list, show, retry.
     Runs(runs_cmd::RunsArgs),
+    /// Stored events with their outcome (accepted, ignored, duplicate, invalid) and reason: list, show.
+    Events(events_cmd::EventsArgs),
     /// Run the test cases workflows carry (`tests:` or a sibling `*.test.yaml`), with stubbed actions.
     Test(test_cmd::TestArgs),
     /// Emulate the Workable and Workday APIs locally, for trying workflows and for tests.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Run(a) => run_cmd::run(a),
         Command::Runs(a) => runs_cmd::run(a),
+        Command::Events(a) => events_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
         Command::Tokens(a) => tokens_cmd::run(a),

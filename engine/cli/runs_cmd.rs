@@ -25,8 +25,9 @@ enum RunsWhat {
         /// Only this workflow.
         #[arg(long)]
         workflow: Option<String>,
-        /// Only this status (queued, running, succeeded, failed, ignored, duplicate).
-        #[arg(long)]
+        /// Only this status. Events that start no run (ignored, duplicate, invalid) are not runs:
+        /// `reqflow events list --outcome ignored` lists them.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(RunStatus::NAMES))]
         status: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 20)]
@@ -63,10 +64,7 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
         let store = open_existing_store(&args.db.db).await?;
         match args.what {
             RunsWhat::List { workflow, status, limit, json } => {
-                let status = match status.as_deref() {
-                    None => None,
-                    Some(s) => Some(RunStatus::parse(s).ok_or_else(|| anyhow::anyhow!("unknown status `{s}`"))?),
-                };
+                let status = status.as_deref().and_then(RunStatus::parse);
                 let runs = store
                     .runs(RunFilter { workflow_id: workflow, status, limit: Some(limit), ..Default::default() })
                     .await?;

@@ -172,7 +172,8 @@ fn history_commands_refuse_a_database_that_does_not_exist() {
     let dir = crate::harness::temp_dir("cli-nodb");
     let db = dir.join("typo.db");
     let url = format!("sqlite://{}", db.display());
-    for args in [vec!["runs", "list", "--db", &url], vec!["audit", "--db", &url]] {
+    for args in [vec!["runs", "list", "--db", &url], vec!["events", "list", "--db", &url], vec!["audit", "--db", &url]]
+    {
         let (code, out, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("no database at") && err.contains("typo.db"), "{err}");

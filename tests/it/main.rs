@@ -2,6 +2,9 @@
 //!
 //! - `accept`: the one accept path: bodies at the nesting limit read back, one past refused; an
 //!   event whose `dedupe:` cannot be evaluated stored as `invalid`; an undecodable run fails alone;
+//! - `events`: every stored event listed (`GET /api/events`, `reqflow events list|show`) with its
+//!   outcome (accepted, ignored, duplicate, invalid), reason and run; filters, paging; `runs list
+//!   --status` offers only run statuses;
 //! - `compile`: golden tests over `tests/data/compile/{ok,err}` (diagnostics
 //!   snapshotted, so their wording is reviewed like code);
 //! - `cli`: the real `reqflow` binary: exit codes, formats, hostile input;
@@ -33,6 +36,7 @@ mod cli;
 mod compile;
 mod crash;
 mod edge;
+mod events;
 mod harness;
 mod logs;
 mod outage;

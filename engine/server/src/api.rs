@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::runtime::clock::{now_ms, parse_time};
+use reqflow_engine::runtime::event_view;
 use reqflow_engine::runtime::{EngineError, EventIn, Inbound, Origin, RetryRequest};
-use reqflow_engine::store::{RunFilter, RunStatus};
+use reqflow_engine::store::{EventFilter, EventOutcome, RunFilter, RunStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,8 +41,8 @@ pub(crate) async fn workflows(State(state): State<AppState>) -> Json<Value> {
 pub(crate) struct RunsQuery {
     workflow: Option<String>,
     status: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<u32>,
     before: Option<String>,
 }
@@ -49,12 +50,21 @@ pub(crate) struct RunsQuery {
 fn parse_status(s: Option<&str>) -> Result<Option<RunStatus>, ApiError> {
     s.map(|s| {
         RunStatus::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "unknown status `{s}`; use queued, running, succeeded, failed, ignored or duplicate"
-            ))
+            let events = match EventOutcome::parse(s) {
+                Some(o) => {
+                    format!(" (events that start no run are listed by `GET /api/events?outcome={}`)", o.as_str())
+                }
+                None => String::new(),
+            };
+            ApiError::BadRequest(format!("unknown run status `{s}`; use {}{events}", RunStatus::NAMES.join(", ")))
         })
     })
     .transpose()
+}
+
+/// `since` / `until`: ISO 8601 or Unix milliseconds.
+fn parse_when(name: &str, s: Option<&str>) -> Result<Option<i64>, ApiError> {
+    s.map(|s| parse_time(s).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}")))).transpose()
 }
 
 pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuery>) -> Result<Json<Value>, ApiError> {
@@ -62,8 +72,8 @@ pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuer
     let filter = RunFilter {
         workflow_id: q.workflow,
         status: parse_status(q.status.as_deref())?,
-        since: q.since,
-        until: q.until,
+        since: parse_when("since", q.since.as_deref())?,
+        until: parse_when("until", q.until.as_deref())?,
         limit: Some(limit),
         before: q.before,
     };
@@ -77,22 +87,55 @@ pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(detail))
 }
 
-/// One stored event: its outcome (`queued`, `ignored`, `duplicate`,
-/// `invalid` with the reason), when and how it arrived, and its `event`
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    workflow: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    before: Option<String>,
+}
+
+/// Stored events, newest first: each with its outcome (`accepted`,
+/// `ignored`, `duplicate`, `invalid`), reason and run, without payload or
+/// body (personal data: `GET /api/events/{id}` has the payload). Paged like
+/// `GET /api/runs`: `next_before` is the `before` of the next page.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let outcome = q
+        .outcome
+        .as_deref()
+        .map(|o| {
+            EventOutcome::parse(o).ok_or_else(|| {
+                ApiError::BadRequest(format!("unknown outcome `{o}`; use {}", EventOutcome::NAMES.join(", ")))
+            })
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        workflow_id: q.workflow,
+        outcome,
+        since: parse_when("since", q.since.as_deref())?,
+        until: parse_when("until", q.until.as_deref())?,
+        limit: Some(limit),
+        before: q.before,
+    };
+    let events = state.engine.store().events(filter).await?;
+    let next = (events.len() as u32 == limit).then(|| events.last().map(|e| e.event_id.clone())).flatten();
+    let secrets = state.engine.secrets();
+    let list: Vec<Value> = events.iter().map(|e| event_view::summary_json(e, secrets)).collect();
+    Ok(Json(json!({ "events": list, "next_before": next })))
+}
+
+/// One stored event: as listed (outcome, reason, run), and its `event`
 /// context (headers without credentials). The raw body stays on its own
 /// endpoint (`/api/runs/{id}/event/raw`).
 pub(crate) async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let e = state.engine.store().event(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no event `{id}`")))?;
-    Ok(Json(json!({
-        "event_id": e.event_id,
-        "workflow_id": e.workflow_id,
-        "trigger": e.trigger,
-        "received_at": e.received_at,
-        "status": e.status,
-        "reason": e.reason,
-        "dedupe_key": e.dedupe_key.map(|k| state.engine.secrets().mask_str(&k)),
-        "event": state.engine.secrets().mask(&e.payload),
-    })))
+    Ok(Json(event_view::record_json(&e, state.engine.secrets())))
 }
 
 /// The body of a run's event exactly as received, with its original

@@ -122,6 +122,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),
         (r(Method::GET, "/api/runs/{id}", Read, None), get(api::run)),
         (r(Method::GET, "/api/runs/{id}/event/raw", Read, None), get(api::run_event_raw)),
+        (r(Method::GET, "/api/events", Read, None), get(api::events)),
         (r(Method::GET, "/api/events/{id}", Read, None), get(api::event)),
         (r(Method::POST, "/api/runs/{id}/retry", Operate, Some("run.retry")), post(api::retry)),
         (r(Method::GET, "/api/tokens", Admin, None), get(admin::tokens)),

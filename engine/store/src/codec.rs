@@ -83,14 +83,7 @@ pub(crate) fn check_retry(current: &RunRecord, version: Option<&WorkflowVersion>
 /// Run counts with every status a run can have (queued, running, succeeded,
 /// failed) present, zero when none, in [`RunStatus::ALL`] order.
 pub(crate) fn all_counts(counted: Vec<(RunStatus, u64)>) -> Vec<(RunStatus, u64)> {
-    RunStatus::ALL
-        .iter()
-        .filter_map(|s| {
-            let n = counted.iter().filter(|(c, _)| c == s).map(|(_, n)| *n).sum::<u64>();
-            let always = matches!(s, RunStatus::Queued | RunStatus::Running | RunStatus::Succeeded | RunStatus::Failed);
-            (always || n > 0).then_some((*s, n))
-        })
-        .collect()
+    RunStatus::ALL.iter().map(|s| (*s, counted.iter().filter(|(c, _)| c == s).map(|(_, n)| *n).sum::<u64>())).collect()
 }
 
 /// A stored token scope.

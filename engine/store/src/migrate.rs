@@ -34,6 +34,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "event_raw_body", sql: include_str!("../migrations/sqlite/0002_event_raw_body.sql") },
     Migration { version: 3, name: "access", sql: include_str!("../migrations/sqlite/0003_access.sql") },
     Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/sqlite/0004_event_reason.sql") },
+    Migration { version: 5, name: "events_list", sql: include_str!("../migrations/sqlite/0005_events_list.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -47,6 +48,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration { version: 3, name: "access", sql: include_str!("../migrations/postgres/0003_access.sql") },
     Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/postgres/0004_event_reason.sql") },
+    Migration { version: 5, name: "events_list", sql: include_str!("../migrations/postgres/0005_events_list.sql") },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

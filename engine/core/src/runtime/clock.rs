@@ -1,4 +1,5 @@
-//! Wall-clock time as Unix milliseconds, and RFC 3339 rendering.
+//! Wall-clock time as Unix milliseconds, RFC 3339 rendering, and parsing
+//! the times the API and the CLI take (`since`, `until`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,8 +29,47 @@ pub fn rfc3339(ms: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
 }
 
+/// A time that is neither ISO 8601 nor Unix milliseconds.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a time: use ISO 8601 (`2026-12-03T07:15:57.123Z`, `2026-12-03T08:15:57+01:00`, `2026-12-03`) \
+     or Unix milliseconds"
+)]
+pub struct TimeParseError(String);
+
+/// Parses a time given to the API or the CLI, as Unix milliseconds: ISO 8601
+/// / RFC 3339 with an offset (`2026-12-03T07:15:57.123Z`), a date alone
+/// (midnight UTC), or Unix milliseconds (digits, as `GET /api/runs` takes).
+pub fn parse_time(s: &str) -> Result<i64, TimeParseError> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) {
+        return t.parse::<i64>().map_err(|_| TimeParseError(s.to_owned()));
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(dt) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(dt.and_utc().timestamp_millis());
+    }
+    Err(TimeParseError(s.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_iso_8601_and_unix_ms() {
+        use super::parse_time;
+        assert_eq!(parse_time("1785000000123").ok(), Some(1_785_000_000_123));
+        assert_eq!(parse_time("2026-07-25T17:20:00.123Z").ok(), Some(1_785_000_000_123));
+        assert_eq!(parse_time("2026-07-25T19:20:00.123+02:00").ok(), Some(1_785_000_000_123));
+        assert_eq!(parse_time("1970-01-02").ok(), Some(86_400_000));
+        assert_eq!(parse_time(&super::rfc3339(1_785_000_000_123)).ok(), Some(1_785_000_000_123));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("").is_err());
+    }
+
     #[test]
     fn renders_rfc3339() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

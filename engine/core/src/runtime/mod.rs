@@ -55,6 +55,7 @@ mod accept;
 pub mod backlog;
 pub mod clock;
 mod dispatch;
+pub mod event_view;
 mod executor;
 pub mod inbound;
 pub mod metrics;

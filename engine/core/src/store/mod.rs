@@ -62,6 +62,10 @@ pub trait EventStore: Send + Sync {
     /// - with a dedupe key already present and not expired → [`Accepted::Duplicate`]
     ///   (the event is recorded with status `duplicate`, no run is created);
     /// - with `start_run = false` → recorded as `ignored` ([`Accepted::Ignored`]);
+    /// - with `invalid` set → recorded as `invalid` with that reason.
+    ///
+    /// Every event that starts no run is stored with its reason, and a
+    /// duplicate with the run it duplicates (see [`EventRecord`]).
     /// - otherwise a run in status `queued` and a queue entry available now
     ///   ([`Accepted::Queued`]).
     ///
@@ -69,8 +73,13 @@ pub trait EventStore: Send + Sync {
     /// When this returns `Ok`, everything is durable.
     fn accept(&self, batch: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<Accepted>>>;
 
-    /// The event a run was started from.
+    /// One stored event (the one a run was started from, or any other).
     fn event(&self, event_id: &str) -> BoxFuture<'_, StoreResult<Option<EventRecord>>>;
+
+    /// Stored events, newest first (by `received_at`, then `event_id`),
+    /// filtered and paged, without payloads. `before` names an event: the
+    /// page starts after it (a `before` that is not stored gives no events).
+    fn events(&self, filter: EventFilter) -> BoxFuture<'_, StoreResult<Vec<EventSummary>>>;
 
     /// Delete dedupe keys that expired before `now`; returns how many.
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>>;

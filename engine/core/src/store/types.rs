@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The status of a run.
+/// The status of a run: one of the four a run can have. Events that start
+/// no run (`ignored`, `duplicate`, `invalid`) are not runs: their outcome is
+/// an [`EventOutcome`], listed with [`EventStore::events`](super::EventStore::events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -15,10 +17,6 @@ pub enum RunStatus {
     Succeeded,
     /// A step failed and `on_error` was `fail`.
     Failed,
-    /// The trigger's `when:` was false: no run happened.
-    Ignored,
-    /// The dedupe key was seen before: no run happened.
-    Duplicate,
 }
 
 impl RunStatus {
@@ -29,8 +27,6 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
-            RunStatus::Ignored => "ignored",
-            RunStatus::Duplicate => "duplicate",
         }
     }
 
@@ -41,21 +37,87 @@ impl RunStatus {
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
-            "ignored" => RunStatus::Ignored,
-            "duplicate" => RunStatus::Duplicate,
             _ => return None,
         })
     }
 
-    /// Every status.
-    pub const ALL: [RunStatus; 6] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Ignored,
-        RunStatus::Duplicate,
-    ];
+    /// Every status, in the order a run goes through them.
+    pub const ALL: [RunStatus; 4] = [RunStatus::Queued, RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed];
+
+    /// The names of [`RunStatus::ALL`].
+    pub const NAMES: [&'static str; 4] = ["queued", "running", "succeeded", "failed"];
+}
+
+/// What became of a stored event, as the API and the CLI name it. The
+/// stored `events.status` is the same word except for `accepted`, which is
+/// stored as `queued` (the event started a run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOutcome {
+    /// A run was started (stored status `queued`).
+    Accepted,
+    /// The trigger's `when:` was false: no run.
+    Ignored,
+    /// Its dedupe key was seen before: no run.
+    Duplicate,
+    /// Its `when:` or `dedupe:` could not be evaluated: no run.
+    Invalid,
+}
+
+impl EventOutcome {
+    /// The name shown (API, CLI).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventOutcome::Accepted => "accepted",
+            EventOutcome::Ignored => "ignored",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Invalid => "invalid",
+        }
+    }
+
+    /// Parse a shown name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The value of `events.status` for this outcome.
+    pub fn stored(&self) -> &'static str {
+        match self {
+            EventOutcome::Accepted => "queued",
+            other => other.as_str(),
+        }
+    }
+
+    /// The outcome of a stored `events.status`.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => EventOutcome::Accepted,
+            "ignored" => EventOutcome::Ignored,
+            "duplicate" => EventOutcome::Duplicate,
+            "invalid" => EventOutcome::Invalid,
+            _ => return None,
+        })
+    }
+
+    /// Every outcome.
+    pub const ALL: [EventOutcome; 4] =
+        [EventOutcome::Accepted, EventOutcome::Ignored, EventOutcome::Duplicate, EventOutcome::Invalid];
+
+    /// The names of [`EventOutcome::ALL`].
+    pub const NAMES: [&'static str; 4] = ["accepted", "ignored", "duplicate", "invalid"];
+
+    /// The reason shown for an event stored without one: `ignored` and
+    /// `duplicate` events stored before reasons were recorded (migration 5).
+    pub fn legacy_reason(&self) -> Option<&'static str> {
+        match self {
+            EventOutcome::Accepted => None,
+            EventOutcome::Ignored => Some("`when:` was false"),
+            EventOutcome::Duplicate => Some(
+                "duplicate: its dedupe key was seen before (stored before reasons were recorded: which run it duplicated is not known)",
+            ),
+            EventOutcome::Invalid => Some("invalid (no reason stored)"),
+        }
+    }
 }
 
 /// Which definition a run uses.
@@ -146,8 +208,53 @@ pub struct EventRecord {
     pub dedupe_key: Option<String>,
     /// `queued` (a run was made), `ignored`, `duplicate` or `invalid`.
     pub status: String,
-    /// Why an `invalid` event could not be evaluated.
+    /// Why it started no run (`ignored`, `duplicate`, `invalid`); `None`
+    /// for events that started one, and for `ignored`/`duplicate` events
+    /// stored before reasons were recorded.
     pub reason: Option<String>,
+    /// `queued`: the run it started; `duplicate`: the run it duplicates, if
+    /// any. `None` for other events and for events stored before migration 5
+    /// recorded it (an accepted event's run is then found by its `event_id`).
+    pub run_id: Option<String>,
+}
+
+/// A stored event as listed: everything but its payload and body (they may
+/// hold personal data; [`EventStore::event`](super::EventStore::event) reads them).
+#[derive(Clone, Debug, Serialize)]
+pub struct EventSummary {
+    /// Its id.
+    pub event_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// Trigger kind.
+    pub trigger: String,
+    /// Arrival time (Unix ms).
+    pub received_at: i64,
+    /// Stored status: `queued`, `ignored`, `duplicate` or `invalid`.
+    pub status: String,
+    /// Why it started no run (see [`EventRecord::reason`]).
+    pub reason: Option<String>,
+    /// Its run, or the run it duplicates (see [`EventRecord::run_id`]).
+    pub run_id: Option<String>,
+    /// Dedupe key, if any (unmasked: mask before showing).
+    pub dedupe_key: Option<String>,
+}
+
+/// Which events to list.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Only this workflow.
+    pub workflow_id: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<EventOutcome>,
+    /// Received at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Received before (Unix ms).
+    pub until: Option<i64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Events listed after this one (keyset paging: pass the last event id of the previous page).
+    pub before: Option<String>,
 }
 
 /// A run a worker claimed.

@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 
 use reqflow_engine::action::BoxFuture;
-use reqflow_engine::store::{Accepted, EventRecord, EventStore, NewEvent, StoreResult};
+use reqflow_engine::store::{Accepted, EventFilter, EventRecord, EventStore, EventSummary, NewEvent, StoreResult};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
-use super::{PostgresStore, notify};
+use super::{PostgresStore, events, notify};
 use crate::codec;
 use crate::error::{db, is_transient};
 use crate::plan::{self, KeyId, StoredKey};
@@ -40,7 +40,8 @@ fn chunks(batch: &[NewEvent], payloads: &[String]) -> Vec<std::ops::Range<usize>
             + e.trigger.len()
             + 2 * e.dedupe.as_ref().map_or(0, |(k, _)| k.len())
             + e.raw_body.as_ref().map_or(0, Vec::len)
-            + 96;
+            + e.invalid.as_ref().map_or(0, String::len)
+            + 256;
         if i > start && (bytes + row > MESSAGE_BYTES || i - start >= CHUNK) {
             out.push(start..i);
             (start, bytes) = (i, 0);
@@ -57,17 +58,28 @@ fn chunks(batch: &[NewEvent], payloads: &[String]) -> Vec<std::ops::Range<usize>
 async fn lock_keys(c: &mut PgConnection, keys: &[KeyId]) -> Result<HashMap<KeyId, StoredKey>, sqlx::Error> {
     let (wf, k): (Vec<&str>, Vec<&str>) = keys.iter().map(|(w, k)| (w.as_str(), k.as_str())).unzip();
     let rows = sqlx::query(
-        "INSERT INTO dedupe (workflow_id, dedupe_key, event_id, run_id, expires_at)
-         SELECT w, k, '', NULL, -9223372036854775808 FROM UNNEST($1::text[], $2::text[]) AS t(w, k) ORDER BY w, k
-         ON CONFLICT (workflow_id, dedupe_key) DO UPDATE SET expires_at = dedupe.expires_at
-         RETURNING workflow_id, dedupe_key, run_id, expires_at",
+        "WITH k AS (
+            INSERT INTO dedupe (workflow_id, dedupe_key, event_id, run_id, expires_at)
+            SELECT w, k, '', NULL, -9223372036854775808 FROM UNNEST($1::text[], $2::text[]) AS t(w, k) ORDER BY w, k
+            ON CONFLICT (workflow_id, dedupe_key) DO UPDATE SET expires_at = dedupe.expires_at
+            RETURNING workflow_id, dedupe_key, run_id, expires_at, event_id)
+         SELECT k.workflow_id, k.dedupe_key, k.run_id, k.expires_at, k.event_id, e.received_at
+         FROM k LEFT JOIN events AS e ON e.event_id = k.event_id",
     )
     .bind(wf)
     .bind(k)
     .fetch_all(&mut *c)
     .await?;
     rows.iter()
-        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), StoredKey { run_id: r.try_get(2)?, expires_at: r.try_get(3)? })))
+        .map(|r| {
+            let key = StoredKey {
+                run_id: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+                event_id: r.try_get(4)?,
+                seen_at: r.try_get(5)?,
+            };
+            Ok(((r.try_get(0)?, r.try_get(1)?), key))
+        })
         .collect()
 }
 
@@ -89,13 +101,15 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                                     $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[], $17::text[])
+                                     $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[], $17::text[],
+                                     $18::text[])
                   AS t(event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, run_id, version, hash,
-                       raw_body, reason)),
+                       raw_body, reason, event_run_id)),
              ev AS (
                 INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status,
-                                    reason)
-                SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status, reason
+                                    reason, run_id)
+                SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status, reason,
+                       event_run_id
                 FROM input),
              rn AS (
                 INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at)
@@ -124,7 +138,8 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         .bind(keys.iter().map(|k| k.run_id.as_deref()).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.expires_at).collect::<Vec<_>>())
         .bind(chunk.iter().map(|e| e.raw_body.as_deref()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|e| e.invalid.as_deref()).collect::<Vec<_>>())
+        .bind(plan.reasons[start..end].iter().map(Option::as_deref).collect::<Vec<_>>())
+        .bind(plan.run_ids[start..end].iter().map(Option::as_deref).collect::<Vec<_>>())
         .execute(&mut *c)
         .await?;
     }
@@ -166,29 +181,11 @@ impl EventStore for PostgresStore {
 
     fn event(&self, event_id: &str) -> BoxFuture<'_, StoreResult<Option<EventRecord>>> {
         let event_id = event_id.to_owned();
-        Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT event_id, workflow_id, trigger, received_at, payload::text, dedupe_key, status, raw_body, reason
-                 FROM events WHERE event_id = $1",
-            )
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-            let Some(r) = row else { return Ok(None) };
-            let payload: String = r.try_get(4).map_err(db)?;
-            Ok(Some(EventRecord {
-                event_id: r.try_get(0).map_err(db)?,
-                workflow_id: r.try_get(1).map_err(db)?,
-                trigger: r.try_get(2).map_err(db)?,
-                received_at: r.try_get(3).map_err(db)?,
-                payload: codec::parse("event payload", &payload)?,
-                raw_body: r.try_get(7).map_err(db)?,
-                dedupe_key: r.try_get(5).map_err(db)?,
-                status: r.try_get(6).map_err(db)?,
-                reason: r.try_get(8).map_err(db)?,
-            }))
-        })
+        Box::pin(async move { events::event(&self.pool, &event_id).await })
+    }
+
+    fn events(&self, filter: EventFilter) -> BoxFuture<'_, StoreResult<Vec<EventSummary>>> {
+        Box::pin(events::events(&self.pool, filter))
     }
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {

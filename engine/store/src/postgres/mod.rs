@@ -14,6 +14,7 @@
 
 mod accept;
 mod access;
+mod events;
 mod meta;
 mod queue;
 mod runs;

@@ -5,14 +5,12 @@
 use std::collections::HashMap;
 
 use reqflow_engine::action::BoxFuture;
-use reqflow_engine::store::{Accepted, EventRecord, EventStore, NewEvent, StoreResult};
+use reqflow_engine::store::{Accepted, EventFilter, EventRecord, EventStore, EventSummary, NewEvent, StoreResult};
 use rusqlite::{Connection, Statement, ToSql};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, boxed};
+use super::{SqliteStore, boxed, events};
 use crate::codec;
-use crate::error::{db, sql};
+use crate::error::sql;
 use crate::plan::{self, KeyId, StoredKey};
 
 /// Most rows in one `INSERT`. Batches are cut into statements of 128 rows and
@@ -79,14 +77,16 @@ fn load_keys(c: &Connection, keys: &[KeyId]) -> StoreResult<HashMap<KeyId, Store
     );
     let mut stmt = c
         .prepare_cached(
-            "SELECT d.workflow_id, d.dedupe_key, d.run_id, d.expires_at
+            "SELECT d.workflow_id, d.dedupe_key, d.run_id, d.expires_at, d.event_id, e.received_at
              FROM json_each(?1) AS j CROSS JOIN dedupe AS d
-               ON d.workflow_id = j.value ->> 0 AND d.dedupe_key = j.value ->> 1",
+               ON d.workflow_id = j.value ->> 0 AND d.dedupe_key = j.value ->> 1
+             LEFT JOIN events AS e ON e.event_id = d.event_id",
         )
         .map_err(sql)?;
     let rows = stmt
         .query_map([codec::json(&list)], |r| {
-            Ok(((r.get(0)?, r.get(1)?), StoredKey { run_id: r.get(2)?, expires_at: r.get(3)? }))
+            let key = StoredKey { run_id: r.get(2)?, expires_at: r.get(3)?, event_id: r.get(4)?, seen_at: r.get(5)? };
+            Ok(((r.get(0)?, r.get(1)?), key))
         })
         .map_err(sql)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql)
@@ -98,20 +98,22 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
     let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys)? };
     let plan = plan::plan(batch, stored);
 
-    let events: Vec<(&NewEvent, &str, String)> = batch
+    let events: Vec<(&NewEvent, &str, String, usize)> = batch
         .iter()
         .zip(plan.statuses.iter().copied())
-        .map(|(e, status)| (e, status, codec::json(&e.payload)))
+        .enumerate()
+        .map(|(i, (e, status))| (e, status, codec::json(&e.payload), i))
         .collect();
     insert_rows(
         c,
         (
-            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status, reason) VALUES ",
-            "(?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status, \
+             reason, run_id) VALUES ",
+            "(?,?,?,?,?,?,?,?,?,?)",
             "",
         ),
         &events,
-        |s, i, (e, status, payload)| {
+        |s, i, (e, status, payload, n)| {
             bind_all(
                 s,
                 i,
@@ -124,7 +126,8 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
                     &e.raw_body,
                     &e.dedupe.as_ref().map(|(k, _)| k),
                     status,
-                    &e.invalid,
+                    &plan.reasons[*n],
+                    &plan.run_ids[*n],
                 ],
             )
         },
@@ -172,21 +175,6 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
     Ok(plan.answers)
 }
 
-fn event_record(r: &SqliteRow) -> StoreResult<EventRecord> {
-    let payload: String = r.try_get(4).map_err(db)?;
-    Ok(EventRecord {
-        event_id: r.try_get(0).map_err(db)?,
-        workflow_id: r.try_get(1).map_err(db)?,
-        trigger: r.try_get(2).map_err(db)?,
-        received_at: r.try_get(3).map_err(db)?,
-        payload: codec::parse("event payload", &payload)?,
-        raw_body: r.try_get(7).map_err(db)?,
-        dedupe_key: r.try_get(5).map_err(db)?,
-        status: r.try_get(6).map_err(db)?,
-        reason: r.try_get(8).map_err(db)?,
-    })
-}
-
 impl EventStore for SqliteStore {
     fn accept(&self, batch: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<Accepted>>> {
         Box::pin(async move {
@@ -203,19 +191,11 @@ impl EventStore for SqliteStore {
 
     fn event(&self, event_id: &str) -> BoxFuture<'_, StoreResult<Option<EventRecord>>> {
         let event_id = event_id.to_owned();
-        Box::pin(self.read(move |c| {
-            boxed(async move {
-                let row = sqlx::query(
-                    "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason
-                     FROM events WHERE event_id = ?",
-                )
-                .bind(event_id)
-                .fetch_optional(c)
-                .await
-                .map_err(db)?;
-                row.as_ref().map(event_record).transpose()
-            })
-        }))
+        Box::pin(self.read(move |c| boxed(async move { events::event(c, &event_id).await })))
+    }
+
+    fn events(&self, filter: EventFilter) -> BoxFuture<'_, StoreResult<Vec<EventSummary>>> {
+        Box::pin(self.read(move |c| boxed(events::events(c, filter))))
     }
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {

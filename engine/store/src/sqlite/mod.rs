@@ -18,6 +18,7 @@
 
 mod accept;
 mod access;
+mod events;
 mod meta;
 mod queue;
 mod runs;
