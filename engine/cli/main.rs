@@ -11,6 +11,7 @@ mod bench_seed;
 mod bench_util;
 mod eval_cmd;
 mod inspect;
+mod reload;
 mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;

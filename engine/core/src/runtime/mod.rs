@@ -54,6 +54,7 @@
 mod accept;
 pub mod backlog;
 pub mod clock;
+pub mod deploy;
 mod dispatch;
 mod executor;
 pub mod inbound;
@@ -75,6 +76,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use accept::AcceptError;
+pub use deploy::{ReloadCause, ReloadOutcome, ReloadRecord, Refusal};
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use inbound::{EventIn, Inbound, Origin};
@@ -209,6 +211,10 @@ pub(crate) struct Inner {
     routes: RwLock<HashMap<String, Arc<CompiledWorkflow>>>,
     versions: RwLock<HashMap<(String, String), Arc<CompiledWorkflow>>>,
     accepter: accept::Accepter,
+    /// Reloads one at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Refused files and recent reload outcomes.
+    deploys: std::sync::Mutex<deploy::Deploys>,
     pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
     /// Evaluated connection settings by workflow version (content hash) and
     /// name: they read only `secrets` and `vars`, which do not change while the engine runs.
@@ -288,6 +294,8 @@ impl Engine {
             routes: RwLock::new(HashMap::new()),
             versions: RwLock::new(HashMap::new()),
             accepter,
+            reload_lock: tokio::sync::Mutex::new(()),
+            deploys: std::sync::Mutex::new(deploy::Deploys::default()),
             stubs: std::sync::Mutex::new(HashMap::new()),
             connections: std::sync::Mutex::new(HashMap::new()),
         });
@@ -295,12 +303,21 @@ impl Engine {
     }
 
     /// Makes these workflows the current ones (and stores their source, so
-    /// runs can be retried on the version they started with).
+    /// runs can be retried on the version they started with). To apply a
+    /// changed set while serving, file by file, see [`Engine::reload`].
     pub async fn load(&self, workflows: Vec<Arc<CompiledWorkflow>>) -> Result<(), EngineError> {
         for wf in &workflows {
             let v = WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() };
             self.inner.store.put_workflow(v, &wf.source.text).await?;
         }
+        self.inner.deploys.lock().unwrap_or_else(|e| e.into_inner()).clear_refusals();
+        self.swap(workflows);
+        Ok(())
+    }
+
+    /// Replaces the current workflows and routes with `workflows` (their
+    /// sources already stored); versions stay known for runs in flight.
+    fn swap(&self, workflows: Vec<Arc<CompiledWorkflow>>) {
         let mut map = self.inner.workflows.write().unwrap_or_else(|e| e.into_inner());
         let mut versions = self.inner.versions.write().unwrap_or_else(|e| e.into_inner());
         let mut routes = self.inner.routes.write().unwrap_or_else(|e| e.into_inner());
@@ -316,7 +333,6 @@ impl Engine {
             }
             map.insert(wf.id.clone(), wf);
         }
-        Ok(())
     }
 
     /// The current workflows, by id.
