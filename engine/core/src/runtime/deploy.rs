@@ -386,3 +386,100 @@ fn log(r: &ReloadRecord) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Registry;
+    use crate::load::load_str;
+
+    fn wf(file: &str, id: &str, path: &str) -> Arc<CompiledWorkflow> {
+        let yaml = format!(
+            "id: {id}\ntrigger: {{ webhook: {{ path: {path} }} }}\nsteps:\n  - id: a\n    map: {{ x: 1 }}\n"
+        );
+        load_str(file, &yaml, &Registry::new()).workflow.unwrap_or_else(|| panic!("{file} compiles"))
+    }
+
+    fn routes(next: &[Arc<CompiledWorkflow>]) -> Vec<(String, String)> {
+        let mut v: Vec<_> = next.iter().map(|w| (w.id.clone(), w.trigger.route().unwrap_or_default())).collect();
+        v.sort();
+        v
+    }
+
+    fn serving(ws: &[&Arc<CompiledWorkflow>]) -> HashMap<String, Arc<CompiledWorkflow>> {
+        ws.iter().map(|w| (w.source.name.clone(), Arc::clone(w))).collect()
+    }
+
+    #[test]
+    fn invalid_files_keep_their_version_and_valid_changes_go_in() {
+        let (a, b) = (wf("a.yaml", "a", "a"), wf("b.yaml", "b", "b"));
+        let b2 = wf("b.yaml", "b", "b2");
+        let judged = vec![
+            ("a.yaml".to_owned(), Judged::Invalid("a.yaml: error".into(), "h".into())),
+            ("b.yaml".to_owned(), Judged::Changed(b2)),
+        ];
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b]));
+        assert!(clashes.is_empty());
+        assert_eq!(routes(&next), vec![("a".into(), "/hooks/a".into()), ("b".into(), "/hooks/b2".into())]);
+    }
+
+    #[test]
+    fn a_change_that_takes_a_serving_route_is_refused() {
+        let a = wf("a.yaml", "a", "a");
+        let judged = vec![
+            ("a.yaml".to_owned(), Judged::Same(a.clone())),
+            ("c.yaml".to_owned(), Judged::Changed(wf("c.yaml", "c", "a"))),
+        ];
+        let (next, clashes) = settle(&judged, &serving(&[&a]));
+        assert!(clashes.get("c.yaml").is_some_and(|p| p.contains("/hooks/a")), "{clashes:?}");
+        assert_eq!(routes(&next), vec![("a".into(), "/hooks/a".into())]);
+    }
+
+    #[test]
+    fn routes_can_be_swapped_in_one_reload() {
+        let (a, b) = (wf("a.yaml", "a", "x"), wf("b.yaml", "b", "y"));
+        let judged = vec![
+            ("a.yaml".to_owned(), Judged::Changed(wf("a.yaml", "a", "y"))),
+            ("b.yaml".to_owned(), Judged::Changed(wf("b.yaml", "b", "x"))),
+        ];
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b]));
+        assert!(clashes.is_empty(), "{clashes:?}");
+        assert_eq!(routes(&next), vec![("a".into(), "/hooks/y".into()), ("b".into(), "/hooks/x".into())]);
+    }
+
+    #[test]
+    fn a_refusal_that_brings_back_an_old_route_refuses_what_took_it() {
+        // a moves onto b's route; b moves away but onto c's route (refused), so b keeps
+        // its old route and a must be refused too: never two workflows on one route.
+        let (a, b, c) = (wf("a.yaml", "a", "ra"), wf("b.yaml", "b", "rb"), wf("c.yaml", "c", "rc"));
+        let judged = vec![
+            ("a.yaml".to_owned(), Judged::Changed(wf("a.yaml", "a", "rb"))),
+            ("b.yaml".to_owned(), Judged::Changed(wf("b.yaml", "b", "rc"))),
+            ("c.yaml".to_owned(), Judged::Same(c.clone())),
+        ];
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b, &c]));
+        assert_eq!(clashes.len(), 2, "{clashes:?}");
+        assert_eq!(
+            routes(&next),
+            vec![("a".into(), "/hooks/ra".into()), ("b".into(), "/hooks/rb".into()), ("c".into(), "/hooks/rc".into())]
+        );
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut d = Deploys::default();
+        for i in 0..(HISTORY + 5) {
+            d.push(ReloadRecord {
+                at: String::new(),
+                cause: ReloadCause::Call,
+                file: format!("{i}.yaml"),
+                outcome: ReloadOutcome::Removed,
+                workflow: None,
+                previous: None,
+                diagnostics: None,
+            });
+        }
+        assert_eq!(d.history.len(), HISTORY);
+        assert_eq!(d.history.front().map(|r| r.file.as_str()), Some("5.yaml"));
+    }
+}
