@@ -55,7 +55,7 @@ enum Command {
     /// List the registered actions and connection types, or describe one.
     Actions(inspect::ActionsArgs),
     /// Run the engine: trigger endpoints, workers, schedules and the HTTP API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a workflow once in the foreground and print the run as JSON.
     Run(run_cmd::RunArgs),
     /// Run history: list, show, retry.
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Schema(a) => inspect::schema(a),
         Command::Actions(a) => inspect::actions(a),
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Run(a) => run_cmd::run(a),
         Command::Runs(a) => runs_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),

@@ -22,7 +22,7 @@ pub(crate) struct DbArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// Directory (or file) of workflows to load.
+    /// Directory (or file) of workflows to load; watched for changes while serving (--no-watch).
     #[arg(long, default_value = "workflows")]
     workflows: PathBuf,
     #[command(flatten)]

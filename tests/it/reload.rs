@@ -116,7 +116,8 @@ fn a_valid_change_is_deployed_within_2s_and_a_run_in_flight_keeps_its_version() 
     within(Duration::from_secs(10), "the first run calls the vendor", || !vendor.requests().is_empty());
 
     write(&d.wf, "slow.yaml", &slow_workflow(vendor.port, 2, "two"));
-    let took = within(Duration::from_secs(2), "the change is deployed", || listed(&serve, "slow")["hash"] != before["hash"]);
+    let took =
+        within(Duration::from_secs(2), "the change is deployed", || listed(&serve, "slow")["hash"] != before["hash"]);
     let after = listed(&serve, "slow");
     assert_eq!(after["version"], 2, "{after}");
     eprintln!("deployed after {took:?}");
@@ -215,9 +216,8 @@ fn an_invalid_change_is_refused_while_the_old_version_serves_and_a_removed_file_
 
     // A removed file: its route answers 404; the rest serves.
     std::fs::remove_file(d.wf.join("other.yaml")).expect("rm");
-    let took = within(Duration::from_secs(2), "the removed route 404s", || {
-        hook(&serve, "reload/other", "c-4").status == 404
-    });
+    let took =
+        within(Duration::from_secs(2), "the removed route 404s", || hook(&serve, "reload/other", "c-4").status == 404);
     eprintln!("removed after {took:?}");
     assert!(listed(&serve, "other").is_null());
     assert_eq!(hook(&serve, "reload/hook", "c-5").status, 202);

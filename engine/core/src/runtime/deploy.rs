@@ -216,7 +216,9 @@ impl Engine {
             for (name, j) in &judged {
                 match j {
                     Judged::Same(_) => {}
-                    Judged::Invalid(diagnostics, content_hash) => refuse(name, diagnostics.clone(), content_hash.clone()),
+                    Judged::Invalid(diagnostics, content_hash) => {
+                        refuse(name, diagnostics.clone(), content_hash.clone())
+                    }
                     Judged::Changed(wf) => {
                         if let Some(problem) = clashes.get(name) {
                             refuse(name, clash_diagnostics(wf, problem), sha256_hex(wf.source.text.as_bytes()));
@@ -394,9 +396,8 @@ mod tests {
     use crate::load::load_str;
 
     fn wf(file: &str, id: &str, path: &str) -> Arc<CompiledWorkflow> {
-        let yaml = format!(
-            "id: {id}\ntrigger: {{ webhook: {{ path: {path} }} }}\nsteps:\n  - id: a\n    map: {{ x: 1 }}\n"
-        );
+        let yaml =
+            format!("id: {id}\ntrigger: {{ webhook: {{ path: {path} }} }}\nsteps:\n  - id: a\n    map: {{ x: 1 }}\n");
         load_str(file, &yaml, &Registry::new()).workflow.unwrap_or_else(|| panic!("{file} compiles"))
     }
 

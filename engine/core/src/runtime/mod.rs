@@ -76,7 +76,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use accept::AcceptError;
-pub use deploy::{ReloadCause, ReloadOutcome, ReloadRecord, Refusal};
+pub use deploy::{Refusal, ReloadCause, ReloadOutcome, ReloadRecord};
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use inbound::{EventIn, Inbound, Origin};
