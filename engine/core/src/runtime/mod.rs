@@ -10,6 +10,11 @@
 //!   (`executor.rs`), keep the lease alive while they work;
 //! - the **scheduler** (`scheduler.rs`): schedule triggers, each slot fired once.
 //!
+//! [`Engine::reload`] ([`deploy`]) applies a changed set of workflow files
+//! while all this runs, file by file: valid changes deployed, invalid ones
+//! refused while their previous version serves, removed files stopped; runs
+//! keep the version they started with.
+//!
 //! What actions keep in the shared state (connection credentials such as
 //! OAuth tokens) is encrypted in the store with [`EngineConfig::state_key`]
 //! ([`sealed`]); without a key nothing can be stored there.
