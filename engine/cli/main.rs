@@ -12,6 +12,7 @@ mod bench_util;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
+mod reload;
 mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
@@ -69,7 +70,7 @@ enum Command {
     /// List the registered actions and connection types, or describe one.
     Actions(inspect::ActionsArgs),
     /// Run the engine: trigger endpoints, workers, schedules and the HTTP API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a workflow once in the foreground and print the run as JSON.
     Run(run_cmd::RunArgs),
     /// Run history: list, show, retry.
@@ -148,7 +149,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Schema(a) => inspect::schema(a),
         Command::Actions(a) => inspect::actions(a),
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Run(a) => run_cmd::run(a),
         Command::Runs(a) => runs_cmd::run(a),
         Command::Events(a) => events_cmd::run(a),

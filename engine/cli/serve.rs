@@ -22,7 +22,7 @@ pub(crate) struct DbArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// Directory (or file) of workflows to load.
+    /// Directory (or file) of workflows to load; watched for changes while serving (--no-watch).
     #[arg(long, default_value = "workflows")]
     workflows: PathBuf,
     #[command(flatten)]
@@ -68,6 +68,15 @@ pub(crate) struct ServeArgs {
     /// crash, the runs the dead process held are taken over once their lease expires.
     #[arg(long, default_value = "30s", value_parser = parse_lease)]
     lease: std::time::Duration,
+    /// Do not watch --workflows for changes (SIGHUP still reloads). Without it, a changed file is
+    /// validated and, when valid, deployed at once (runs in flight keep their version); an invalid
+    /// one is refused (logged, and in `GET /api/workflows`) while its previous version keeps
+    /// serving; a removed file's triggers stop.
+    #[arg(long)]
+    no_watch: bool,
+    /// How often --workflows is checked for changes (a change is applied once two checks agree).
+    #[arg(long, default_value = "500ms", value_parser = parse_watch_interval)]
+    watch_interval: std::time::Duration,
 }
 
 /// Where the admin plane listens.
@@ -128,6 +137,14 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     reqflow_engine::spec::DurationSpec::parse(s).map(|d| d.0)
 }
 
+fn parse_watch_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = reqflow_engine::spec::DurationSpec::parse(s)?.0;
+    if d < std::time::Duration::from_millis(50) {
+        return Err(format!("`{s}`: at least 50ms"));
+    }
+    Ok(d)
+}
+
 fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
     let d = reqflow_engine::spec::DurationSpec::parse(s)?.0;
     if d < std::time::Duration::from_secs(1) {
@@ -173,6 +190,8 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let registry = Arc::new(crate::registry());
+    // Before loading: a change made while loading is seen by the first poll.
+    let loaded_state = crate::reload::snapshot(&args.workflows);
     let report = load_paths(std::slice::from_ref(&args.workflows), &registry);
     if report.has_errors() {
         print_report(&report, Format::Human)?;
@@ -202,9 +221,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             lease: args.lease,
             ..EngineConfig::default()
         };
-        let engine = Engine::new(store, registry, settings, config);
+        let engine = Engine::new(store, registry.clone(), settings, config);
         engine.load(report.workflows.clone()).await?;
         let running = engine.start();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let reload = crate::reload::ReloadOptions {
+            path: args.workflows.clone(),
+            watch: (!args.no_watch).then_some(args.watch_interval),
+        };
+        let reloader = crate::reload::spawn(engine.clone(), registry.clone(), reload, loaded_state, stop_rx.clone())
+            .context("cannot listen for SIGHUP")?;
         let opts = reqflow_server::ServerOptions {
             max_body_bytes: args.max_body_bytes,
             body_memory_bytes: args.edge.max_body_memory,
@@ -216,7 +242,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = public.local_addr()?;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
@@ -277,6 +302,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 None => eprintln!("  {:<32} {}", wf.id, wf.trigger.kind()),
             }
         }
+        if args.no_watch {
+            eprintln!("reqflow: not watching {} (--no-watch); SIGHUP reloads it", args.workflows.display());
+        } else {
+            eprintln!(
+                "reqflow: watching {} for changes (every {}); SIGHUP reloads at once",
+                args.workflows.display(),
+                humantime::format_duration(args.watch_interval)
+            );
+        }
         let admin_task = admin.map(|l| {
             let app = reqflow_server::admin_router(engine.clone(), &opts);
             let stop = stopped(stop_rx.clone());
@@ -296,6 +330,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(t) = admin_task {
             t.await??;
         }
+        let _ = reloader.await;
         eprintln!("reqflow: stopping (runs in flight resume on the next start)");
         running.shutdown().await;
         anyhow::Ok(())

@@ -25,6 +25,9 @@
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 //! - `tls`: `serve --tls-cert/--tls-key` and `--admin-tls-*` with a real TLS client: HTTPS only,
 //!   stalled handshakes closed at the header timeout, clear startup errors.
+//! - `reload`: deploys without restart: a changed file deployed within 2 s while a run in flight
+//!   keeps its version; an invalid change refused (the old version serves, diagnostics in the log
+//!   and the API); a removed file's route 404s; `--no-watch` and `SIGHUP`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -42,6 +45,7 @@ mod logs;
 mod outage;
 mod overload;
 mod quickstart;
+mod reload;
 mod retry;
 mod runtime_more;
 mod schema;

@@ -361,7 +361,7 @@ fn check_unique(report: &mut LoadReport) {
 }
 
 /// The span of the `path:` value (or the file start) for cross-file messages.
-fn route_span(text: &str) -> Span {
+pub(crate) fn route_span(text: &str) -> Span {
     let Ok(root) = yaml::parse(text, &Limits::default()) else { return Span::default() };
     let NodeKind::Map(entries) = &root.kind else { return Span::default() };
     let trigger = entries.iter().find(|(k, _)| k.as_str() == Some("trigger")).map(|(_, v)| v);

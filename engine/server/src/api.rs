@@ -16,12 +16,18 @@ use crate::access::Touched;
 use crate::error::ApiError;
 use crate::hooks::answer;
 
+/// The workflows that serve, each with its version and content hash and,
+/// when the last change to its file was refused (the version shown keeps
+/// serving), `refused: {at, diagnostics}`; files whose change was refused
+/// and that serve nothing are in `refused_files`.
 pub(crate) async fn workflows(State(state): State<AppState>) -> Json<Value> {
+    let mut refusals = state.engine.refusals();
     let list: Vec<Value> = state
         .engine
         .workflows()
         .iter()
         .map(|w| {
+            let refused = refusals.iter().position(|(f, _)| *f == w.source.name).map(|i| refusals.remove(i).1);
             json!({
                 "id": w.id,
                 "version": w.version,
@@ -31,10 +37,17 @@ pub(crate) async fn workflows(State(state): State<AppState>) -> Json<Value> {
                 "steps": w.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
                 "on_failure": w.on_failure.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
                 "file": w.source.name,
+                "refused": refused,
             })
         })
         .collect();
-    Json(json!({ "workflows": list }))
+    let unserved: Vec<Value> = refusals.into_iter().map(|(file, r)| json!({ "file": file, "refused": r })).collect();
+    Json(json!({ "workflows": list, "refused_files": unserved }))
+}
+
+/// The latest reload outcomes (deployed, refused, removed), newest first.
+pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "reloads": state.engine.reloads() }))
 }
 
 #[derive(Debug, Deserialize)]

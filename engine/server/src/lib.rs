@@ -117,6 +117,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
     use Scope::{Admin, Operate, Read};
     vec![
         (r(Method::GET, "/api/workflows", Read, None), get(api::workflows)),
+        (r(Method::GET, "/api/reloads", Read, None), get(api::reloads)),
         (r(Method::POST, "/api/workflows/{id}/runs", Operate, Some("workflow.run")), post(api::manual)),
         (r(Method::GET, "/api/runs", Read, None), get(api::runs)),
         (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),

@@ -10,6 +10,11 @@
 //!   (`executor.rs`), keep the lease alive while they work;
 //! - the **scheduler** (`scheduler.rs`): schedule triggers, each slot fired once.
 //!
+//! [`Engine::reload`] ([`deploy`]) applies a changed set of workflow files
+//! while all this runs, file by file: valid changes deployed, invalid ones
+//! refused while their previous version serves, removed files stopped; runs
+//! keep the version they started with.
+//!
 //! What actions keep in the shared state (connection credentials such as
 //! OAuth tokens) is encrypted in the store with [`EngineConfig::state_key`]
 //! ([`sealed`]); without a key nothing can be stored there.
@@ -54,6 +59,7 @@
 mod accept;
 pub mod backlog;
 pub mod clock;
+pub mod deploy;
 mod dispatch;
 pub mod event_view;
 mod executor;
@@ -77,6 +83,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use accept::AcceptError;
+pub use deploy::{Refusal, ReloadCause, ReloadOutcome, ReloadRecord};
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use inbound::{EventIn, Inbound, Origin};
@@ -212,6 +219,10 @@ pub(crate) struct Inner {
     routes: RwLock<HashMap<String, Arc<CompiledWorkflow>>>,
     versions: RwLock<HashMap<(String, String), Arc<CompiledWorkflow>>>,
     accepter: accept::Accepter,
+    /// Reloads one at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Refused files and recent reload outcomes.
+    deploys: std::sync::Mutex<deploy::Deploys>,
     pub stubs: std::sync::Mutex<HashMap<String, HashMap<String, Stub>>>,
     /// Evaluated connection settings by workflow version (content hash) and
     /// name: they read only `secrets` and `vars`, which do not change while the engine runs.
@@ -291,6 +302,8 @@ impl Engine {
             routes: RwLock::new(HashMap::new()),
             versions: RwLock::new(HashMap::new()),
             accepter,
+            reload_lock: tokio::sync::Mutex::new(()),
+            deploys: std::sync::Mutex::new(deploy::Deploys::default()),
             stubs: std::sync::Mutex::new(HashMap::new()),
             connections: std::sync::Mutex::new(HashMap::new()),
         });
@@ -298,12 +311,21 @@ impl Engine {
     }
 
     /// Makes these workflows the current ones (and stores their source, so
-    /// runs can be retried on the version they started with).
+    /// runs can be retried on the version they started with). To apply a
+    /// changed set while serving, file by file, see [`Engine::reload`].
     pub async fn load(&self, workflows: Vec<Arc<CompiledWorkflow>>) -> Result<(), EngineError> {
         for wf in &workflows {
             let v = WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() };
             self.inner.store.put_workflow(v, &wf.source.text).await?;
         }
+        self.inner.deploys.lock().unwrap_or_else(|e| e.into_inner()).clear_refusals();
+        self.swap(workflows);
+        Ok(())
+    }
+
+    /// Replaces the current workflows and routes with `workflows` (their
+    /// sources already stored); versions stay known for runs in flight.
+    fn swap(&self, workflows: Vec<Arc<CompiledWorkflow>>) {
         let mut map = self.inner.workflows.write().unwrap_or_else(|e| e.into_inner());
         let mut versions = self.inner.versions.write().unwrap_or_else(|e| e.into_inner());
         let mut routes = self.inner.routes.write().unwrap_or_else(|e| e.into_inner());
@@ -319,7 +341,6 @@ impl Engine {
             }
             map.insert(wf.id.clone(), wf);
         }
-        Ok(())
     }
 
     /// The current workflows, by id.
