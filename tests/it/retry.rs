@@ -117,3 +117,47 @@ fn runs_retry_from_a_step_reruns_it_and_its_downstream() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no step `nope`") || err.contains("only failed runs"), "{err}");
 }
+
+#[test]
+fn a_stored_event_is_redelivered_past_its_dedupe_key_on_the_fixed_version() {
+    let dir = temp_dir("retry-redeliver");
+    let vendor = Vendor::start();
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    let hook = |agent: &str| {
+        format!(
+            "id: hooked\ntrigger:\n  webhook:\n    path: redeliver/hook\n    dedupe: \"{{{{ event.body.id }}}}\"\n    dedupe_ttl: 90d\nconnections:\n  vendor: {{ type: http, base_url: \"http://127.0.0.1:{}\" }}\nsteps:\n  - id: invite\n    action: http.request\n    connection: vendor\n    with: {{ method: POST, path: /invites, json: {{ id: \"{{{{ event.body.id }}}}\", agent: {agent} }} }}\n    retry: {{ attempts: 1 }}\n",
+            vendor.port
+        )
+    };
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    let file = dir.join("wf/hooked.yaml");
+    std::fs::write(&file, hook("old")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let serve = start(&dir, &db);
+    let send = || crate::harness::post_json(serve.port, "/hooks/redeliver/hook", &[], r#"{"id":"cand-9"}"#);
+    let first = send().json();
+    let run_id = first["run_id"].as_str().expect("run").to_owned();
+    assert_eq!(serve.wait_run(&run_id, Duration::from_secs(20))["run"]["status"], "failed");
+    assert_eq!(send().json()["status"], "duplicate", "the sender cannot re-send it: dedupe");
+    let event_id = serve.api(&format!("/api/runs/{run_id}")).json()["run"]["event_id"].as_str().expect("ev").to_owned();
+
+    // The fix, picked up by the directory watch.
+    std::fs::write(&file, hook("new")).expect("fix");
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = serve.api_post(&format!("/api/events/{event_id}/redeliver"), "");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["redelivered"], event_id.as_str());
+    let new_run = answer["run_id"].as_str().expect("new run").to_owned();
+    assert_ne!(new_run, run_id);
+    let done = serve.wait_run(&new_run, Duration::from_secs(20));
+    assert_eq!(done["run"]["status"], "succeeded", "{done}");
+    assert_eq!(done["event"]["body"], json!({ "id": "cand-9" }), "the same event");
+    let sent: Vec<Value> =
+        vendor.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null)).collect();
+    assert_eq!(sent.last(), Some(&json!({ "id": "cand-9", "agent": "new" })), "on the fixed version");
+    let audit = serve.api("/api/audit").json();
+    assert!(audit.to_string().contains("event.redeliver"), "audited: {audit}");
+    let missing = serve.api_post("/api/events/no-such-event/redeliver", "");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+}

@@ -270,6 +270,20 @@ pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<Bulk
     Ok(r)
 }
 
+/// `POST /api/events/{id}/redeliver`: a new run from a stored event, on
+/// the workflow's current version, past its dedupe key.
+pub(crate) async fn redeliver(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let accepted = state.engine.accept(Inbound::Redeliver { event_id: id.clone() }).await?;
+    let (status, mut v) = answer(accepted);
+    let run = v.get("run_id").and_then(Value::as_str).map(str::to_owned);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("redelivered".into(), Value::String(id.clone()));
+    }
+    let mut r = (status, Json(v)).into_response();
+    r.extensions_mut().insert(Touched(std::iter::once(id).chain(run).collect()));
+    Ok(r)
+}
+
 pub(crate) async fn manual(
     State(state): State<AppState>,
     Path(id): Path<String>,

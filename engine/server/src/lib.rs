@@ -125,6 +125,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::GET, "/api/runs/{id}/event/raw", Read, None), get(api::run_event_raw)),
         (r(Method::GET, "/api/events", Read, None), get(api::events)),
         (r(Method::GET, "/api/events/{id}", Read, None), get(api::event)),
+        (r(Method::POST, "/api/events/{id}/redeliver", Operate, Some("event.redeliver")), post(api::redeliver)),
         (r(Method::POST, "/api/runs/{id}/retry", Operate, Some("run.retry")), post(api::retry)),
         (r(Method::GET, "/api/tokens", Admin, None), get(admin::tokens)),
         (r(Method::POST, "/api/tokens", Admin, Some("token.create")), post(admin::create_token)),

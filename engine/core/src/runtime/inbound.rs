@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::Engine;
 use super::clock::rfc3339;
 use super::dispatch::FALLBACK_DEDUPE_TTL;
 use super::metrics::EventOutcome;
 use super::trigger::{self, AuthError, TriggerError, TriggerRequest};
+use super::{AcceptError, Engine};
 use crate::compile::{CompiledAuth, CompiledTrigger, CompiledWorkflow};
-use crate::store::{Accepted, NewEvent};
+use crate::store::{Accepted, NewEvent, WorkflowVersion};
 use crate::xml::parse_soap;
 
 /// Something to accept.
@@ -36,6 +36,14 @@ pub enum Inbound {
     },
     /// An event handed over by the engine's own callers, by workflow id.
     Event(EventIn),
+    /// A stored event delivered again (`POST /api/events/{id}/redeliver`):
+    /// a new event and run on the workflow's current version, with the same
+    /// payload and raw body, past its dedupe key (`when:` and `dedupe:` are
+    /// not evaluated again). Stored with the trigger `redeliver`.
+    Redeliver {
+        /// The stored event.
+        event_id: String,
+    },
 }
 
 /// An event for a workflow, from inside the engine or its host.
@@ -95,6 +103,7 @@ impl Engine {
                 let event = self.event_of_request(&wf, request)?;
                 (wf, event)
             }
+            Inbound::Redeliver { event_id } => self.redelivery(&event_id).await?,
             Inbound::Event(ev) => {
                 let wf = self
                     .workflow(&ev.workflow)
@@ -123,6 +132,32 @@ impl Engine {
                 Err(TriggerError::NotStored(e))
             }
         }
+    }
+
+    async fn redelivery(&self, event_id: &str) -> Result<(Arc<CompiledWorkflow>, NewEvent), TriggerError> {
+        let stored = self
+            .store()
+            .event(event_id)
+            .await
+            .map_err(|e| TriggerError::NotStored(AcceptError::Store(e.to_string())))?
+            .ok_or_else(|| TriggerError::NotFound(format!("no event `{event_id}`")))?;
+        let wf = self.workflow(&stored.workflow_id).ok_or_else(|| {
+            TriggerError::NotFound(format!("workflow `{}` of event {event_id} is not loaded", stored.workflow_id))
+        })?;
+        let event = NewEvent {
+            event_id: trigger::new_id(),
+            run_id: trigger::new_id(),
+            workflow: WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() },
+            trigger: "redeliver".into(),
+            received_at: super::clock::now_ms(),
+            payload: stored.payload,
+            raw_body: stored.raw_body,
+            dedupe: None,
+            start_run: true,
+            invalid: None,
+        };
+        tracing::info!(workflow = %wf.id, event_id, new_event_id = %event.event_id, "event redelivered");
+        Ok((wf, event))
     }
 
     fn route(&self, route: &str) -> Result<Arc<CompiledWorkflow>, TriggerError> {
