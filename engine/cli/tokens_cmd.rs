@@ -62,7 +62,13 @@ pub(crate) fn run(args: TokensArgs) -> anyhow::Result<ExitCode> {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
                 let token = tokens::issue(store.as_ref(), &name, scope, expires_at, now).await?;
-                audit(store.as_ref(), "token.create", &name, json!({ "scope": scope, "expires_at": expires_at })).await;
+                audit(
+                    store.as_ref(),
+                    "token.create",
+                    &name,
+                    json!({ "scope": scope, "expires_at": expires_at.map(rfc3339) }),
+                )
+                .await;
                 eprintln!(
                     "reqflow: created token `{name}` ({scope}{}); it is shown once, store it now:",
                     expires_at.map(|e| format!(", expires {}", rfc3339(e))).unwrap_or_default()

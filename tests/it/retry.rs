@@ -161,3 +161,37 @@ fn a_stored_event_is_redelivered_past_its_dedupe_key_on_the_fixed_version() {
     let missing = serve.api_post("/api/events/no-such-event/redeliver", "");
     assert_eq!(missing.status, 404, "{}", missing.body);
 }
+
+/// `2026-12-03T07:15:57.123Z`
+fn is_iso(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.len() == 24 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.as_bytes()[19] == b'.')
+}
+
+#[test]
+fn times_are_iso_8601_everywhere_and_since_takes_a_duration() {
+    let dir = temp_dir("retry-times");
+    let vendor = Vendor::start();
+    vendor.script(vec![], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "a")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let serve = start(&dir, &db);
+    let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    let done = serve.wait_run(&run_id, Duration::from_secs(20));
+    for t in [&done["run"]["created_at"], &done["run"]["started_at"], &done["run"]["finished_at"]] {
+        assert!(is_iso(t), "ISO 8601: {t}");
+    }
+    let attempt = &done["steps"][0]["attempts"][0];
+    assert!(is_iso(&attempt["started_at"]) && is_iso(&attempt["finished_at"]), "{attempt}");
+    let listed = |q: &str| serve.api(&format!("/api/runs?{q}")).json()["runs"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(listed("since=1h"), 1, "a duration before now");
+    assert_eq!(listed("until=1h"), 0);
+    assert_eq!(listed(&format!("since={}", &done["run"]["created_at"].as_str().unwrap_or_default()[..10])), 1);
+    let bad = serve.api("/api/runs?since=yesterday");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("ISO 8601") && bad.body.contains("2h"), "{}", bad.body);
+    let audit = serve.api("/api/audit").json();
+    let first = audit["audit"].get(0).cloned();
+    assert!(first.is_some_and(|e| is_iso(&e["at"])), "audit times: {audit}");
+}

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::runtime::clock::{now_ms, rfc3339};
 use reqflow_engine::runtime::tokens::{self, TokenError};
 use reqflow_engine::spec::DurationSpec;
 use reqflow_engine::store::{AuditFilter, Scope};
@@ -62,7 +62,7 @@ pub(crate) async fn create_token(
         })?;
     let mut r = (
         StatusCode::CREATED,
-        Json(json!({ "name": b.name, "scope": scope, "expires_at": expires_at, "token": token,
+        Json(json!({ "name": b.name, "scope": scope, "expires_at": expires_at.map(rfc3339), "token": token,
                      "note": "the token is shown once; reqflow keeps only its hash" })),
     )
         .into_response();

@@ -75,7 +75,7 @@ fn parse_status(s: Option<&str>) -> Result<Option<RunStatus>, ApiError> {
     .transpose()
 }
 
-/// `since` / `until`: ISO 8601 or Unix milliseconds.
+/// `since` / `until`: ISO 8601, a duration before now (`2h`) or Unix milliseconds.
 fn parse_when(name: &str, s: Option<&str>) -> Result<Option<i64>, ApiError> {
     s.map(|s| parse_time(s).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}")))).transpose()
 }
@@ -227,13 +227,28 @@ pub(crate) async fn retry(
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkRetry {
     workflow: String,
-    since: Option<i64>,
-    until: Option<i64>,
+    /// ISO 8601, a duration before now (`2h`) or Unix ms (a number or a string).
+    since: Option<Value>,
+    until: Option<Value>,
     version: Option<String>,
+}
+
+/// A time in a JSON body: a string as `parse_time` reads it, or Unix ms as a number.
+fn body_time(name: &str, v: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("`{name}`: {n} is not a time in Unix milliseconds"))),
+        Some(Value::String(s)) => parse_time(s).map(Some).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}"))),
+        Some(other) => Err(ApiError::BadRequest(format!("`{name}`: expected a time, got {other}"))),
+    }
 }
 
 pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<BulkRetry>) -> Result<Response, ApiError> {
     let which = b.version.as_deref().unwrap_or("original").to_owned();
+    let (since, until) = (body_time("since", b.since.as_ref())?, body_time("until", b.until.as_ref())?);
     let mut retried = Vec::new();
     let mut errors = Vec::new();
     let mut before: Option<String> = None;
@@ -241,8 +256,8 @@ pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<Bulk
         let filter = RunFilter {
             workflow_id: Some(b.workflow.clone()),
             status: Some(RunStatus::Failed),
-            since: b.since,
-            until: b.until,
+            since,
+            until,
             limit: Some(500),
             before: before.clone(),
         };

@@ -29,17 +29,35 @@ pub fn rfc3339(ms: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
 }
 
-/// A time that is neither ISO 8601 nor Unix milliseconds.
+/// Serialisers that write stored Unix-ms times as ISO 8601 (UTC,
+/// milliseconds) in every API and CLI answer: `#[serde(serialize_with = …)]`.
+pub mod iso {
+    /// A time.
+    pub fn ms<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*v))
+    }
+
+    /// An optional time (`null` when absent).
+    pub fn opt_ms<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&super::rfc3339(*v)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// A time that is neither ISO 8601, a relative duration nor Unix milliseconds.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "`{0}` is not a time: use ISO 8601 (`2026-12-03T07:15:57.123Z`, `2026-12-03T08:15:57+01:00`, `2026-12-03`) \
-     or Unix milliseconds"
+    "`{0}` is not a time: use ISO 8601 (`2026-12-03T07:15:57.123Z`, `2026-12-03T08:15:57+01:00`, `2026-12-03`), \
+     a duration before now (`2h`, `30m`, `7d`) or Unix milliseconds"
 )]
 pub struct TimeParseError(String);
 
 /// Parses a time given to the API or the CLI, as Unix milliseconds: ISO 8601
 /// / RFC 3339 with an offset (`2026-12-03T07:15:57.123Z`), a date alone
-/// (midnight UTC), or Unix milliseconds (digits, as `GET /api/runs` takes).
+/// (midnight UTC), a duration before now (`2h`, `30m`, `7d`), or Unix
+/// milliseconds (digits).
 pub fn parse_time(s: &str) -> Result<i64, TimeParseError> {
     let t = s.trim();
     if !t.is_empty() && t.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) {
@@ -47,6 +65,13 @@ pub fn parse_time(s: &str) -> Result<i64, TimeParseError> {
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
+    }
+    if t.starts_with(|c: char| c.is_ascii_digit())
+        && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        && let Ok(d) = humantime::parse_duration(t)
+    {
+        let ago = i64::try_from(d.as_millis()).map_err(|_| TimeParseError(s.to_owned()))?;
+        return Ok(now_ms().saturating_sub(ago));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
         && let Some(dt) = d.and_hms_opt(0, 0, 0)
@@ -67,6 +92,8 @@ mod tests {
         assert_eq!(parse_time("1970-01-02").ok(), Some(86_400_000));
         assert_eq!(parse_time(&super::rfc3339(1_785_000_000_123)).ok(), Some(1_785_000_000_123));
         assert!(parse_time("yesterday").is_err());
+        let two_hours_ago = parse_time("2h").expect("relative");
+        assert!((super::now_ms() - 7_200_000 - two_hours_ago).abs() < 5_000, "{two_hours_ago}");
         assert!(parse_time("").is_err());
     }
 

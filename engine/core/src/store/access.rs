@@ -74,10 +74,13 @@ pub struct TokenRecord {
     /// What it may do.
     pub scope: Scope,
     /// Unix ms.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub created_at: i64,
     /// Unix ms, if it expires.
+    #[serde(serialize_with = "crate::runtime::clock::iso::opt_ms")]
     pub expires_at: Option<i64>,
     /// Unix ms, if revoked.
+    #[serde(serialize_with = "crate::runtime::clock::iso::opt_ms")]
     pub revoked_at: Option<i64>,
 }
 
@@ -145,6 +148,7 @@ pub struct AuditRecord {
     /// Increasing with time.
     pub id: i64,
     /// Unix ms.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub at: i64,
     /// Who.
     pub actor: String,

@@ -197,6 +197,7 @@ pub struct EventRecord {
     /// Trigger kind.
     pub trigger: String,
     /// Arrival time.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub received_at: i64,
     /// The `event` context.
     pub payload: Value,
@@ -229,6 +230,7 @@ pub struct EventSummary {
     /// Trigger kind.
     pub trigger: String,
     /// Arrival time (Unix ms).
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub received_at: i64,
     /// Stored status: `queued`, `ignored`, `duplicate` or `invalid`.
     pub status: String,
@@ -394,8 +396,10 @@ pub struct AttemptRecord {
     /// Error.
     pub error: Option<Value>,
     /// Start.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub started_at: i64,
     /// End.
+    #[serde(serialize_with = "crate::runtime::clock::iso::opt_ms")]
     pub finished_at: Option<i64>,
 }
 
@@ -446,6 +450,7 @@ pub struct StepResult {
     /// Error (failed) — what `steps.<id>.error` reads.
     pub error: Option<Value>,
     /// When.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub finished_at: i64,
 }
 
@@ -461,10 +466,13 @@ pub struct RunRecord {
     /// Status.
     pub status: RunStatus,
     /// Created.
+    #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub created_at: i64,
     /// First claimed.
+    #[serde(serialize_with = "crate::runtime::clock::iso::opt_ms")]
     pub started_at: Option<i64>,
     /// Finished.
+    #[serde(serialize_with = "crate::runtime::clock::iso::opt_ms")]
     pub finished_at: Option<i64>,
     /// Failure detail.
     pub error: Option<Value>,
