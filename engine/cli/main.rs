@@ -97,11 +97,11 @@ pub(crate) fn registry() -> Registry {
 }
 
 /// Logs to stderr through `tracing`, filtered by `REQFLOW_LOG` (`RUST_LOG`
-/// syntax; default `info`), as text or JSON lines. Timestamps are UTC
+/// syntax; default `default`), as text or JSON lines. Timestamps are UTC
 /// (RFC 3339).
-fn init_logs(format: LogFormat) {
+fn init_logs(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REQFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
     let _ = match format {
         LogFormat::Text => logs.try_init(),
@@ -142,7 +142,10 @@ fn args() -> Vec<std::ffi::OsString> {
 fn main() -> ExitCode {
     quiet_broken_pipe();
     let cli = Cli::parse_from(args());
-    init_logs(cli.log_format);
+    // `serve` logs every run (info); one-shot commands (`run`, `test`, …)
+    // print their own report and log only warnings unless REQFLOW_LOG says more.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    init_logs(cli.log_format, default_level);
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Graph(a) => inspect::graph(a),

@@ -83,6 +83,15 @@ impl Templates {
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // `null` inside text renders as nothing, never as `none`: a missing
+        // report link must not reach an ATS as "(none)". A template that is
+        // one expression (`"{{ x }}"`) still yields the value itself.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                return Ok(());
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         Templates { env, next: 0 }
     }
 
@@ -298,6 +307,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn null_inside_text_renders_as_nothing_and_alone_stays_null() {
+        let ctx = json!({ "event": { "url": null, "n": 0 } });
+        let v = |src: &str| crate::value::eval_str(src, ctx.clone()).expect(src);
+        assert_eq!(v("link ({{ event.url }})"), json!("link ()"));
+        assert_eq!(v("{{ event.url }}"), json!(null), "one expression keeps its value");
+        assert_eq!(v("({{ event.url | default(none) or 'no link' }})"), json!("(no link)"));
+        assert_eq!(v("({{ event.missing | default(none) or 'no link' }})"), json!("(no link)"));
+        assert_eq!(v("n={{ event.n }}"), json!("n=0"), "zero is not null");
+    }
 
     /// The direct lookup of `{{ a.b }}` answers exactly what minijinja does,
     /// and leaves whatever it cannot resolve (with its errors) to minijinja.
