@@ -102,7 +102,7 @@ pub(crate) fn actions(args: ActionsArgs) -> anyhow::Result<ExitCode> {
                 if !doc.info.docs.is_empty() {
                     println!("\n{}", doc.info.docs.trim());
                 }
-                println!("\nparameters (`with:`), as JSON Schema:\n{}", serde_json::to_string_pretty(&doc.params)?);
+                println!("\nparameters (`with:`; `--json` prints the JSON Schema):\n{}", params_table(&doc.params));
                 println!("\nexample:\n{}", serde_json::to_string_pretty(&doc.info.example)?);
             }
             return Ok(ExitCode::SUCCESS);
@@ -137,4 +137,94 @@ pub(crate) fn actions(args: ActionsArgs) -> anyhow::Result<ExitCode> {
         println!("  {:<36} {}", c.name, c.summary);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a schema is a Workday reference: an ID of the object's usual
+/// type (string or number) or `{type, id}`.
+fn is_reference(v: &serde_json::Value) -> bool {
+    let Some(alts) = v.get("anyOf").and_then(|a| a.as_array()) else { return false };
+    alts.len() == 3
+        && alts.iter().any(|a| a["type"] == "string")
+        && alts.iter().any(|a| a["type"] == "integer")
+        && alts.iter().any(|a| a["properties"].get("type").is_some() && a["properties"].get("id").is_some())
+}
+
+/// A short type name for a parameter's schema (`string`, `list of string`,
+/// `reference`, `one of a|b`); `null` alternatives are left out (they make a
+/// parameter optional, which the table says).
+fn type_name(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    if is_reference(v) {
+        return "reference".into();
+    }
+    if let Some(e) = v.get("enum").and_then(Value::as_array) {
+        let names: Vec<String> =
+            e.iter().filter(|x| !x.is_null()).map(|x| x.as_str().map(str::to_owned).unwrap_or(x.to_string())).collect();
+        return format!("one of {}", names.join("|"));
+    }
+    if let Some(alts) = v.get("anyOf").or_else(|| v.get("oneOf")).and_then(Value::as_array) {
+        let names: Vec<String> = alts.iter().filter(|a| a["type"] != "null").map(type_name).collect();
+        return names.join(" or ");
+    }
+    let types: Vec<&str> = match &v["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+        _ => vec![],
+    };
+    let names = types
+        .iter()
+        .map(|t| match *t {
+            "array" => format!("list of {}", v.get("items").map(type_name).unwrap_or_else(|| "any".into())),
+            other => other.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
+    if names.is_empty() { "any".into() } else { names }
+}
+
+/// The parameters of an action as a table: name, type, required, default,
+/// and the description; the `reference` type explained once.
+fn params_table(schema: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    let Some(props) = schema["properties"].as_object() else { return "  (none)\n".into() };
+    let rows: Vec<[String; 5]> = props
+        .iter()
+        .map(|(name, p)| {
+            let default = match p.get("default") {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(d) => d.to_string(),
+            };
+            let doc = p["description"].as_str().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+            let req = if required.contains(&name.as_str()) { "yes" } else { "" };
+            [name.clone(), type_name(p), req.into(), default, doc]
+        })
+        .collect();
+    let header = ["name", "type", "required", "default", "description"];
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0);
+    let w: Vec<usize> = (0..4).map(width).collect();
+    let mut out = String::new();
+    for r in std::iter::once(header.map(str::to_owned)).chain(rows.iter().cloned()) {
+        let _ = writeln!(
+            out,
+            "  {:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
+        );
+    }
+    if rows.iter().any(|r| r[1].contains("reference")) {
+        out.push_str(
+            "\n  reference: a Workday object, as an ID of its usual type (a string, or a number), e.g.\n  \
+             `\"CAND-1182\"` for a candidate, or `{type, id}` with `type` one of its ID types (always `WID`).\n",
+        );
+    }
+    out
 }

@@ -226,3 +226,24 @@ fn help_help_works_and_a_closed_stdout_ends_quietly() {
     assert!(out.status.success(), "exit {:?}: {err}", out.status);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn actions_name_prints_the_parameters_as_a_table() {
+    let (code, out, err) = run(&["actions", "workday.candidates.move"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("name") && out.contains("type") && out.contains("required") && out.contains("default"),
+        "{out}"
+    );
+    let row = out.lines().find(|l| l.trim_start().starts_with("job_application")).unwrap_or_default();
+    assert!(row.contains("reference") && row.contains("Give exactly one of"), "{row}");
+    assert_eq!(out.matches("reference: a Workday object").count(), 1, "explained once: {out}");
+    assert!(!out.contains("\"anyOf\""), "no raw schema in the table view");
+    let (_, out, _) = run(&["actions", "workable.candidates.comment"]);
+    let row = out.lines().find(|l| l.trim_start().starts_with("id ")).unwrap_or_default();
+    assert!(row.contains("string") && row.contains("yes"), "required parameters say so: {row}");
+    let (code, out, _) = run(&["actions", "workday.candidates.move", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(v["params"]["properties"]["job_application"].is_object(), "--json keeps the schema");
+}
