@@ -57,6 +57,9 @@ use crate::validate::{Format, print_report};
 pub(crate) struct TestArgs {
     /// Workflow files or directories (default: `workflows/`).
     paths: Vec<PathBuf>,
+    /// Print each case's steps: status, attempts and output.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,17 +158,78 @@ fn check_requests(expected: &[RequestExpect], received: &[Value], out: &mut Vec<
             .count();
         let what = format!("requests[{i}] ({} {})", e.method.as_deref().unwrap_or("any"), e.path);
         match e.count {
-            Some(n) if n != matching => out.push(format!("{what}: expected {n}, the sandbox received {matching}")),
+            Some(n) if n != matching => {
+                out.push(format!("{what}: expected {n}, the sandbox received {matching}"));
+                if matching == 0 {
+                    out.extend(closest(e, received));
+                }
+            }
             None if matching == 0 => {
                 let seen: Vec<String> = received
                     .iter()
                     .map(|r| format!("{} {}", r["method"].as_str().unwrap_or("?"), r["path"].as_str().unwrap_or("?")))
                     .collect();
-                out.push(format!("{what}: the sandbox received no such request (it received: {})", seen.join(", ")))
+                out.push(format!("{what}: the sandbox received no such request (it received: {})", seen.join(", ")));
+                out.extend(closest(e, received));
             }
             _ => {}
         }
     }
+}
+
+/// The requests closest to an expected one (same path), with what differs:
+/// what a person needs to see to fix either the workflow or the expectation.
+fn closest(e: &RequestExpect, received: &[Value]) -> Vec<String> {
+    received
+        .iter()
+        .filter(|r| r["path"] == e.path.as_str())
+        .take(3)
+        .map(|r| {
+            let mut diffs = Vec::new();
+            if let Some(m) = e.method.as_deref()
+                && !r["method"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(m))
+            {
+                diffs.push(format!("method: expected {m}, got {}", r["method"].as_str().unwrap_or("?")));
+            }
+            let body = r["body"].as_str().unwrap_or("");
+            if let Some(c) = e.contains.as_deref()
+                && !body.contains(c)
+            {
+                diffs.push(format!("the body does not contain {c:?}"));
+            }
+            if let Some(want) = &e.body {
+                let got: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                subset(want, &got, "body", &mut diffs);
+            }
+            let shown: String = body.chars().take(200).collect();
+            format!(
+                "  closest: {} {} — {}; its body: {shown}",
+                r["method"].as_str().unwrap_or("?"),
+                r["path"].as_str().unwrap_or("?"),
+                diffs.join("; ")
+            )
+        })
+        .collect()
+}
+
+/// A case's steps as `-v` prints them.
+fn step_lines(steps: &[Value]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| {
+            let attempts = s["attempts"].as_array().map_or(0, Vec::len);
+            let detail = if s["error"].is_null() { &s["output"] } else { &s["error"] };
+            let mut text = detail.to_string();
+            if text.chars().count() > 160 {
+                text = format!("{}…", text.chars().take(160).collect::<String>());
+            }
+            format!(
+                "{:<24} {:<10} attempts {attempts}  {text}",
+                s["id"].as_str().unwrap_or("?"),
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
 }
 
 /// `expected` ⊆ `actual`: objects by key, lists element by element, scalars equal.
@@ -244,6 +308,7 @@ async fn run_case(
     dir: &Path,
     dir_of_case: &Path,
     index: usize,
+    trace: &mut Vec<String>,
 ) -> anyhow::Result<Vec<String>> {
     let db = format!("sqlite://{}?synchronous=normal", dir.join(format!("case-{index}.db")).display());
     let store = reqflow_store::open(&db).await?;
@@ -338,6 +403,7 @@ async fn run_case(
         problems.push(format!("run status: expected {want}, got {status}{why}"));
     }
     let steps = detail["steps"].as_array().cloned().unwrap_or_default();
+    *trace = step_lines(&steps);
     let find = |id: &str| steps.iter().find(|s| s["id"] == id).cloned();
     let mut ids: Vec<&String> = case.expect.steps.keys().collect();
     ids.sort();
@@ -388,7 +454,9 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
         println!("{} ({})", wf.id, file.display());
         for (i, case) in cases.iter().enumerate() {
-            let problems = rt.block_on(run_case(&wf, case, &dir, file.parent().unwrap_or(Path::new(".")), i))?;
+            let mut trace = Vec::new();
+            let problems =
+                rt.block_on(run_case(&wf, case, &dir, file.parent().unwrap_or(Path::new(".")), i, &mut trace))?;
             if problems.is_empty() {
                 passed += 1;
                 println!("  ok     {}", case.name);
@@ -397,6 +465,11 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
                 println!("  FAILED {}", case.name);
                 for p in problems {
                     println!("         {p}");
+                }
+            }
+            if args.verbose {
+                for line in trace {
+                    println!("           {line}");
                 }
             }
         }

@@ -247,3 +247,19 @@ fn actions_name_prints_the_parameters_as_a_table() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert!(v["params"]["properties"]["job_application"].is_object(), "--json keeps the schema");
 }
+
+#[test]
+fn a_failing_request_expectation_shows_the_closest_requests_received() {
+    let dir = crate::harness::temp_dir("cli-closest");
+    for f in ["workable-phone-screen.yaml", "workable-phone-screen.test.yaml"] {
+        let text = std::fs::read_to_string(crate::root().join("workflows").join(f)).expect("read");
+        std::fs::write(dir.join(f), text.replace("email: ada.lovelace@example.com }", "email: grace@example.com }"))
+            .expect("write");
+    }
+    let out = reqflow().args(["test", "-v"]).arg(&dir).output().expect("reqflow test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("closest: POST /vendor/interviews/invites"), "{text}");
+    assert!(text.contains("grace@example.com") && text.contains("ada.lovelace@example.com"), "{text}");
+    assert!(text.contains("succeeded  attempts 1"), "-v prints the steps: {text}");
+}
