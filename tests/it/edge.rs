@@ -277,7 +277,7 @@ fn a_full_disk_answers_503_with_retry_after_and_keeps_what_it_accepted() {
     let dir = temp_dir("edge-disk");
     let wf = workflows(&dir);
     let Some(disk) = Tmpfs::mount(&dir.join("disk"), "3m") else {
-        eprintln!("SKIPPED: a_full_disk_answers_503…: cannot mount a tmpfs here (needs root)");
+        crate::harness::note_skipped("SKIPPED: a_full_disk_answers_503…: cannot mount a tmpfs here (needs root)");
         return;
     };
     let db = format!("sqlite://{}", disk.0.join("r.db").display());

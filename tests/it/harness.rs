@@ -423,9 +423,9 @@ pub fn postgres_url(test: &str) -> Option<String> {
                 std::env::var("REQFLOW_REQUIRE_POSTGRES").as_deref() != Ok("1"),
                 "{test}: REQFLOW_REQUIRE_POSTGRES=1 but REQFLOW_TEST_POSTGRES_URL is not set"
             );
-            eprintln!(
+            note_skipped(&format!(
                 "SKIPPED: {test}: set REQFLOW_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
-            );
+            ));
             None
         }
     }
@@ -501,5 +501,18 @@ pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Says a test was skipped: on stderr, and as a line of the file named by
+/// `REQFLOW_SKIP_LOG` (set by `scripts/test.sh`, which prints them all in its
+/// summary, since `cargo test` hides the output of passing tests).
+pub fn note_skipped(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("REQFLOW_SKIP_LOG")
+        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(f, "{line}");
     }
 }

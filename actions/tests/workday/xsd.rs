@@ -44,7 +44,9 @@ pub fn xmllint_available(test: &str) -> bool {
         std::env::var("REQFLOW_REQUIRE_XMLLINT").as_deref() != Ok("1"),
         "{test}: REQFLOW_REQUIRE_XMLLINT=1 but `xmllint` is not installed (package libxml2-utils)"
     );
-    eprintln!("SKIPPED: {test}: `xmllint` is not installed (package libxml2-utils), so the XSD check cannot run");
+    note_skipped(&format!(
+        "SKIPPED: {test}: `xmllint` is not installed (package libxml2-utils), so the XSD check cannot run"
+    ));
     false
 }
 
@@ -235,5 +237,18 @@ fn newer_versions_only_add_the_elements_the_reference_names() {
         }
         // Without the named additions, a newer body is a valid v26.1 body: same names, same order.
         assert_valid(&stripped);
+    }
+}
+
+/// Says a test was skipped: on stderr, and as a line of the file named by
+/// `REQFLOW_SKIP_LOG` (set by `scripts/test.sh`, which prints them all in its
+/// summary, since `cargo test` hides the output of passing tests).
+pub fn note_skipped(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("REQFLOW_SKIP_LOG")
+        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(f, "{line}");
     }
 }

@@ -56,7 +56,7 @@ async fn with_postgres(name: &str, case: Case) {
         if std::env::var("REQFLOW_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!("REQFLOW_REQUIRE_POSTGRES=1 but REQFLOW_TEST_POSTGRES_URL is not set");
         }
-        eprintln!("SKIPPED: postgres::{name}: set REQFLOW_TEST_POSTGRES_URL to run the PostgreSQL tests");
+        note_skipped(&format!("SKIPPED: postgres::{name}: set REQFLOW_TEST_POSTGRES_URL to run the PostgreSQL tests"));
         return;
     };
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -1041,4 +1041,17 @@ async fn a_failing_write_does_not_fail_concurrent_ones(db: Db) {
     }
     assert_eq!(inserted, 10, "one result per step, whatever the interleaving");
     assert_eq!(store.results("run-wf-0").await.expect("results").len(), 10);
+}
+
+/// Says a test was skipped: on stderr, and as a line of the file named by
+/// `REQFLOW_SKIP_LOG` (set by `scripts/test.sh`, which prints them all in its
+/// summary, since `cargo test` hides the output of passing tests).
+pub fn note_skipped(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("REQFLOW_SKIP_LOG")
+        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(f, "{line}");
+    }
 }
