@@ -8,6 +8,7 @@ use reqflow_engine::runtime::clock::now_ms;
 use reqflow_engine::runtime::tokens::{self, TokenError};
 use reqflow_engine::spec::DurationSpec;
 use reqflow_engine::store::{AuditFilter, Scope};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,7 +34,7 @@ pub(crate) async fn tokens(State(state): State<AppState>) -> Result<Json<Value>,
     Ok(Json(json!({ "tokens": list })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
     name: String,
@@ -81,7 +82,7 @@ pub(crate) async fn revoke_token(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AuditQuery {
     since: Option<i64>,
     until: Option<i64>,

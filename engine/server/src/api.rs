@@ -8,6 +8,7 @@ use reqflow_engine::runtime::clock::{now_ms, parse_time};
 use reqflow_engine::runtime::event_view;
 use reqflow_engine::runtime::{EngineError, EventIn, Inbound, Origin, RetryRequest};
 use reqflow_engine::store::{EventFilter, EventOutcome, RunFilter, RunStatus};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,7 +51,7 @@ pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "reloads": state.engine.reloads() }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
     workflow: Option<String>,
     status: Option<String>,
@@ -100,7 +101,7 @@ pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(detail))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct EventsQuery {
     workflow: Option<String>,
     outcome: Option<String>,
@@ -183,7 +184,7 @@ pub(crate) async fn run_event_raw(State(state): State<AppState>, Path(id): Path<
     Ok(r)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RetryQuery {
     /// `original` (default) or `latest`.
     version: Option<String>,
@@ -223,7 +224,7 @@ pub(crate) async fn retry(
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkRetry {
     workflow: String,
