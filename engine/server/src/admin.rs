@@ -37,7 +37,9 @@ pub(crate) async fn tokens(State(state): State<AppState>) -> Result<Json<Value>,
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
+    /// A name, unique among active tokens.
     name: String,
+    /// `read`, `operate` or `admin`.
     scope: String,
     /// A duration such as `90d`.
     expires: Option<String>,
@@ -84,9 +86,13 @@ pub(crate) async fn revoke_token(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AuditQuery {
+    /// From this time (Unix ms).
     since: Option<i64>,
+    /// Until this time (Unix ms).
     until: Option<i64>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The page after this record id (`next_before`).
     before: Option<i64>,
 }
 

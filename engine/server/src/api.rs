@@ -53,11 +53,17 @@ pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
+    /// Only this workflow (id).
     workflow: Option<String>,
+    /// Only runs with this status.
     status: Option<String>,
+    /// From this time (ISO 8601 or Unix ms).
     since: Option<String>,
+    /// Until this time (ISO 8601 or Unix ms).
     until: Option<String>,
+    /// At most this many (default 50, at most 1000).
     limit: Option<u32>,
+    /// The page after this id (`next_before` of the previous page).
     before: Option<String>,
 }
 
@@ -103,11 +109,17 @@ pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct EventsQuery {
+    /// Only this workflow (id).
     workflow: Option<String>,
+    /// Only events with this outcome (accepted, ignored, duplicate, invalid).
     outcome: Option<String>,
+    /// From this time (ISO 8601 or Unix ms).
     since: Option<String>,
+    /// Until this time (ISO 8601 or Unix ms).
     until: Option<String>,
+    /// At most this many (default 50, at most 1000).
     limit: Option<u32>,
+    /// The page after this id (`next_before` of the previous page).
     before: Option<String>,
 }
 
