@@ -1,4 +1,4 @@
-//! `reqflow graph`, `reqflow schema`, `reqflow actions`.
+//! `reqflow graph`, `reqflow schema`, `reqflow openapi`, `reqflow actions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,11 +59,25 @@ pub(crate) fn schema_text() -> anyhow::Result<String> {
 }
 
 pub(crate) fn schema(args: SchemaArgs) -> anyhow::Result<ExitCode> {
-    let text = schema_text()?;
+    check_or_write(args, &schema_text()?, "schema")
+}
+
+/// The OpenAPI document exactly as checked in (`schemas/openapi.json`).
+pub(crate) fn openapi_text() -> anyhow::Result<String> {
+    let doc = reqflow_server::openapi::try_document()?;
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+pub(crate) fn openapi(args: SchemaArgs) -> anyhow::Result<ExitCode> {
+    check_or_write(args, &openapi_text()?, "openapi")
+}
+
+/// `--check FILE`, `--write FILE`, or print: `command` names the regenerating command.
+fn check_or_write(args: SchemaArgs, text: &str, command: &str) -> anyhow::Result<ExitCode> {
     if let Some(path) = args.check {
         let current = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if current != text {
-            eprintln!("{} is stale: regenerate it with `reqflow schema --write {}`", path.display(), path.display());
+            eprintln!("{} is stale: regenerate it with `reqflow {command} --write {}`", path.display(), path.display());
             return Ok(ExitCode::FAILURE);
         }
         println!("{} is current", path.display());

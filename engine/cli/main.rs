@@ -67,6 +67,9 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Print the JSON Schema of the workflow format, or check a file against it.
     Schema(inspect::SchemaArgs),
+    /// Print the OpenAPI 3.1 document of the admin API (as `GET /api/openapi.json` serves it), or
+    /// check a committed copy against it.
+    Openapi(inspect::SchemaArgs),
     /// List the registered actions and connection types, or describe one.
     Actions(inspect::ActionsArgs),
     /// Run the engine: trigger endpoints, workers, schedules and the HTTP API.
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         Command::Graph(a) => inspect::graph(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Schema(a) => inspect::schema(a),
+        Command::Openapi(a) => inspect::openapi(a),
         Command::Actions(a) => inspect::actions(a),
         Command::Serve(a) => serve::run(*a),
         Command::Run(a) => run_cmd::run(a),

@@ -222,7 +222,22 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..EngineConfig::default()
         };
         let engine = Engine::new(store, registry.clone(), settings, config);
-        engine.load(report.workflows.clone()).await?;
+        // Workflows deployed over the admin API (`PUT /api/workflows/{id}`) serve beside the
+        // directory's; an id or trigger path in both is ambiguous: refuse to start.
+        let api = engine.stored_api_workflows().await.context("cannot load the workflows deployed over the API")?;
+        let clashes = reqflow_engine::runtime::api_deploy::start_clashes(&report.workflows, &api);
+        if !clashes.is_empty() {
+            for c in &clashes {
+                eprintln!("error: {c}");
+            }
+            eprintln!(
+                "reqflow: refusing to start: a workflow comes from --workflows or from the API, not both \
+                 (remove or rename the file; the API deployment is kept in the database)"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        let served = report.workflows.len() + api.len();
+        engine.load_with_api(report.workflows.clone(), api).await?;
         let running = engine.start();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let reload = crate::reload::ReloadOptions {
@@ -256,16 +271,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let scheme = |t: &Option<reqflow_server::edge::TlsConfig>| if t.is_some() { "https" } else { "http" };
         eprintln!(
-            "reqflow: serving {} workflow(s) on {}://{addr} (store: {})",
-            report.workflows.len(),
+            "reqflow: serving {served} workflow(s) on {}://{addr} (store: {})",
             scheme(&tls.public),
             redact_url(&args.db.db)
         );
-        let share = reqflow_engine::runtime::backlog::share(
-            args.max_backlog,
-            report.workflows.len(),
-            args.max_backlog_per_workflow,
-        );
+        let share = reqflow_engine::runtime::backlog::share(args.max_backlog, served, args.max_backlog_per_workflow);
         eprintln!("reqflow: backlog: at most {} queued runs, {share} per workflow", args.max_backlog);
         match &admin {
             Some(l) => {
@@ -297,9 +307,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for wf in engine.workflows() {
+            let api = if engine.deployed_over_api(&wf.id) { "  (deployed over the API)" } else { "" };
             match wf.trigger.route() {
-                Some(r) => eprintln!("  {:<32} POST {r}", wf.id),
-                None => eprintln!("  {:<32} {}", wf.id, wf.trigger.kind()),
+                Some(r) => eprintln!("  {:<32} POST {r}{api}", wf.id),
+                None => eprintln!("  {:<32} {}{api}", wf.id, wf.trigger.kind()),
             }
         }
         if args.no_watch {
@@ -333,9 +344,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = reloader.await;
         eprintln!("reqflow: stopping (runs in flight resume on the next start)");
         running.shutdown().await;
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn shutdown_signal() {

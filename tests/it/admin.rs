@@ -39,8 +39,8 @@ fn concrete(path: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// What a refused request must not change: the runs (with status and
-/// retries), the tokens (with revocation), the audit records that are not
-/// "denied".
+/// retries), the tokens (with revocation), the workflows that serve (with
+/// their hash), the audit records that are not "denied".
 fn snapshot(serve: &Serve) -> Value {
     let runs = serve.api("/api/runs?limit=1000").json()["runs"].clone();
     let runs: Vec<Value> = runs
@@ -64,7 +64,14 @@ fn snapshot(serve: &Serve) -> Value {
         .into_iter()
         .filter(|a| a["outcome"] != "denied")
         .collect();
-    json!({ "runs": runs, "tokens": tokens, "audit": audit })
+    let workflows: Vec<Value> = serve.api("/api/workflows").json()["workflows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| json!([w["id"], w["hash"]]))
+        .collect();
+    json!({ "runs": runs, "tokens": tokens, "audit": audit, "workflows": workflows })
 }
 
 fn every_route_refuses_what_it_must(db: &str, dir: &std::path::Path) {
@@ -90,13 +97,17 @@ fn every_route_refuses_what_it_must(db: &str, dir: &std::path::Path) {
     assert!(routes.len() >= 12, "the table lists the admin routes: {routes:?}");
     for route in &routes {
         let params: &[(&str, &str)] = if route.path.starts_with("/api/workflows") {
-            &[("id", "ops")]
+            &[("id", "ops"), ("n", "1")]
         } else {
             &[("id", &run), ("name", "victim")]
         };
         let path = concrete(route.path, params);
         let method = route.method.as_str();
-        let body = if method == "POST" { br#"{"workflow":"ops","name":"x","scope":"admin"}"#.as_slice() } else { b"" };
+        let body = if method == "POST" || method == "PUT" {
+            br#"{"workflow":"ops","name":"x","scope":"admin"}"#.as_slice()
+        } else {
+            b""
+        };
         let json_ct = ("Content-Type", "application/json");
         let what = format!("{method} {path}");
 
@@ -130,8 +141,9 @@ fn every_route_refuses_what_it_must(db: &str, dir: &std::path::Path) {
             assert_eq!(r.status, 403, "{what} with a {scope} token: {}", r.body);
             assert!(r.body.contains(route.scope.as_str()), "{what}: the 403 says which scope is needed: {}", r.body);
         }
-        // Every route that changes state is audited.
-        assert_eq!(route.audit.is_some(), route.method != "GET", "{what}: audit action iff it changes state");
+        // Every route that changes state is audited (`POST /api/validate` only reads its body).
+        let changes_state = route.method != "GET" && route.path != "/api/validate";
+        assert_eq!(route.audit.is_some(), changes_state, "{what}: audit action iff it changes state");
     }
     assert_eq!(snapshot(&serve), before, "refused requests changed nothing");
 

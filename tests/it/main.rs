@@ -28,6 +28,10 @@
 //! - `reload`: deploys without restart: a changed file deployed within 2 s while a run in flight
 //!   keeps its version; an invalid change refused (the old version serves, diagnostics in the log
 //!   and the API); a removed file's route 404s; `--no-watch` and `SIGHUP`.
+//! - `builder`: the Builder API: validate with positions, `GET /api/actions`, deploy over HTTP
+//!   (`PUT /api/workflows/{id}`), versions, a run on the new version, clashes with the directory
+//!   refused (409, the watcher, at start), the deploy kept across a restart; the OpenAPI document
+//!   matches `admin_routes()` and the committed `schemas/openapi.json`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -35,6 +39,7 @@ mod accept;
 mod admin;
 mod at_rest;
 mod backlog;
+mod builder;
 mod cli;
 mod compile;
 mod crash;

@@ -8,6 +8,7 @@ use reqflow_engine::runtime::clock::{now_ms, rfc3339};
 use reqflow_engine::runtime::tokens::{self, TokenError};
 use reqflow_engine::spec::DurationSpec;
 use reqflow_engine::store::{AuditFilter, Scope};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,10 +34,12 @@ pub(crate) async fn tokens(State(state): State<AppState>) -> Result<Json<Value>,
     Ok(Json(json!({ "tokens": list })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
+    /// A name, unique among active tokens.
     name: String,
+    /// `read`, `operate` or `admin`.
     scope: String,
     /// A duration such as `90d`.
     expires: Option<String>,
@@ -81,11 +84,15 @@ pub(crate) async fn revoke_token(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AuditQuery {
+    /// From this time (Unix ms).
     since: Option<i64>,
+    /// Until this time (Unix ms).
     until: Option<i64>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The page after this record id (`next_before`).
     before: Option<i64>,
 }
 

@@ -8,6 +8,7 @@ use reqflow_engine::runtime::clock::{now_ms, parse_time};
 use reqflow_engine::runtime::event_view;
 use reqflow_engine::runtime::{EngineError, EventIn, Inbound, Origin, RetryRequest};
 use reqflow_engine::store::{EventFilter, EventOutcome, RunFilter, RunStatus};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,13 +51,19 @@ pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "reloads": state.engine.reloads() }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
+    /// Only this workflow (id).
     workflow: Option<String>,
+    /// Only runs with this status.
     status: Option<String>,
+    /// From this time (ISO 8601 or Unix ms).
     since: Option<String>,
+    /// Until this time (ISO 8601 or Unix ms).
     until: Option<String>,
+    /// At most this many (default 50, at most 1000).
     limit: Option<u32>,
+    /// The page after this id (`next_before` of the previous page).
     before: Option<String>,
 }
 
@@ -100,13 +107,19 @@ pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(detail))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct EventsQuery {
+    /// Only this workflow (id).
     workflow: Option<String>,
+    /// Only events with this outcome (accepted, ignored, duplicate, invalid).
     outcome: Option<String>,
+    /// From this time (ISO 8601 or Unix ms).
     since: Option<String>,
+    /// Until this time (ISO 8601 or Unix ms).
     until: Option<String>,
+    /// At most this many (default 50, at most 1000).
     limit: Option<u32>,
+    /// The page after this id (`next_before` of the previous page).
     before: Option<String>,
 }
 
@@ -183,7 +196,7 @@ pub(crate) async fn run_event_raw(State(state): State<AppState>, Path(id): Path<
     Ok(r)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RetryQuery {
     /// `original` (default) or `latest`.
     version: Option<String>,
@@ -223,7 +236,7 @@ pub(crate) async fn retry(
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkRetry {
     workflow: String,

@@ -9,7 +9,9 @@
 //!   duplicates and filtered events, `401`, `400`, `413`, `503` + `Retry-After`;
 //! - the **admin plane** ([`admin_router`]): `/api/*` and `/metrics`, every
 //!   route behind a scoped API token ([`admin_routes`] lists them with the
-//!   scope each needs), every state change in the audit trail.
+//!   scope each needs), every state change in the audit trail; the Builder
+//!   API among them (`builder.rs`: actions, validate, deploy, versions), and
+//!   the OpenAPI 3.1 document of them all ([`openapi`]).
 //!
 //! [`edge::serve`] runs a router on a listener with the timeouts and caps a
 //! public endpoint needs; [`edge::serve_with`] does the same over TLS
@@ -28,9 +30,11 @@
 mod access;
 mod admin;
 mod api;
+mod builder;
 pub mod edge;
 mod error;
 mod hooks;
+pub mod openapi;
 mod soap;
 mod tls;
 
@@ -40,7 +44,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use reqflow_engine::runtime::Engine;
 use reqflow_engine::store::Scope;
 
@@ -104,7 +108,8 @@ pub struct AdminRoute {
     pub path: &'static str,
     /// The smallest scope that may call it.
     pub scope: Scope,
-    /// The audit action, for routes that change state (every non-`GET`).
+    /// The audit action, for routes that change state (every non-`GET`
+    /// except `POST /api/validate`, which only reads its body).
     pub audit: Option<&'static str>,
 }
 
@@ -118,6 +123,9 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
     vec![
         (r(Method::GET, "/api/workflows", Read, None), get(api::workflows)),
         (r(Method::GET, "/api/reloads", Read, None), get(api::reloads)),
+        (r(Method::PUT, "/api/workflows/{id}", Admin, Some("workflow.deploy")), put(builder::deploy)),
+        (r(Method::GET, "/api/workflows/{id}/versions", Read, None), get(builder::versions)),
+        (r(Method::GET, "/api/workflows/{id}/versions/{n}", Read, None), get(builder::version)),
         (r(Method::POST, "/api/workflows/{id}/runs", Operate, Some("workflow.run")), post(api::manual)),
         (r(Method::GET, "/api/runs", Read, None), get(api::runs)),
         (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),
@@ -127,6 +135,10 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::GET, "/api/events/{id}", Read, None), get(api::event)),
         (r(Method::POST, "/api/events/{id}/redeliver", Operate, Some("event.redeliver")), post(api::redeliver)),
         (r(Method::POST, "/api/runs/{id}/retry", Operate, Some("run.retry")), post(api::retry)),
+        (r(Method::GET, "/api/actions", Read, None), get(builder::actions)),
+        // A POST only because it carries a body: it changes nothing, so it is not audited.
+        (r(Method::POST, "/api/validate", Read, None), post(builder::validate)),
+        (r(Method::GET, "/api/openapi.json", Read, None), get(builder::openapi)),
         (r(Method::GET, "/api/tokens", Admin, None), get(admin::tokens)),
         (r(Method::POST, "/api/tokens", Admin, Some("token.create")), post(admin::create_token)),
         (r(Method::DELETE, "/api/tokens/{name}", Admin, Some("token.revoke")), delete(admin::revoke_token)),

@@ -35,6 +35,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "access", sql: include_str!("../migrations/sqlite/0003_access.sql") },
     Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/sqlite/0004_event_reason.sql") },
     Migration { version: 5, name: "events_list", sql: include_str!("../migrations/sqlite/0005_events_list.sql") },
+    Migration {
+        version: 6,
+        name: "api_deployments",
+        sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -49,6 +54,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "access", sql: include_str!("../migrations/postgres/0003_access.sql") },
     Migration { version: 4, name: "event_reason", sql: include_str!("../migrations/postgres/0004_event_reason.sql") },
     Migration { version: 5, name: "events_list", sql: include_str!("../migrations/postgres/0005_events_list.sql") },
+    Migration {
+        version: 6,
+        name: "api_deployments",
+        sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
+    },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

@@ -118,6 +118,7 @@ suite!(
     queued_by_workflow_counts_waiting_runs,
     schedule_slots_once_across_handles,
     workflow_sources,
+    workflow_versions_and_api_deployments,
     shared_state_across_handles,
     migrations_are_idempotent_on_reopen,
     wait_for_work_is_woken_by_accept,
@@ -938,6 +939,37 @@ async fn workflow_sources(db: Db) {
     store.put_workflow(v.clone(), "ignored: the first source stays").await.expect("put again");
     assert_eq!(store.workflow_source("wf", &v.hash).await.expect("source").as_deref(), Some("id: wf\nversion: 3\n"));
     assert_eq!(store.workflow_source("other", &v.hash).await.expect("source"), None);
+}
+
+async fn workflow_versions_and_api_deployments(db: Db) {
+    use reqflow_engine::store::ApiDeployment;
+    let store = db.open().await;
+    assert!(store.workflow_versions("wf").await.expect("versions").is_empty());
+    let mut v2 = version("wf", 1);
+    v2.hash = "b".repeat(64);
+    let mut v1 = version("wf", 1);
+    v1.hash = "c".repeat(64);
+    // Stored in this order: listed in this order, whatever the hashes.
+    store.put_workflow(v2.clone(), "id: wf\n# two\n").await.expect("put");
+    store.put_workflow(v1.clone(), "id: wf\n# one\n").await.expect("put");
+    store.put_workflow(v2.clone(), "again").await.expect("put again");
+    store.put_workflow(version("other", 1), "id: other\n").await.expect("put other");
+    let listed = store.workflow_versions("wf").await.expect("versions");
+    let hashes: Vec<&str> = listed.iter().map(|v| v.hash.as_str()).collect();
+    assert_eq!(hashes, [v2.hash.as_str(), v1.hash.as_str()]);
+    assert!(listed.iter().all(|v| v.workflow_id == "wf" && v.version == 1 && v.stored_at.is_some()), "{listed:?}");
+
+    assert!(store.api_deployments().await.expect("deployments").is_empty());
+    let d = |hash: &str, at: i64| ApiDeployment {
+        workflow_id: "wf".into(),
+        hash: hash.into(),
+        deployed_at: at,
+        actor: "token:builder".into(),
+    };
+    store.put_api_deployment(d(&v2.hash, 10)).await.expect("deploy");
+    store.put_api_deployment(d(&v1.hash, 20)).await.expect("deploy again");
+    let deployed = store.api_deployments().await.expect("deployments");
+    assert_eq!(deployed, vec![(d(&v1.hash, 20), "id: wf\n# one\n".to_owned())]);
 }
 
 async fn shared_state_across_handles(db: Db) {

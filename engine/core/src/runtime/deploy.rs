@@ -15,6 +15,9 @@
 //! - a valid file whose id or trigger route is already used by another
 //!   workflow that serves is refused too (the one serving keeps it, as at
 //!   start a directory with such a clash is refused);
+//! - a workflow deployed over the admin API ([`Engine::deploy_source`]) is
+//!   not the directory's: a reload leaves it serving, and a file with its id
+//!   or trigger route is refused as a clash (never a silent override);
 //! - a file that serves and is no longer in the set is **removed**: its
 //!   routes answer 404 and its schedule stops firing; its queued and running
 //!   runs finish on their stored version.
@@ -27,7 +30,7 @@
 //! identifies a deployed version. A changed file is a new version (a new
 //! hash) whether or not its `version:` was raised.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -53,6 +56,8 @@ pub enum ReloadCause {
     Signal,
     /// A call of the embedding program.
     Call,
+    /// A deploy over the admin API (`PUT /api/workflows/{id}`).
+    Api,
 }
 
 impl ReloadCause {
@@ -62,6 +67,7 @@ impl ReloadCause {
             ReloadCause::Watch => "watch",
             ReloadCause::Signal => "signal",
             ReloadCause::Call => "call",
+            ReloadCause::Api => "api",
         }
     }
 }
@@ -128,6 +134,9 @@ pub(crate) struct Deploys {
     refused: HashMap<String, Refusal>,
     /// Newest last.
     history: VecDeque<ReloadRecord>,
+    /// Ids of the workflows deployed over the admin API: a reload of the
+    /// directory leaves them alone, and a file with one of their ids is refused.
+    pub(crate) api: HashSet<String>,
 }
 
 impl Deploys {
@@ -135,7 +144,7 @@ impl Deploys {
         self.refused.clear();
     }
 
-    fn push(&mut self, record: ReloadRecord) {
+    pub(crate) fn push(&mut self, record: ReloadRecord) {
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }
@@ -143,7 +152,7 @@ impl Deploys {
     }
 }
 
-fn version_of(wf: &CompiledWorkflow) -> WorkflowVersion {
+pub(crate) fn version_of(wf: &CompiledWorkflow) -> WorkflowVersion {
     WorkflowVersion { workflow_id: wf.id.clone(), version: wf.version, hash: wf.hash.clone() }
 }
 
@@ -170,8 +179,12 @@ impl Engine {
         let _serial = self.inner.reload_lock.lock().await;
         let now = now_ms();
         let at = rfc3339(now);
+        let api = self.inner.deploys.lock().unwrap_or_else(|e| e.into_inner()).api.clone();
+        // Workflows deployed over the API are not the directory's: they keep serving, and a file
+        // with one of their ids (or routes) is refused as a clash.
+        let (fixed, from_files): (Vec<_>, Vec<_>) = self.workflows().into_iter().partition(|w| api.contains(&w.id));
         let serving: HashMap<String, Arc<CompiledWorkflow>> =
-            self.workflows().into_iter().map(|w| (w.source.name.clone(), w)).collect();
+            from_files.into_iter().map(|w| (w.source.name.clone(), w)).collect();
         let mut judged: Vec<(String, Judged)> = Vec::with_capacity(files.len());
         for loaded in files {
             let name = loaded.report.file.name.clone();
@@ -185,7 +198,7 @@ impl Engine {
             judged.push((name, j));
         }
         let present: std::collections::HashSet<&str> = judged.iter().map(|(n, _)| n.as_str()).collect();
-        let (next, clashes) = settle(&judged, &serving);
+        let (next, clashes) = settle(&judged, &serving, &fixed);
 
         let mut records = Vec::new();
         let mut refusals: Vec<(String, Refusal)> = Vec::new();
@@ -295,10 +308,11 @@ impl Engine {
 fn settle(
     judged: &[(String, Judged)],
     serving: &HashMap<String, Arc<CompiledWorkflow>>,
+    fixed: &[Arc<CompiledWorkflow>],
 ) -> (Vec<Arc<CompiledWorkflow>>, HashMap<String, String>) {
     let mut clashes: HashMap<String, String> = HashMap::new();
     loop {
-        let mut next: Vec<Arc<CompiledWorkflow>> = Vec::new();
+        let mut next: Vec<Arc<CompiledWorkflow>> = fixed.to_vec();
         for (name, j) in judged {
             match j {
                 Judged::Same(wf) => next.push(wf.clone()),
@@ -329,7 +343,7 @@ fn settle(
 }
 
 /// Why `wf` cannot serve beside `others`: the same id or trigger route.
-fn clash(wf: &CompiledWorkflow, others: &[Arc<CompiledWorkflow>]) -> Option<String> {
+pub(crate) fn clash(wf: &CompiledWorkflow, others: &[Arc<CompiledWorkflow>]) -> Option<String> {
     let route = wf.trigger.route();
     for o in others {
         if o.id == wf.id {
@@ -356,7 +370,7 @@ fn clash_diagnostics(wf: &CompiledWorkflow, problem: &str) -> String {
 }
 
 /// One line per change (diagnostics joined with `; `).
-fn log(r: &ReloadRecord) {
+pub(crate) fn log(r: &ReloadRecord) {
     let (id, version, hash) = match &r.workflow {
         Some(v) => (v.workflow_id.as_str(), Some(v.version), v.hash.as_str()),
         None => ("-", None, "-"),
@@ -419,7 +433,7 @@ mod tests {
             ("a.yaml".to_owned(), Judged::Invalid("a.yaml: error".into(), "h".into())),
             ("b.yaml".to_owned(), Judged::Changed(b2)),
         ];
-        let (next, clashes) = settle(&judged, &serving(&[&a, &b]));
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b]), &[]);
         assert!(clashes.is_empty());
         assert_eq!(routes(&next), vec![("a".into(), "/hooks/a".into()), ("b".into(), "/hooks/b2".into())]);
     }
@@ -431,7 +445,7 @@ mod tests {
             ("a.yaml".to_owned(), Judged::Same(a.clone())),
             ("c.yaml".to_owned(), Judged::Changed(wf("c.yaml", "c", "a"))),
         ];
-        let (next, clashes) = settle(&judged, &serving(&[&a]));
+        let (next, clashes) = settle(&judged, &serving(&[&a]), &[]);
         assert!(clashes.get("c.yaml").is_some_and(|p| p.contains("/hooks/a")), "{clashes:?}");
         assert_eq!(routes(&next), vec![("a".into(), "/hooks/a".into())]);
     }
@@ -443,7 +457,7 @@ mod tests {
             ("a.yaml".to_owned(), Judged::Changed(wf("a.yaml", "a", "y"))),
             ("b.yaml".to_owned(), Judged::Changed(wf("b.yaml", "b", "x"))),
         ];
-        let (next, clashes) = settle(&judged, &serving(&[&a, &b]));
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b]), &[]);
         assert!(clashes.is_empty(), "{clashes:?}");
         assert_eq!(routes(&next), vec![("a".into(), "/hooks/y".into()), ("b".into(), "/hooks/x".into())]);
     }
@@ -458,7 +472,7 @@ mod tests {
             ("b.yaml".to_owned(), Judged::Changed(wf("b.yaml", "b", "rc"))),
             ("c.yaml".to_owned(), Judged::Same(c.clone())),
         ];
-        let (next, clashes) = settle(&judged, &serving(&[&a, &b, &c]));
+        let (next, clashes) = settle(&judged, &serving(&[&a, &b, &c]), &[]);
         assert_eq!(clashes.len(), 2, "{clashes:?}");
         assert_eq!(
             routes(&next),

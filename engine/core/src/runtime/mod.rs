@@ -13,7 +13,8 @@
 //! [`Engine::reload`] ([`deploy`]) applies a changed set of workflow files
 //! while all this runs, file by file: valid changes deployed, invalid ones
 //! refused while their previous version serves, removed files stopped; runs
-//! keep the version they started with.
+//! keep the version they started with. [`Engine::deploy_source`]
+//! ([`api_deploy`]) deploys one workflow's source over the admin API.
 //!
 //! What actions keep in the shared state (connection credentials such as
 //! OAuth tokens) is encrypted in the store with [`EngineConfig::state_key`]
@@ -57,6 +58,7 @@
 //! ```
 
 mod accept;
+pub mod api_deploy;
 pub mod backlog;
 pub mod clock;
 pub mod deploy;
@@ -83,6 +85,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use accept::AcceptError;
+pub use api_deploy::{ApiDeployed, DeployError};
 pub use deploy::{Refusal, ReloadCause, ReloadOutcome, ReloadRecord};
 pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
@@ -381,6 +384,11 @@ impl Engine {
         })?;
         self.inner.versions.write().unwrap_or_else(|e| e.into_inner()).insert(key, wf.clone());
         Ok(wf)
+    }
+
+    /// The actions and connection types workflows can use.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
     }
 
     /// The store.

@@ -239,6 +239,19 @@ pub trait WorkflowStore: Send + Sync {
 
     /// The source of a stored version.
     fn workflow_source(&self, workflow_id: &str, hash: &str) -> BoxFuture<'_, StoreResult<Option<String>>>;
+
+    /// Every stored version of a workflow, in the order they were first
+    /// stored (oldest first; the API numbers them from 1 in this order).
+    fn workflow_versions(&self, workflow_id: &str) -> BoxFuture<'_, StoreResult<Vec<StoredVersion>>>;
+
+    /// Records a deploy over the admin API: `deployment.workflow_id` now
+    /// serves `deployment.hash` (whose source was stored with
+    /// [`WorkflowStore::put_workflow`]), replacing its previous record.
+    fn put_api_deployment(&self, deployment: ApiDeployment) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Every workflow deployed over the admin API, with the source of the
+    /// version it serves, by id.
+    fn api_deployments(&self) -> BoxFuture<'_, StoreResult<Vec<(ApiDeployment, String)>>>;
 }
 
 /// Everything the runtime needs from a database.

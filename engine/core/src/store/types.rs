@@ -131,6 +131,33 @@ pub struct WorkflowVersion {
     pub hash: String,
 }
 
+/// One stored version of a workflow ([`WorkflowStore::workflow_versions`](super::WorkflowStore::workflow_versions)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredVersion {
+    /// `id:`
+    pub workflow_id: String,
+    /// `version:` (the author's label).
+    pub version: u32,
+    /// SHA-256 of the source: what identifies the version.
+    pub hash: String,
+    /// When it was first stored (Unix ms); `None` for versions stored before reqflow kept the time.
+    pub stored_at: Option<i64>,
+}
+
+/// A workflow deployed over the admin API (`PUT /api/workflows/{id}`): the
+/// version it serves, and who deployed it when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiDeployment {
+    /// The workflow id.
+    pub workflow_id: String,
+    /// The hash of the version deployed (its source is in the workflow versions).
+    pub hash: String,
+    /// When (Unix ms).
+    pub deployed_at: i64,
+    /// Who (`token:NAME`).
+    pub actor: String,
+}
+
 /// An event to store on the accept path.
 #[derive(Clone, Debug)]
 pub struct NewEvent {

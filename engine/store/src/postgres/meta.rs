@@ -1,8 +1,10 @@
 //! Schedule slots, workflow sources and shared connection state on PostgreSQL.
 
 use reqflow_engine::action::{ActionError, BoxFuture, SharedState};
-use reqflow_engine::store::{ScheduleStore, StoreResult, WorkflowStore, WorkflowVersion};
+use reqflow_engine::runtime::clock::now_ms;
+use reqflow_engine::store::{ApiDeployment, ScheduleStore, StoreResult, StoredVersion, WorkflowStore, WorkflowVersion};
 use serde_json::Value;
+use sqlx::Row;
 
 use super::PostgresStore;
 use super::steps::pg_int;
@@ -52,13 +54,14 @@ impl WorkflowStore for PostgresStore {
         let source = source.to_owned();
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO workflows (workflow_id, hash, version, source) VALUES ($1, $2, $3, $4)
+                "INSERT INTO workflows (workflow_id, hash, version, source, stored_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT DO NOTHING",
             )
             .bind(version.workflow_id)
             .bind(version.hash)
             .bind(pg_int(version.version))
             .bind(source)
+            .bind(now_ms())
             .execute(&self.pool)
             .await
             .map_err(db)?;
@@ -75,6 +78,72 @@ impl WorkflowStore for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db)
+        })
+    }
+
+    fn workflow_versions(&self, workflow_id: &str) -> BoxFuture<'_, StoreResult<Vec<StoredVersion>>> {
+        let workflow_id = workflow_id.to_owned();
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT workflow_id, version, hash, stored_at FROM workflows WHERE workflow_id = $1 ORDER BY seq",
+            )
+            .bind(workflow_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    let version: i32 = r.try_get(1).map_err(db)?;
+                    Ok(StoredVersion {
+                        workflow_id: r.try_get(0).map_err(db)?,
+                        version: codec::u32_of("workflow version", i64::from(version))?,
+                        hash: r.try_get(2).map_err(db)?,
+                        stored_at: r.try_get(3).map_err(db)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn put_api_deployment(&self, d: ApiDeployment) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO api_deployments (workflow_id, hash, deployed_at, actor) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (workflow_id) DO UPDATE
+                 SET hash = EXCLUDED.hash, deployed_at = EXCLUDED.deployed_at, actor = EXCLUDED.actor",
+            )
+            .bind(d.workflow_id)
+            .bind(d.hash)
+            .bind(d.deployed_at)
+            .bind(d.actor)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn api_deployments(&self) -> BoxFuture<'_, StoreResult<Vec<(ApiDeployment, String)>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT d.workflow_id, d.hash, d.deployed_at, d.actor, w.source
+                 FROM api_deployments d JOIN workflows w ON w.workflow_id = d.workflow_id AND w.hash = d.hash
+                 ORDER BY d.workflow_id",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    let d = ApiDeployment {
+                        workflow_id: r.try_get(0).map_err(db)?,
+                        hash: r.try_get(1).map_err(db)?,
+                        deployed_at: r.try_get(2).map_err(db)?,
+                        actor: r.try_get(3).map_err(db)?,
+                    };
+                    Ok((d, r.try_get(4).map_err(db)?))
+                })
+                .collect()
         })
     }
 }
