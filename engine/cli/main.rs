@@ -99,13 +99,27 @@ pub(crate) fn registry() -> Registry {
     registry
 }
 
+/// Log timestamps as everything else reqflow shows: ISO 8601, UTC, milliseconds.
+struct IsoMillis;
+
+impl tracing_subscriber::fmt::time::FormatTime for IsoMillis {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use reqflow_engine::runtime::clock::{now_ms, rfc3339};
+        w.write_str(&rfc3339(now_ms()))
+    }
+}
+
 /// Logs to stderr through `tracing`, filtered by `REQFLOW_LOG` (`RUST_LOG`
 /// syntax; default `default`), as text or JSON lines. Timestamps are UTC
-/// (RFC 3339).
+/// (ISO 8601 with milliseconds).
 fn init_logs(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REQFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_timer(IsoMillis);
     let _ = match format {
         LogFormat::Text => logs.try_init(),
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).try_init(),

@@ -68,6 +68,9 @@ fn a_failed_run_is_one_log_line_with_its_step_and_error_text() {
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(&failed) && l.contains("run failed")).collect();
     assert_eq!(lines.len(), 1, "one line for the failed run:\n{log}");
     let line = lines[0];
+    // The timestamp: ISO 8601, UTC, milliseconds, like every other time reqflow shows.
+    let stamp = line.split_whitespace().next().unwrap_or_default();
+    assert!(stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.', "{line}");
     for part in ["WARN", "workflow=invite", "step=invite", "class=permanent", "422", "duration_ms="] {
         assert!(line.contains(part), "`{part}` in: {line}");
     }
@@ -93,6 +96,7 @@ fn a_failed_run_is_one_json_object_with_span_fields() {
     assert_eq!(failures.len(), 1, "one object for the failed run:\n{log}");
     let f = &failures[0]["fields"];
     assert_eq!(failures[0]["level"], "WARN");
+    assert!(failures[0]["timestamp"].as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z')), "{}", failures[0]);
     assert_eq!(f["workflow"], "invite");
     assert_eq!(f["step"], "invite");
     assert_eq!(f["class"], "permanent");
