@@ -161,7 +161,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args());
     // `serve` logs every run (info); one-shot commands (`run`, `test`, …)
     // print their own report and log only warnings unless REQFLOW_LOG says more.
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    // `test` runs failing cases on purpose: its report says what failed.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Test(_) => "error",
+        _ => "warn",
+    };
     init_logs(cli.log_format, default_level);
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),

@@ -195,3 +195,61 @@ fn times_are_iso_8601_everywhere_and_since_takes_a_duration() {
     let first = audit["audit"].get(0).cloned();
     assert!(first.is_some_and(|e| is_iso(&e["at"])), "audit times: {audit}");
 }
+
+fn table_workflow(vendor_port: u16, agent: &str) -> String {
+    format!(
+        r#"id: tabled
+trigger: {{ manual: {{}} }}
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
+tables:
+  agents: {{ R-8: {agent} }}
+steps:
+  - id: note
+    map: {{ noted: true }}
+  - id: pick
+    map: {{ agent: "{{{{ lookup('agents', event.req) }}}}" }}
+  - id: invite
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.pick.output.agent }}}}" }} }}
+    retry: {{ attempts: 1 }}
+"#
+    )
+}
+
+#[test]
+fn a_changed_table_reruns_the_step_that_reads_it_and_a_miss_names_table_and_key() {
+    let dir = temp_dir("retry-table");
+    let vendor = Vendor::start();
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    let file = dir.join("wf/tabled.yaml");
+    std::fs::write(&file, table_workflow(vendor.port, "agent-stale")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let serve = start(&dir, &db);
+    let run = |req: &str| {
+        let r = serve.api_post("/api/workflows/tabled/runs", &json!({ "req": req }).to_string());
+        r.json()["run_id"].as_str().expect("run").to_owned()
+    };
+    // A key the table does not have: the error names the table and the key.
+    let missed = serve.wait_run(&run("R-404"), Duration::from_secs(20));
+    assert_eq!(missed["run"]["status"], "failed");
+    let message = missed["run"]["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("table `agents` has no key `R-404`"), "{message}");
+
+    let failed_run = run("R-8");
+    assert_eq!(serve.wait_run(&failed_run, Duration::from_secs(20))["run"]["status"], "failed");
+    // The fix is in the table only; the watch deploys it.
+    std::fs::write(&file, table_workflow(vendor.port, "agent-fixed")).expect("fix");
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = serve.api_post(&format!("/api/runs/{failed_run}/retry?version=latest"), "");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(sorted(&answer["rerun"]), vec!["invite", "pick"], "the step reading the table re-runs: {answer}");
+    assert_eq!(sorted(&answer["reused"]), vec!["note"], "{answer}");
+    assert_eq!(serve.wait_run(&failed_run, Duration::from_secs(20))["run"]["status"], "succeeded");
+    let last: Value =
+        vendor.requests().last().map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null)).unwrap_or_default();
+    assert_eq!(last, json!({ "agent": "agent-fixed" }));
+}

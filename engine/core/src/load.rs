@@ -138,6 +138,7 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
     let mut description = None;
     let mut trigger = None;
     let mut connections = Default::default();
+    let mut tables = Default::default();
     let mut steps = Vec::new();
     let mut on_failure = Vec::new();
     let mut tests = None;
@@ -156,6 +157,7 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
                 trigger = read_trigger(v, &mut diags);
             }
             "connections" => connections = field(v, &mut diags).unwrap_or_default(),
+            "tables" => tables = field(v, &mut diags).unwrap_or_default(),
             "steps" => {
                 seen[2] = true;
                 steps = read_steps(v, "steps", &mut diags, &mut broken);
@@ -185,7 +187,7 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
     // rest anyway, so that every problem of the file shows at once.
     let id = id.unwrap_or_else(|| Spanned::new(first_line, "unnamed".to_owned()));
     let trigger = trigger.unwrap_or_else(|| Spanned::new(first_line, crate::spec::TriggerSpec::Manual(None)));
-    let spec = WorkflowSpec { id, version, description, trigger, connections, steps, on_failure, tests };
+    let spec = WorkflowSpec { id, version, description, trigger, connections, tables, steps, on_failure, tests };
     (Some(spec), broken, diags)
 }
 

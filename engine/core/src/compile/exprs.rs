@@ -99,6 +99,23 @@ impl ExprCompiler<'_> {
         let mut ok = true;
         for r in expr.references() {
             let at = self.inner_span(span, s, r.offset, r.text.len().max(1));
+            // `lookup(table, key)` is a function over `tables`: allowed where `tables` is.
+            if r.root == "lookup" && vis.roots.contains(&"tables") {
+                continue;
+            }
+            if r.root == "lookup" {
+                ok = false;
+                self.diags.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_VARIABLE,
+                        at,
+                        format!("`lookup` reads the workflow's `tables:`, which {} cannot read", vis.place),
+                    )
+                    .with_label("not available here")
+                    .with_help(format!("{} can read {}", vis.place, list(vis.roots))),
+                );
+                continue;
+            }
             if !vis.roots.contains(&r.root.as_str()) {
                 ok = false;
                 let d =

@@ -54,6 +54,9 @@ pub struct CompiledWorkflow {
     pub templates: Arc<Templates>,
     /// The raw `tests:` block, if any (run by `reqflow test`).
     pub tests: Option<Spanned<Tree>>,
+    /// `tables:` as the steps read them (`tables` in their context): an
+    /// object of objects.
+    pub tables: Arc<serde_json::Value>,
 }
 
 impl CompiledWorkflow {
@@ -324,6 +327,7 @@ pub fn compile(
         on_failure,
         templates: Arc::new(templates),
         tests: spec.tests.clone(),
+        tables: Arc::new(serde_json::to_value(&spec.tables).unwrap_or_default()),
     };
     (Some(wf), diags)
 }
@@ -437,13 +441,13 @@ fn compile_steps(
         up.extend(std::iter::repeat_n(true, outer.len()));
         up.extend(std::iter::repeat_n(true, broken.len()));
         let place = format!("step `{}`", s.id.value);
-        let roots: &[&str] = &["event", "steps", "secrets", "vars", "run"];
+        let roots: &[&str] = &["event", "steps", "secrets", "vars", "run", "tables"];
         let vis = Visibility {
             roots,
             steps: Some(StepsVisible { all: &all_ids, upstream: &up, current: Some(&s.id.value) }),
             place: &place,
         };
-        let foreach_roots: &[&str] = &["event", "steps", "secrets", "vars", "run", "item", "index"];
+        let foreach_roots: &[&str] = &["event", "steps", "secrets", "vars", "run", "tables", "item", "index"];
         let body_vis = Visibility {
             roots: if s.foreach.is_some() { foreach_roots } else { roots },
             steps: Some(StepsVisible { all: &all_ids, upstream: &up, current: Some(&s.id.value) }),

@@ -236,11 +236,12 @@ impl<'a> Execution<'a> {
         if let Some(e) = run_error {
             run.insert("error".into(), e.clone());
         }
-        let mut context = Map::with_capacity(5);
+        let mut context = Map::with_capacity(6);
         context.insert("event".into(), event);
         context.insert("steps".into(), Value::Object(steps));
         self.inner.settings.add_to(&mut context);
         context.insert("run".into(), Value::Object(run));
+        context.insert("tables".into(), (*self.wf.tables).clone());
         Value::Object(context)
     }
 

@@ -3,7 +3,8 @@
 //! A retry re-runs the run's failed and skipped steps and reuses what
 //! succeeded — except what the fix touched: on the latest version, every
 //! step whose definition changed since the run's version re-runs (its text in
-//! the workflow file differs, or it is new), and so does every step
+//! the workflow file differs, or it is new, or it reads a `tables:` entry that
+//! changed), and so does every step
 //! downstream of one that re-runs (through `needs:`). `from` re-runs a chosen
 //! step and everything downstream of it. The answer names the steps reused
 //! and the steps that will run again.
@@ -92,14 +93,46 @@ fn definition<'a>(wf: &'a CompiledWorkflow, step: &CompiledStep) -> &'a str {
     wf.source.text.get(step.span.start..step.span.end).unwrap_or("")
 }
 
+/// Names of the tables whose content differs between two versions.
+fn changed_tables(old: &CompiledWorkflow, new: &CompiledWorkflow) -> Vec<String> {
+    let names = |wf: &CompiledWorkflow| -> Vec<String> {
+        wf.tables.as_object().map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    };
+    let mut all = names(old);
+    all.extend(names(new));
+    all.sort();
+    all.dedup();
+    all.into_iter().filter(|t| old.tables.get(t) != new.tables.get(t)).collect()
+}
+
+/// Whether a step's text reads table `t` (`tables.t`, `tables['t']`, `lookup('t', …)`).
+fn reads_table(text: &str, t: &str) -> bool {
+    [
+        format!("tables.{t}"),
+        format!("tables['{t}']"),
+        format!("tables[\"{t}\"]"),
+        format!("lookup('{t}'"),
+        format!("lookup(\"{t}\""),
+    ]
+    .iter()
+    .any(|p| text.contains(p.as_str()))
+}
+
 /// Steps of `new` to run again whatever their result: changed since `old`
-/// (or new), `from`, and everything downstream of those.
+/// (or new), reading a table that changed, `from`, and everything
+/// downstream of those.
 fn rerun_set(old: &CompiledWorkflow, new: &CompiledWorkflow, from: Option<&str>) -> BTreeSet<String> {
     let before: HashMap<&str, &str> = old.steps.iter().map(|s| (s.id.as_str(), definition(old, s))).collect();
+    let tables = changed_tables(old, new);
     let mut marked: Vec<bool> = new
         .steps
         .iter()
-        .map(|s| Some(s.id.as_str()) == from || before.get(s.id.as_str()) != Some(&definition(new, s)))
+        .map(|s| {
+            let text = definition(new, s);
+            Some(s.id.as_str()) == from
+                || before.get(s.id.as_str()) != Some(&text)
+                || tables.iter().any(|t| reads_table(text, t))
+        })
         .collect();
     // Downstream: a step re-runs when one it needs re-runs (`order` is topological).
     for &i in &new.order {
@@ -132,5 +165,21 @@ mod tests {
         assert_eq!(rerun_set(&v1, &v3, None), BTreeSet::from(["c".to_owned()]));
         assert_eq!(rerun_set(&v1, &v1, Some("a")), BTreeSet::from(["a".to_owned(), "b".to_owned()]));
         assert_eq!(rerun_set(&v1, &v1, Some("b")), BTreeSet::from(["b".to_owned()]));
+    }
+
+    #[test]
+    fn a_changed_table_reruns_the_steps_that_read_it() {
+        let yaml = |agent: &str| {
+            format!(
+                "id: wf\ntrigger: {{ manual: {{}} }}\ntables:\n  agents: {{ default: {agent} }}\n  other: {{ a: 1 }}\nsteps:\n  - id: a\n    map: {{ x: 1 }}\n  - id: pick\n    needs: []\n    map: {{ agent: \"{{{{ lookup('agents', 'r') }}}}\" }}\n  - id: c\n    needs: [pick]\n    map: {{ z: 3 }}\n  - id: d\n    needs: []\n    map: {{ o: \"{{{{ tables.other.a }}}}\" }}\n"
+            )
+        };
+        let (v1, v2) = (compile(&yaml("one")), compile(&yaml("two")));
+        assert_eq!(changed_tables(&v1, &v2), vec!["agents".to_owned()]);
+        assert_eq!(
+            rerun_set(&v1, &v2, None),
+            BTreeSet::from(["pick".to_owned(), "c".to_owned()]),
+            "pick and its downstream"
+        );
     }
 }

@@ -41,6 +41,11 @@ pub struct WorkflowSpec {
     pub connections: IndexMap<String, Spanned<ConnectionSpec>>,
     /// The steps. Without `needs:`, a step follows the one before it.
     pub steps: Vec<Spanned<StepSpec>>,
+    /// Lookup tables the steps read (`{{ lookup('agents', key) }}`, or
+    /// `tables.agents.KEY`): per-key values, with `default` used for a key
+    /// not listed. Part of the workflow's version.
+    #[serde(default)]
+    pub tables: IndexMap<String, IndexMap<String, serde_json::Value>>,
     /// Steps run once when a run ends `failed`, with `run.error` in the context.
     #[serde(default)]
     pub on_failure: Vec<Spanned<StepSpec>>,
@@ -56,7 +61,7 @@ fn default_version() -> u32 {
 
 /// The top-level keys of a workflow, in the order the loader reads them.
 pub const WORKFLOW_KEYS: &[&str] =
-    &["id", "version", "description", "trigger", "connections", "steps", "on_failure", "tests"];
+    &["id", "version", "description", "trigger", "connections", "tables", "steps", "on_failure", "tests"];
 
 /// A connection: `type` names a connection type registered by the actions
 /// crate (`http`, `workable`, `workday`, or an embedder's); the other keys

@@ -92,6 +92,7 @@ impl Templates {
             }
             minijinja::escape_formatter(out, state, value)
         });
+        env.add_function("lookup", lookup_table);
         Templates { env, next: 0 }
     }
 
@@ -156,6 +157,42 @@ impl Templates {
             .map(Value::String)
             .map_err(|_| EvalError::Template(format!("`{}` rendered invalid UTF-8", short(&t.source))))
     }
+}
+
+/// `lookup(table, key)`: the value of `key` in the workflow's table `table`,
+/// or its `default`; an error naming the table and the key (not "undefined
+/// value") when neither is there.
+fn lookup_table(
+    state: &minijinja::State<'_, '_>,
+    table: String,
+    key: minijinja::Value,
+) -> Result<minijinja::Value, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    let fail = |msg: String| Error::new(ErrorKind::InvalidOperation, msg);
+    let tables = state.lookup("tables").filter(|t| !t.is_undefined() && !t.is_none());
+    let Some(tables) = tables else {
+        return Err(fail(format!("`lookup('{table}', …)`: no tables can be read here")));
+    };
+    let t = tables.get_attr(&table)?;
+    if t.is_undefined() {
+        let names: Vec<String> = tables.try_iter().map(|i| i.map(|k| format!("`{k}`")).collect()).unwrap_or_default();
+        let known = if names.is_empty() {
+            "the workflow has no `tables:`".to_owned()
+        } else {
+            format!("tables: {}", names.join(", "))
+        };
+        return Err(fail(format!("there is no table `{table}` ({known})")));
+    }
+    let name = key.as_str().map(str::to_owned).unwrap_or_else(|| key.to_string());
+    let hit = t.get_attr(&name)?;
+    if !hit.is_undefined() {
+        return Ok(hit);
+    }
+    let default = t.get_attr("default")?;
+    if !default.is_undefined() {
+        return Ok(default);
+    }
+    Err(fail(format!("table `{table}` has no key `{name}` and no `default`")))
 }
 
 /// `a.b.c`: names (not keywords) joined by dots, nothing else.
@@ -307,6 +344,20 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn lookup_reads_a_table_with_its_default_and_names_table_and_key_on_a_miss() {
+        let ctx = json!({ "tables": { "agents": { "default": "agent-general", "R-8": "agent-sales", "7": "seven" },
+                                      "strict": { "a": 1 } }, "event": { "req": "R-8", "n": 7 } });
+        let v = |src: &str| crate::value::eval_str(src, ctx.clone());
+        assert_eq!(v("{{ lookup('agents', event.req) }}").ok(), Some(json!("agent-sales")));
+        assert_eq!(v("{{ lookup('agents', 'R-1') }}").ok(), Some(json!("agent-general")), "the default");
+        assert_eq!(v("{{ lookup('agents', event.n) }}").ok(), Some(json!("seven")), "a number key");
+        let e = v("{{ lookup('strict', 'zz') }}").expect_err("miss").to_string();
+        assert!(e.contains("table `strict` has no key `zz` and no `default`"), "{e}");
+        let e = v("{{ lookup('agnets', 'x') }}").expect_err("no table").to_string();
+        assert!(e.contains("there is no table `agnets`") && e.contains("`agents`"), "{e}");
+    }
 
     #[test]
     fn null_inside_text_renders_as_nothing_and_alone_stays_null() {
