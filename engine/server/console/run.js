@@ -24,7 +24,8 @@ function timeline(run, steps) {
     bar.style.left = `${Math.min(left, 99.4)}%`;
     bar.style.width = `${Math.min(width, 100 - Math.min(left, 99.4))}%`;
     return el('li', { class: 'tl-row' },
-      el('span', { class: 'tl-label' }, el('a', { href: `#step-${a.step}` , 'data-step': a.step}, a.step), el('span', { class: 'muted' }, ` #${a.attempt}`)),
+      el('span', { class: 'tl-label' }, el('a', { href: `#step-${a.step}`, 'data-step': a.step }, a.step),
+        el('span', { class: 'muted' }, a.item !== null && a.item !== undefined ? ` [${a.item}]` : '', ` #${a.attempt}`, a.round ? ` · retry ${a.round}` : '')),
       el('span', { class: 'tl-track' }, bar),
       el('span', { class: 'tl-dur muted' }, `${duration(e - s)}`));
   });
@@ -38,7 +39,7 @@ function stepBlock(s) {
     el('h3', {}, s.id, ' ', statusBadge(s.status)),
     s.error ? el('div', { class: 'step-error' }, el('strong', {}, 'Error '), json(s.error)) : null,
     (s.attempts || []).map((a) => el('details', { class: 'attempt', open: a.status === 'failed' ? true : null },
-      el('summary', {}, `Attempt ${a.attempt} `, statusBadge(a.status), el('span', { class: 'muted' }, ` ${time(a.started_at)} · ${duration(ms(a.finished_at) - ms(a.started_at))}`)),
+      el('summary', {}, `Attempt ${a.attempt}${a.round ? ` (retry ${a.round})` : ''}${a.item !== null && a.item !== undefined ? ` item ${a.item}` : ''} `, statusBadge(a.status), el('span', { class: 'muted' }, ` ${time(a.started_at)} · ${duration(ms(a.finished_at) - ms(a.started_at))}`)),
       el('div', { class: 'io' },
         el('div', {}, el('h4', {}, 'Input'), json(a.input)),
         el('div', {}, el('h4', {}, 'Output'), json(a.output)),
@@ -98,21 +99,21 @@ export function runPage(main, id) {
   function render(d) {
     const r = d.run;
     const wf = r.workflow || {};
-    head.replaceChildren(
+    head.replaceChildren(el('div', {},
       el('div', { class: 'page-head' }, el('h1', {}, 'Run ', el('span', { class: 'mono', id: 'run-id' }, r.run_id)), el('span', { id: 'run-status' }, statusBadge(r.status))),
       el('dl', { class: 'facts' },
-        el('div', {}, el('dt', {}, 'Workflow'), el('dd', {}, wf.id || '—')),
+        el('div', {}, el('dt', {}, 'Workflow'), el('dd', {}, el('a', { href: `#/runs?workflow=${encodeURIComponent(wf.workflow_id || '')}` }, wf.workflow_id || '—'))),
         el('div', {}, el('dt', {}, 'Version'), el('dd', { id: 'run-version' }, `v${wf.version ?? '?'} `, el('span', { class: 'mono muted', title: wf.hash || '' }, (wf.hash || '').slice(0, 12)))),
         el('div', {}, el('dt', {}, 'Created'), el('dd', {}, time(r.created_at))),
         el('div', {}, el('dt', {}, 'Duration'), el('dd', {}, duration(ms(r.finished_at) - ms(r.started_at)))),
         el('div', {}, el('dt', {}, 'Retries'), el('dd', {}, String(r.retries ?? 0))),
         el('div', {}, el('dt', {}, 'Event'), el('dd', { class: 'mono' }, r.event_id || '—'))),
-      r.error ? el('div', { class: 'run-error', id: 'run-error' }, el('h2', {}, 'Error'), json(r.error)) : null);
+      r.error ? el('div', { class: 'run-error', id: 'run-error' }, el('h2', {}, 'Error'), json(r.error)) : null));
     buildActions(d);
-    body.replaceChildren(
+    body.replaceChildren(el('div', {},
       el('h2', {}, 'Timeline'), timeline(r, d.steps),
       el('h2', {}, 'Steps'), d.steps.map(stepBlock),
-      el('h2', {}, 'Event'), el('details', { class: 'attempt' }, el('summary', {}, 'The event (headers without credentials; secrets masked)'), json(d.event)));
+      el('h2', {}, 'Event'), el('details', { class: 'attempt' }, el('summary', {}, 'The event (headers without credentials; secrets masked)'), json(d.event))));
     return r.status === 'queued' || r.status === 'running';
   }
 
