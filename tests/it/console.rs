@@ -151,7 +151,11 @@ fn console_routes_serve_no_data_and_sessions_need_csrf_for_changes() {
     assert_eq!(done.status, 202, "{}", done.body);
     let audit = s.serve.api("/api/audit?limit=10").json();
     assert!(
-        audit["audit"].as_array().into_iter().flatten().any(|a| a["actor"] == "token:console-op" && a["action"] == "run.retry"),
+        audit["audit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["actor"] == "token:console-op" && a["action"] == "run.retry"),
         "audited with the token's name: {audit}"
     );
     // An admin-only route with an operate session: 403, as with the token.
@@ -212,10 +216,7 @@ fn browser_tools(root: &Path) -> Result<(), String> {
 fn the_console_in_a_real_browser() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if let Err(why) = browser_tools(&root) {
-        assert!(
-            std::env::var("REQFLOW_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "REQFLOW_REQUIRE_BROWSER=1 but {why}"
-        );
+        assert!(std::env::var("REQFLOW_REQUIRE_BROWSER").as_deref() != Ok("1"), "REQFLOW_REQUIRE_BROWSER=1 but {why}");
         note_skipped(&format!("SKIPPED: console::the_console_in_a_real_browser: {why}"));
         return;
     }

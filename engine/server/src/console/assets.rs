@@ -22,7 +22,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// The files under `/console/assets/`.
 pub const ASSETS: &[Asset] = &[
-    Asset { name: "console.css", content_type: "text/css; charset=utf-8", body: include_str!("../../console/console.css") },
+    Asset {
+        name: "console.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../console/console.css"),
+    },
     Asset { name: "app.js", content_type: JS, body: include_str!("../../console/app.js") },
     Asset { name: "api.js", content_type: JS, body: include_str!("../../console/api.js") },
     Asset { name: "runs.js", content_type: JS, body: include_str!("../../console/runs.js") },
