@@ -16,10 +16,18 @@ cd "$(dirname "$0")/.."
 need=()
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})) && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test.sh: installing ${need[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; } >/dev/null 2>&1 \
     || echo "test.sh: could not install ${need[*]}; the tests that need them will say SKIPPED"
+fi
+
+# The console's browser test: playwright-core from npm (tests/browser/package-lock.json).
+if [ ! -d tests/browser/node_modules/playwright-core ] && command -v npm >/dev/null 2>&1; then
+  echo "test.sh: installing playwright-core (tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund >/dev/null 2>&1) \
+    || echo "test.sh: could not install playwright-core; the browser test will say SKIPPED"
 fi
 
 if [ -z "${REQFLOW_TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null 2>&1 \

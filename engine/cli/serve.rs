@@ -251,6 +251,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             body_memory_bytes: args.edge.max_body_memory,
             body_timeout: args.edge.body_timeout,
             metrics_open: args.metrics_open,
+            // The console's cookie is `Secure` when the listener serving the admin plane is TLS.
+            secure_cookies: match args.admin_listen {
+                AdminListen::Same => tls.public.is_some(),
+                AdminListen::At(_) => tls.admin.is_some(),
+            },
         };
         let limits = args.edge.limits();
         let public = tokio::net::TcpListener::bind(args.listen)

@@ -32,6 +32,10 @@
 //!   (`PUT /api/workflows/{id}`), versions, a run on the new version, clashes with the directory
 //!   refused (409, the watcher, at start), the deploy kept across a restart; the OpenAPI document
 //!   matches `admin_routes()` and the committed `schemas/openapi.json`.
+//! - `console`: the web console on the admin listener: its unauthenticated routes serve no data,
+//!   cookie sessions with CSRF-checked state changes, logout; no asset names another host; a
+//!   real Chromium (playwright-core) logs in, reads a failed run, retries it after a fix on the
+//!   latest version, and checks the read scope; screenshots in `target/console-screenshots/`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -42,6 +46,7 @@ mod backlog;
 mod builder;
 mod cli;
 mod compile;
+mod console;
 mod crash;
 mod edge;
 mod events;

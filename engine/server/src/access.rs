@@ -1,5 +1,7 @@
 //! The admin plane's guard: every request presents an API token
-//! (`Authorization: Bearer rft_…`), every route requires a [`Scope`], and
+//! (`Authorization: Bearer rft_…`) or a console session cookie (which stands
+//! for the token that logged in; a state change made with it must also carry
+//! the session's `X-Reqflow-CSRF` header), every route requires a [`Scope`], and
 //! every state-changing route is written to the audit trail — including
 //! calls refused for their scope.
 //!
@@ -18,6 +20,7 @@ use reqflow_engine::store::{AuditOutcome, NewAudit, Scope};
 use serde_json::json;
 
 use crate::AppState;
+use crate::console::session;
 use crate::error::ApiError;
 
 /// Who is calling, as the handlers see it (a request extension).
@@ -27,6 +30,8 @@ pub(crate) struct Caller {
     pub actor: String,
     /// What the caller may do.
     pub scope: Scope,
+    /// The console session's CSRF token, when the caller came with a session cookie.
+    pub csrf: Option<String>,
 }
 
 /// Objects a handler acted on beyond those in its path (e.g. the runs a bulk
@@ -45,23 +50,57 @@ pub(crate) struct Policy {
 /// The outer layer: resolves the bearer token to a [`Caller`], or answers 401.
 pub(crate) async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if state.opts.metrics_open && req.uri().path() == "/metrics" {
-        req.extensions_mut().insert(Caller { actor: "anonymous".into(), scope: Scope::Read });
+        req.extensions_mut().insert(Caller { actor: "anonymous".into(), scope: Scope::Read, csrf: None });
         return next.run(req).await;
     }
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if presented.is_none() && crate::console::session::cookie_value(req.headers()).is_some() {
+        return with_session(state, req, next).await;
+    }
     match tokens::verify(state.engine.store().as_ref(), presented, now_ms()).await {
         Ok(t) => {
-            req.extensions_mut().insert(Caller { actor: format!("token:{}", t.name), scope: t.scope });
+            req.extensions_mut().insert(Caller { actor: format!("token:{}", t.name), scope: t.scope, csrf: None });
             next.run(req).await
         }
         Err(TokenError::Store(e)) => ApiError::from(e).into_response(),
         Err(e) => {
             state.refusals.note("admin plane: unauthenticated request refused", &e.to_string());
-            let mut r = ApiError::Unauthorized(e.to_string()).into_response();
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reqflow\""));
-            r
+            unauthorized(e.to_string())
         }
     }
+}
+
+fn unauthorized(message: String) -> Response {
+    let mut r = ApiError::Unauthorized(message).into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reqflow\""));
+    r
+}
+
+/// A request with a console session cookie and no `Authorization` header:
+/// the session's token, re-checked; a state change also needs the CSRF header.
+async fn with_session(state: AppState, mut req: Request, next: Next) -> Response {
+    let caller = match crate::console::session_caller(&state, req.headers()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            state.refusals.note("admin plane: unauthenticated request refused", "unknown or ended console session");
+            return unauthorized("the console session is unknown, expired or logged out; log in again".into());
+        }
+        Err(e) => return e.into_response(),
+    };
+    if crate::console::changes_state(req.method()) {
+        let sent = req.headers().get(session::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let expected = caller.csrf.as_deref().unwrap_or("");
+        if expected.is_empty() || !session::same(sent, expected) {
+            state.refusals.note("admin plane: cookie request without its CSRF header refused", req.uri().path());
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({ "error": "a state change with a session cookie needs the session's X-Reqflow-CSRF header" })),
+            )
+                .into_response();
+        }
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 /// The per-route layer: scope check, then the audit record of a state change.

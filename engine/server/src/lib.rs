@@ -11,7 +11,10 @@
 //!   route behind a scoped API token ([`admin_routes`] lists them with the
 //!   scope each needs), every state change in the audit trail; the Builder
 //!   API among them (`builder.rs`: actions, validate, deploy, versions), and
-//!   the OpenAPI 3.1 document of them all ([`openapi`]).
+//!   the OpenAPI 3.1 document of them all ([`openapi`]);
+//! - the **console** on the admin plane ([`console`]): a web page at `/`
+//!   behind the same tokens (a login form, a session cookie that
+//!   authenticates API calls too, CSRF-checked state changes).
 //!
 //! [`edge::serve`] runs a router on a listener with the timeouts and caps a
 //! public endpoint needs; [`edge::serve_with`] does the same over TLS
@@ -31,6 +34,7 @@ mod access;
 mod admin;
 mod api;
 mod builder;
+pub mod console;
 pub mod edge;
 mod error;
 mod hooks;
@@ -65,6 +69,9 @@ pub struct ServerOptions {
     pub body_timeout: Duration,
     /// `/metrics` without a token.
     pub metrics_open: bool,
+    /// Mark the console's session cookie `Secure` (set it when the listener
+    /// that serves the admin plane is TLS).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +81,7 @@ impl Default for ServerOptions {
             body_memory_bytes: 64 << 20,
             body_timeout: Duration::from_secs(30),
             metrics_open: false,
+            secure_cookies: false,
         }
     }
 }
@@ -86,6 +94,8 @@ pub(crate) struct AppState {
     pub bodies: edge::BodyReader,
     /// Refusals at the edge, logged once per interval per cause.
     pub refusals: Arc<edge::LogLimiter>,
+    /// The console's logged-in sessions.
+    pub sessions: console::session::Sessions,
 }
 
 impl AppState {
@@ -95,6 +105,7 @@ impl AppState {
             bodies: edge::BodyReader::new(opts.max_body_bytes, opts.body_memory_bytes, opts.body_timeout),
             opts: Arc::new(opts.clone()),
             refusals: Arc::new(edge::LogLimiter::default()),
+            sessions: console::session::Sessions::default(),
         }
     }
 }
@@ -144,6 +155,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::DELETE, "/api/tokens/{name}", Admin, Some("token.revoke")), delete(admin::revoke_token)),
         (r(Method::GET, "/api/audit", Admin, None), get(admin::audit)),
         (r(Method::GET, "/metrics", Read, None), get(api::metrics)),
+        (r(Method::GET, "/console/session", Read, None), get(console::whoami)),
     ]
 }
 
@@ -180,7 +192,8 @@ fn admin(state: AppState) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(console::router(state))
 }
 
 /// Both planes on one listener (`--admin-listen same`); admin routes still

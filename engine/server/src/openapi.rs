@@ -305,6 +305,12 @@ fn describe(route: &AdminRoute) -> Option<Op> {
             "Prometheus metrics",
             (200, "Prometheus text format 0.0.4", json!({ "type": "string" })),
         ),
+        (&Method::GET, "/console/session") => op(
+            "getConsoleSession",
+            "access",
+            "Who is calling and with what scope; for a console session cookie, the CSRF token its state changes must send in `X-Reqflow-CSRF`",
+            (200, "The caller", object("`{actor, scope, csrf}` (`csrf` is null with a bearer token)")),
+        ),
         _ => return None,
     };
     Some(o)

@@ -79,7 +79,14 @@ pub async fn verify(store: &dyn Store, authorization: Option<&str>, now: i64) ->
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Err(TokenError::Unknown);
     }
-    let record = store.token_by_hash(&hash_token(token)).await?.ok_or(TokenError::Unknown)?;
+    verify_hash(store, &hash_token(token), now).await
+}
+
+/// The token whose SHA-256 ([`hash_token`]) is `hash`, if it is active at
+/// `now`: how a console session, which keeps only the hash, is re-checked on
+/// every request (a revoked or expired token ends its sessions at once).
+pub async fn verify_hash(store: &dyn Store, hash: &str, now: i64) -> Result<TokenRecord, TokenError> {
+    let record = store.token_by_hash(hash).await?.ok_or(TokenError::Unknown)?;
     if record.revoked_at.is_some() {
         return Err(TokenError::Revoked(record.name));
     }

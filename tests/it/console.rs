@@ -1,0 +1,283 @@
+//! The console (`GET /` on the admin listener) through the real `reqflow serve`:
+//!
+//! - its unauthenticated routes (`reqflow_server::console::UNAUTHENTICATED`: the login page and
+//!   form, logout, the page shell, the assets) serve no run data; a wrong token cannot log in;
+//! - a session cookie authenticates `GET` API calls; a state change with the cookie needs the
+//!   session's `X-Reqflow-CSRF` header (403 without it); after logout the cookie gets 401;
+//! - no embedded asset names another host;
+//! - in a real Chromium (`tests/browser/console.mjs`, playwright-core): log in, see a failed run,
+//!   read its error, fix the workflow file, retry on the latest version, see it succeed and the
+//!   re-run steps, the writeback at the vendor; logout → 401; a read session has no retry button
+//!   and gets 403; screenshots in `target/console-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Resp, Serve, Vendor, create_token, free_port, http, note_skipped, temp_dir};
+
+fn workflow(vendor_port: u16, agent: &str) -> String {
+    format!(
+        r#"id: screen
+trigger: {{ manual: {{}} }}
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
+steps:
+  - id: audit
+    map: {{ noted: true }}
+  - id: table
+    map: {{ agent: "{agent}" }}
+  - id: invite
+    needs: [audit, table]
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.table.output.agent }}}}" }} }}
+    retry: {{ attempts: 1 }}
+"#
+    )
+}
+
+struct Setup {
+    dir: PathBuf,
+    db: String,
+    vendor: Vendor,
+    serve: Serve,
+    run_id: String,
+}
+
+/// `serve` with the `screen` workflow and one failed run (the vendor answers 422 once).
+fn setup(tag: &str) -> Setup {
+    let dir = temp_dir(tag);
+    let vendor = Vendor::start();
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "stale-agent")).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("c.db").display());
+    let serve = Serve::start_with(free_port(), &dir.join("wf"), &db, &[], &dir, &["--watch-interval", "200ms"]);
+    let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    let failed = serve.wait_run(&run_id, Duration::from_secs(20));
+    assert_eq!(failed["run"]["status"], "failed", "{failed}");
+    Setup { dir, db, vendor, serve, run_id }
+}
+
+fn form_login(admin: u16, token: &str) -> Resp {
+    let body = format!("token={token}");
+    http(admin, "POST", "/console/login", &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+}
+
+fn session_cookie(r: &Resp) -> String {
+    let set = r.header("set-cookie").unwrap_or_else(|| panic!("no Set-Cookie: {} {}", r.status, r.body));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
+    set.split(';').next().expect("cookie").to_owned()
+}
+
+#[test]
+fn console_routes_serve_no_data_and_sessions_need_csrf_for_changes() {
+    let s = setup("console-routes");
+    let admin = s.serve.admin;
+    let operate = create_token(&s.db, "console-op", "operate", &[]);
+    let leaks = |r: &Resp, what: &str| {
+        assert!(!r.body.contains(&s.run_id) && !r.body.contains("stale-agent"), "{what} leaks run data: {}", r.body);
+    };
+
+    // The only routes without a token: each serves no data.
+    let exceptions: Vec<(&str, &str)> = reqflow_server::console::UNAUTHENTICATED.to_vec();
+    assert_eq!(exceptions.len(), 5, "{exceptions:?}");
+    let table = reqflow_server::admin_routes();
+    for (method, path) in &exceptions {
+        assert!(!table.iter().any(|r| r.method == *method && r.path == *path), "{method} {path} is not in the table");
+        let concrete = path.replace("{file}", "app.js");
+        let r = http(admin, method, &concrete, &[], b"");
+        assert!(r.status < 500, "{method} {path}: {}", r.status);
+        leaks(&r, &format!("{method} {path}"));
+        let p = http(s.serve.port, method, &concrete, &[], b"");
+        assert_eq!(p.status, 404, "{method} {path} is not on the public listener");
+    }
+    let page = http(admin, "GET", "/", &[], b"");
+    assert_eq!(page.status, 401, "the page without a session is the login form: {}", page.body);
+    assert!(page.body.contains("name=\"token\""), "{}", page.body);
+    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("default-src 'none'")));
+    assert_eq!(http(admin, "GET", "/console/assets/nope.js", &[], b"").status, 404);
+    // Every other path of the admin plane still needs a token, `/console/session` included.
+    assert_eq!(http(admin, "GET", "/console/session", &[], b"").status, 401);
+    assert_eq!(http(admin, "GET", "/console/anything", &[], b"").status, 404);
+
+    // A wrong token cannot log in; a login from another site is refused.
+    let wrong = form_login(admin, "rft_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.header("set-cookie").is_none());
+    let body = format!("token={operate}");
+    let cross = http(
+        admin,
+        "POST",
+        "/console/login",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://evil.example")],
+        body.as_bytes(),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    assert!(cross.header("set-cookie").is_none());
+
+    // A good token: a session cookie that works for GETs.
+    let ok = form_login(admin, &operate);
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = session_cookie(&ok);
+    let with_cookie = |method: &str, path: &str, extra: &[(&str, &str)]| {
+        let mut h = vec![("Cookie", cookie.as_str())];
+        h.extend_from_slice(extra);
+        http(admin, method, path, &h, b"")
+    };
+    let runs = with_cookie("GET", "/api/runs", &[]);
+    assert_eq!(runs.status, 200, "{}", runs.body);
+    assert!(runs.body.contains(&s.run_id));
+    assert_eq!(with_cookie("GET", "/", &[]).status, 200, "the page with a session");
+    let me = with_cookie("GET", "/console/session", &[]).json();
+    assert_eq!(me["scope"], "operate", "{me}");
+    assert_eq!(me["actor"], "token:console-op", "{me}");
+    let csrf = me["csrf"].as_str().expect("csrf").to_owned();
+    assert!(csrf.len() >= 40, "{csrf}");
+
+    // A state change with the cookie alone, or a wrong CSRF token: 403, nothing retried.
+    let retry = format!("/api/runs/{}/retry", s.run_id);
+    let bare = with_cookie("POST", &retry, &[]);
+    assert_eq!(bare.status, 403, "{}", bare.body);
+    assert!(bare.body.contains("X-Reqflow-CSRF"), "{}", bare.body);
+    assert_eq!(with_cookie("POST", &retry, &[("X-Reqflow-CSRF", "nope")]).status, 403);
+    assert_eq!(with_cookie("POST", "/console/logout", &[]).status, 403, "logout needs the CSRF header too");
+    assert_eq!(s.serve.api(&format!("/api/runs/{}", s.run_id)).json()["run"]["retries"], 0, "nothing retried");
+    // With it: the same scope checks as the token (operate may retry).
+    let done = with_cookie("POST", &retry, &[("X-Reqflow-CSRF", &csrf)]);
+    assert_eq!(done.status, 202, "{}", done.body);
+    let audit = s.serve.api("/api/audit?limit=10").json();
+    assert!(
+        audit["audit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["actor"] == "token:console-op" && a["action"] == "run.retry"),
+        "audited with the token's name: {audit}"
+    );
+    // An admin-only route with an operate session: 403, as with the token.
+    assert_eq!(with_cookie("GET", "/api/tokens", &[]).status, 403);
+
+    // Logout ends the session server-side: the old cookie gets 401 everywhere.
+    let out = with_cookie("POST", "/console/logout", &[("X-Reqflow-CSRF", &csrf)]);
+    assert_eq!(out.status, 204, "{}", out.body);
+    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(with_cookie("GET", "/api/runs", &[]).status, 401);
+    assert_eq!(with_cookie("GET", "/", &[]).status, 401);
+    leaks(&with_cookie("GET", "/", &[]), "the page after logout");
+
+    // A revoked token ends its sessions at once.
+    let again = session_cookie(&form_login(admin, &operate));
+    let h = [("Cookie", again.as_str())];
+    assert_eq!(http(admin, "GET", "/api/runs", &h, b"").status, 200);
+    let out = crate::reqflow().args(["tokens", "revoke", "console-op", "--db", &s.db]).output().expect("revoke");
+    assert!(out.status.success());
+    assert_eq!(http(admin, "GET", "/api/runs", &h, b"").status, 401, "the revoked token's session is gone");
+    drop(s.dir);
+}
+
+#[test]
+fn embedded_assets_name_no_other_host() {
+    let all = reqflow_server::console::assets::all();
+    assert!(all.len() >= 7, "{:?}", all.iter().map(|a| a.0).collect::<Vec<_>>());
+    for (name, body) in all {
+        for bad in ["http://", "https://", "\"//", "'//", "`//", "(//", "=//", "url(", "@import"] {
+            assert!(!body.contains(bad), "{name} contains `{bad}`: the console must not reach another host");
+        }
+        // Every src/href is a path of this host or a fragment.
+        for attr in ["src=\"", "href=\""] {
+            for (i, _) in body.match_indices(attr) {
+                let v = &body[i + attr.len()..];
+                assert!(v.starts_with('/') || v.starts_with('#'), "{name}: {attr}{}", &v[..v.len().min(40)]);
+            }
+        }
+    }
+}
+
+/// Node, Chromium and playwright-core, or the reason they cannot be used.
+fn browser_tools(root: &Path) -> Result<(), String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        return Err("/usr/bin/chromium is missing (apt-get install chromium)".into());
+    }
+    if !root.join("tests/browser/node_modules/playwright-core/package.json").exists() {
+        return Err("playwright-core is not installed (cd tests/browser && npm ci)".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn the_console_in_a_real_browser() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Err(why) = browser_tools(&root) {
+        assert!(std::env::var("REQFLOW_REQUIRE_BROWSER").as_deref() != Ok("1"), "REQFLOW_REQUIRE_BROWSER=1 but {why}");
+        note_skipped(&format!("SKIPPED: console::the_console_in_a_real_browser: {why}"));
+        return;
+    }
+    let s = setup("console-browser");
+    let operate = create_token(&s.db, "browser-op", "operate", &[]);
+    let read = create_token(&s.db, "browser-read", "read", &[]);
+    let out = s.dir.join("browser");
+    std::fs::create_dir_all(&out).expect("out");
+    let mut node = Command::new("node")
+        .arg(root.join("tests/browser/console.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("BASE", format!("http://127.0.0.1:{}", s.serve.admin))
+        .env("OPERATE", &operate)
+        .env("READ", &read)
+        .env("RUN_ID", &s.run_id)
+        .env("OUT", &out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+
+    // The script signals when it has seen the failure; fix the file, wait for the reload.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let old_hash = s.serve.api("/api/workflows").json()["workflows"][0]["hash"].clone();
+    while !out.join("need-fix").exists() {
+        if let Ok(Some(_)) = node.try_wait() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the browser script did not get to the fix");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if out.join("need-fix").exists() {
+        std::fs::write(s.dir.join("wf/screen.yaml"), workflow(s.vendor.port, "fixed-agent")).expect("fix");
+        crate::harness::wait_for(
+            || s.serve.api("/api/workflows").json()["workflows"][0]["hash"] != old_hash,
+            "serve to reload the fixed workflow",
+        );
+        std::fs::write(out.join("fixed"), "").expect("signal");
+    }
+    let result = node.wait_with_output().expect("node");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    eprintln!("{stdout}{stderr}");
+
+    // Screenshots: under the test's directory and in target/console-screenshots/.
+    let shots = root.join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).expect("shots dir");
+    for e in std::fs::read_dir(&out).expect("out").flatten() {
+        if e.path().extension().is_some_and(|x| x == "png") {
+            std::fs::copy(e.path(), shots.join(e.file_name())).expect("copy");
+        }
+    }
+    assert!(result.status.success(), "the browser test failed:\n{stdout}\n{stderr}\n{}", s.serve.log_text());
+    for name in ["login", "runs", "run", "events", "runs-400", "run-400", "runs-dark", "run-dark", "run-read-dark"] {
+        assert!(out.join(format!("{name}.png")).exists(), "screenshot {name}");
+    }
+
+    // The writeback reached the vendor: the stale value first, then the fixed one.
+    let sent: Vec<Value> =
+        s.vendor.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null)).collect();
+    assert_eq!(sent, vec![json!({ "agent": "stale-agent" }), json!({ "agent": "fixed-agent" })]);
+    let done = s.serve.api(&format!("/api/runs/{}", s.run_id)).json();
+    assert_eq!(done["run"]["status"], "succeeded", "{done}");
+}
