@@ -55,10 +55,12 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// Times as everywhere else in reqflow (API, CLI, logs): ISO 8601, UTC,
+// milliseconds — one format an operator can paste into `since=` or a log search.
 export function time(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+  return isNaN(d) ? iso : d.toISOString();
 }
 
 export function duration(ms) {

@@ -105,7 +105,7 @@ export function runsPage(main, params) {
       pager.replaceChildren(...links);
       live.textContent = before
         ? 'Older page: not live.'
-        : `Live: refreshed every 2 s · ${new Date().toLocaleTimeString()}${fresh ? ` · ${fresh} new or changed` : ''}`;
+        : `Live: refreshed every 2 s · ${new Date().toISOString()}${fresh ? ` · ${fresh} new or changed` : ''}`;
     } catch (e) {
       if (!stopped) msg.replaceChildren(errorBox(e));
     }
