@@ -317,6 +317,19 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Some(r) => eprintln!("  {:<32} POST {r}{api}", wf.id),
                 None => eprintln!("  {:<32} {}{api}", wf.id, wf.trigger.kind()),
             }
+            let missing = reqflow_engine::runtime::needs::missing_settings(&wf, engine.settings());
+            if !missing.is_empty() {
+                let what = if matches!(wf.trigger, reqflow_engine::compile::CompiledTrigger::Schedule(_)) {
+                    "its schedule does not fire until they are"
+                } else {
+                    "steps that read them fail; a trigger `auth:` that reads one refuses every request"
+                };
+                eprintln!(
+                    "  {:<32} not set: {} ({what}; REQFLOW_SECRET_NAME / REQFLOW_VAR_NAME, --secrets, --vars)",
+                    "",
+                    missing.join(", ")
+                );
+            }
         }
         if args.no_watch {
             eprintln!("reqflow: not watching {} (--no-watch); SIGHUP reloads it", args.workflows.display());

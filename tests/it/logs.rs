@@ -114,3 +114,36 @@ fn a_failed_run_is_one_json_object_with_span_fields() {
         "the succeeded run is logged too:\n{log}"
     );
 }
+
+#[test]
+fn a_schedule_whose_settings_are_missing_does_not_fire_and_says_so_once() {
+    let dir = temp_dir("logs-unset");
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    let yaml = "id: poll\ntrigger: { schedule: { every: 1s } }\nsteps:\n  - id: host\n    map: { url: \"{{ vars.POLL_HOST }}/x\" }\n";
+    std::fs::write(dir.join("wf/poll.yaml"), yaml).expect("workflow");
+    let db = format!("sqlite://{}", dir.join("r.db").display());
+    let serve = Serve::start_with(crate::harness::free_port(), &dir.join("wf"), &db, &[], &dir, &[]);
+    std::thread::sleep(Duration::from_millis(3000));
+    let log = serve.log_text();
+    assert!(
+        log.contains("not set: vars.POLL_HOST (its schedule does not fire until they are"),
+        "listed at start:\n{log}"
+    );
+    assert_eq!(log.matches("schedule does not fire: settings it reads are not set").count(), 1, "said once:\n{log}");
+    assert!(crate::harness::all_runs(&serve, "").is_empty(), "no run failed every second");
+    drop(serve);
+
+    // With the var set, it fires.
+    let serve = Serve::start_with(
+        crate::harness::free_port(),
+        &dir.join("wf"),
+        &db,
+        &[("REQFLOW_VAR_POLL_HOST", "https://poll.example")],
+        &dir,
+        &[],
+    );
+    crate::harness::wait_for(|| !crate::harness::all_runs(&serve, "").is_empty(), "a scheduled run");
+    let runs = crate::harness::all_runs(&serve, "");
+    let run = serve.wait_run(runs[0]["run_id"].as_str().expect("id"), Duration::from_secs(20));
+    assert_eq!(run["steps"][0]["output"], json!({ "url": "https://poll.example/x" }));
+}

@@ -20,7 +20,8 @@
 //! - `retry`: a retry follows a fix (changed steps and their downstream re-run, the rest reused);
 //!   `runs retry --from STEP --workflows DIR`;
 //! - `logs`: what `serve` logs in text and JSON: one line per run end (a failure with its step,
-//!   class and message), retries scheduled, span fields; no secret in either format;
+//!   class and message), retries scheduled, span fields; no secret in either format; a
+//!   schedule lacking settings does not fire, and says so once;
 //! - `at_rest`: connection credentials are encrypted in the store, database files are private.
 //! - `vars`: settings that are not secrets, shown as they are; the short-secret warning.
 //! - `tls`: `serve --tls-cert/--tls-key` and `--admin-tls-*` with a real TLS client: HTTPS only,

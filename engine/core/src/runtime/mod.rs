@@ -67,6 +67,7 @@ pub mod event_view;
 mod executor;
 pub mod inbound;
 pub mod metrics;
+pub mod needs;
 mod report;
 pub mod retry;
 mod scheduler;

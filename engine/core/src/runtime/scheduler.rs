@@ -34,10 +34,26 @@ pub(crate) fn due_slot(plan: &SchedulePlan, now: i64, after: Option<i64>) -> Opt
 
 pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
     let mut fired: HashMap<String, i64> = HashMap::new();
+    // Settings a version lacks, by content hash: such a workflow does not
+    // fire (said once per version) instead of failing a run every slot.
+    let mut unconfigured: HashMap<String, Vec<String>> = HashMap::new();
     loop {
         let now = now_ms();
         for wf in engine.workflows() {
             let CompiledTrigger::Schedule(plan) = &wf.trigger else { continue };
+            let missing = unconfigured.entry(wf.hash.clone()).or_insert_with(|| {
+                let missing = super::needs::missing_settings(&wf, engine.settings());
+                if !missing.is_empty() {
+                    tracing::warn!(
+                        workflow = %wf.id, missing = %missing.join(", "),
+                        "schedule does not fire: settings it reads are not set (REQFLOW_SECRET_* / REQFLOW_VAR_*, --secrets, --vars)"
+                    );
+                }
+                missing
+            });
+            if !missing.is_empty() {
+                continue;
+            }
             let after = match fired.get(&wf.id) {
                 Some(a) => Some(*a),
                 None => engine.store().last_slot(&wf.id).await.ok().flatten(),
