@@ -16,28 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Resp, Serve, Vendor, create_token, free_port, http, note_skipped, temp_dir};
-
-fn workflow(vendor_port: u16, agent: &str) -> String {
-    format!(
-        r#"id: screen
-trigger: {{ manual: {{}} }}
-connections:
-  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
-steps:
-  - id: audit
-    map: {{ noted: true }}
-  - id: table
-    map: {{ agent: "{agent}" }}
-  - id: invite
-    needs: [audit, table]
-    action: http.request
-    connection: vendor
-    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.table.output.agent }}}}" }} }}
-    retry: {{ attempts: 1 }}
-"#
-    )
-}
+use crate::harness::{Resp, Serve, Vendor, create_token, free_port, http, note_skipped, screen_workflow, temp_dir};
 
 struct Setup {
     dir: PathBuf,
@@ -53,7 +32,7 @@ fn setup(tag: &str) -> Setup {
     let vendor = Vendor::start();
     vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
-    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "stale-agent")).expect("workflow");
+    std::fs::write(dir.join("wf/screen.yaml"), screen_workflow(vendor.port, "stale-agent")).expect("workflow");
     let db = format!("sqlite://{}", dir.join("c.db").display());
     let serve = Serve::start_with(free_port(), &dir.join("wf"), &db, &[], &dir, &["--watch-interval", "200ms"]);
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
@@ -249,7 +228,7 @@ fn the_console_in_a_real_browser() {
         std::thread::sleep(Duration::from_millis(50));
     }
     if out.join("need-fix").exists() {
-        std::fs::write(s.dir.join("wf/screen.yaml"), workflow(s.vendor.port, "fixed-agent")).expect("fix");
+        std::fs::write(s.dir.join("wf/screen.yaml"), screen_workflow(s.vendor.port, "fixed-agent")).expect("fix");
         crate::harness::wait_for(
             || s.serve.api("/api/workflows").json()["workflows"][0]["hash"] != old_hash,
             "serve to reload the fixed workflow",

@@ -516,3 +516,27 @@ pub fn note_skipped(line: &str) {
         let _ = writeln!(f, "{line}");
     }
 }
+
+/// The fix-and-retry fixture shared by `retry` and `console`: a manual
+/// workflow whose `table` step maps the agent a loopback vendor is sent;
+/// `invite` fails (the vendor answers as scripted) until the table is fixed.
+pub fn screen_workflow(vendor_port: u16, agent: &str) -> String {
+    format!(
+        r#"id: screen
+trigger: {{ manual: {{}} }}
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
+steps:
+  - id: audit
+    map: {{ noted: true }}
+  - id: table
+    map: {{ agent: "{agent}" }}
+  - id: invite
+    needs: [audit, table]
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.table.output.agent }}}}" }} }}
+    retry: {{ attempts: 1 }}
+"#
+    )
+}

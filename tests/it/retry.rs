@@ -9,28 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Serve, Vendor, free_port, temp_dir};
-
-fn workflow(vendor_port: u16, agent: &str) -> String {
-    format!(
-        r#"id: screen
-trigger: {{ manual: {{}} }}
-connections:
-  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor_port}" }}
-steps:
-  - id: audit
-    map: {{ noted: true }}
-  - id: table
-    map: {{ agent: "{agent}" }}
-  - id: invite
-    needs: [audit, table]
-    action: http.request
-    connection: vendor
-    with: {{ method: POST, path: /invites, json: {{ agent: "{{{{ steps.table.output.agent }}}}" }} }}
-    retry: {{ attempts: 1 }}
-"#
-    )
-}
+use crate::harness::{Serve, Vendor, free_port, screen_workflow, temp_dir};
 
 fn start(dir: &Path, db: &str) -> Serve {
     Serve::start_with(free_port(), &dir.join("wf"), db, &[], dir, &[])
@@ -50,7 +29,7 @@ fn a_retry_on_the_latest_version_reruns_the_fixed_step_and_what_follows() {
     vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
     let file = dir.join("wf/screen.yaml");
-    std::fs::write(&file, workflow(vendor.port, "stale-agent")).expect("workflow");
+    std::fs::write(&file, screen_workflow(vendor.port, "stale-agent")).expect("workflow");
     let db = format!("sqlite://{}", dir.join("r.db").display());
     let mut serve = start(&dir, &db);
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
@@ -59,7 +38,7 @@ fn a_retry_on_the_latest_version_reruns_the_fixed_step_and_what_follows() {
     let old_hash = failed["run"]["workflow"]["hash"].clone();
 
     // The fix: the lookup table. Deployed by a restart on the same database.
-    std::fs::write(&file, workflow(vendor.port, "fixed-agent")).expect("fix");
+    std::fs::write(&file, screen_workflow(vendor.port, "fixed-agent")).expect("fix");
     serve.kill9();
     drop(serve);
     let serve = start(&dir, &db);
@@ -89,7 +68,7 @@ fn runs_retry_from_a_step_reruns_it_and_its_downstream() {
     let vendor = Vendor::start();
     vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
-    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "agent-1")).expect("workflow");
+    std::fs::write(dir.join("wf/screen.yaml"), screen_workflow(vendor.port, "agent-1")).expect("workflow");
     let db = format!("sqlite://{}", dir.join("r.db").display());
     let serve = start(&dir, &db);
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
@@ -174,7 +153,7 @@ fn times_are_iso_8601_everywhere_and_since_takes_a_duration() {
     let vendor = Vendor::start();
     vendor.script(vec![], (201, Duration::ZERO));
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
-    std::fs::write(dir.join("wf/screen.yaml"), workflow(vendor.port, "a")).expect("workflow");
+    std::fs::write(dir.join("wf/screen.yaml"), screen_workflow(vendor.port, "a")).expect("workflow");
     let db = format!("sqlite://{}", dir.join("r.db").display());
     let serve = start(&dir, &db);
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();

@@ -48,7 +48,16 @@ pub fn depth(v: &Value) -> usize {
 /// `Err` with a message saying how deep `v` nests, when it is deeper than
 /// [`MAX_JSON_DEPTH`]. `what` names it (`the JSON body`).
 pub fn check_json_depth(what: &str, v: &Value) -> Result<(), String> {
-    let d = depth(v);
+    within_json_depth(what, depth(v))
+}
+
+/// [`check_json_depth`] for JSON text, by its brackets, before it is parsed
+/// (the accept path: a byte scan, and a body too deep is never parsed).
+pub fn check_text_depth(what: &str, text: &[u8]) -> Result<(), String> {
+    within_json_depth(what, text_depth(text))
+}
+
+fn within_json_depth(what: &str, d: usize) -> Result<(), String> {
     if d > MAX_JSON_DEPTH {
         return Err(format!("{what} nests {d} levels of arrays and objects; at most {MAX_JSON_DEPTH} are accepted"));
     }
@@ -116,6 +125,18 @@ mod tests {
         let v: Value = serde_json::from_str(&nested(65)).expect("65");
         let e = check_json_depth("the body", &v).expect_err("65 is one too many");
         assert!(e.contains("65 levels") && e.contains("at most 64"), "{e}");
+    }
+
+    #[test]
+    fn text_and_value_depth_checks_agree() {
+        for n in [1, 63, 64, 65, 127, 300] {
+            let text = nested(n);
+            let by_text = check_text_depth("the body", text.as_bytes());
+            assert_eq!(by_text.is_ok(), n <= MAX_JSON_DEPTH, "{n}");
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                assert_eq!(check_json_depth("the body", &v), by_text, "{n}");
+            }
+        }
     }
 
     #[test]

@@ -235,13 +235,13 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 /// The `event` a webhook run sees, from a request whose body is JSON.
 pub fn webhook_event(req: &TriggerRequest, signature_headers: &[&str]) -> Result<Value, TriggerError> {
-    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(TriggerError::BadRequest("the body is empty; expected JSON".into()));
-    } else {
-        serde_json::from_slice(&req.body)
-            .map_err(|e| TriggerError::BadRequest(format!("the body is not valid JSON: {e}")))?
-    };
-    crate::limits::check_json_depth("the JSON body", &body).map_err(TriggerError::BadRequest)?;
+    }
+    // The nesting limit by a scan of the bytes: a body too deep is not parsed.
+    crate::limits::check_text_depth("the JSON body", &req.body).map_err(TriggerError::BadRequest)?;
+    let body: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| TriggerError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     Ok(json!({
         "body": body,
         "headers": headers_json(req, signature_headers),
