@@ -11,9 +11,27 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A free loopback port.
+/// A free loopback port for a `serve` to bind later.
+///
+/// Chosen below the kernel's ephemeral range (32768–60999 on Linux), and never
+/// the same twice in one test process: a port picked with `bind(":0")` and
+/// released is an ephemeral port, which the kernel may hand to any outgoing
+/// connection (the tests make thousands) before `serve` binds it — and then
+/// a restart on "its" port fails with `Address already in use`.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each test process starts at its own offset in 20000..32000.
+    let base = 20_000 + (std::process::id() % 60) * 200;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + n) % 12_000;
+        let port = u16::try_from(port).expect("port below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000")
 }
 
 /// A fresh temporary directory.
