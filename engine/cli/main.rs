@@ -13,6 +13,7 @@ mod eval_cmd;
 mod events_cmd;
 mod inspect;
 mod reload;
+mod replay_cmd;
 mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
@@ -76,6 +77,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a workflow once in the foreground and print the run as JSON.
     Run(run_cmd::RunArgs),
+    /// Replay stored events against an edited workflow, calling nothing outside: what its requests
+    /// would change, per event.
+    Replay(replay_cmd::ReplayArgs),
     /// Run history: list, show, retry.
     Runs(runs_cmd::RunsArgs),
     /// Stored events with their outcome (accepted, ignored, duplicate, invalid) and reason: list, show.
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
         Command::Actions(a) => inspect::actions(a),
         Command::Serve(a) => serve::run(*a),
         Command::Run(a) => run_cmd::run(a),
+        Command::Replay(a) => replay_cmd::run(a),
         Command::Runs(a) => runs_cmd::run(a),
         Command::Events(a) => events_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),

@@ -37,6 +37,9 @@
 //!   cookie sessions with CSRF-checked state changes, logout; no asset names another host; a
 //!   real Chromium (playwright-core) logs in, reads a failed run, retries it after a fix on the
 //!   latest version, and checks the read scope; screenshots in `target/console-screenshots/`.
+//! - `replay`: `reqflow replay` of real signed webhooks through edited copies of a workflow: the
+//!   vendor receives nothing; unchanged → all unchanged; a changed `map:` field reported per event
+//!   (old → new); a new action step not sent; a failing change counted newly failing; `--json`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -57,6 +60,7 @@ mod outage;
 mod overload;
 mod quickstart;
 mod reload;
+mod replay;
 mod retry;
 mod runtime_more;
 mod schema;

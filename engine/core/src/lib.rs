@@ -37,6 +37,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod graph_view;
 mod hash;
+pub mod json_diff;
 pub mod limits;
 pub mod load;
 pub mod runtime;

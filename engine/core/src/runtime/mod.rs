@@ -68,6 +68,7 @@ mod executor;
 pub mod inbound;
 pub mod metrics;
 pub mod needs;
+pub mod replay;
 mod report;
 pub mod retry;
 mod scheduler;
