@@ -154,7 +154,50 @@ impl DynAction for Replaying {
 
 #[cfg(test)]
 mod tests {
-    use super::split_step;
+    use serde_json::json;
+
+    use super::*;
+
+    fn attempt(step: &str, round: u32, attempt: u32, ok: bool) -> AttemptRecord {
+        AttemptRecord {
+            id: i64::from(round * 10 + attempt),
+            step_id: step.into(),
+            item: None,
+            attempt,
+            round,
+            status: if ok { "succeeded" } else { "failed" }.into(),
+            input: json!({ "n": attempt }),
+            output: ok.then(|| json!({ "round": round, "attempt": attempt })),
+            error: (!ok)
+                .then(|| json!({ "class": "retryable", "message": "503", "code": "http.status", "attempts": attempt })),
+            started_at: 0,
+            finished_at: Some(1),
+        }
+    }
+
+    #[test]
+    fn attempts_are_answered_as_they_were_in_the_last_round() {
+        let kinds = HashMap::from([("post".to_owned(), "http.request".to_owned())]);
+        let run = OriginalRun::new(
+            vec![attempt("post", 0, 1, false), attempt("post", 1, 1, false), attempt("post", 1, 2, true)],
+            Some(kinds),
+        );
+        let first = run.answer("post", None, 1, "http.request").expect("an answer");
+        let e = first.expect_err("the first attempt of the last round failed");
+        assert!(e.is_retryable() && e.code.as_deref() == Some("http.status"), "{e:?}");
+        assert_eq!(
+            run.answer("post", None, 2, "http.request").expect("answer").ok(),
+            Some(json!({ "round": 1, "attempt": 2 }))
+        );
+        // A later attempt than the original made gets the last answer.
+        assert_eq!(
+            run.answer("post", None, 5, "http.request").expect("answer").ok(),
+            Some(json!({ "round": 1, "attempt": 2 }))
+        );
+        // Another action at the same step, or a step that made no call: no answer.
+        assert!(run.answer("post", None, 1, "workable.candidates.comment").is_none());
+        assert!(run.answer("other", None, 1, "http.request").is_none());
+    }
 
     #[test]
     fn foreach_items_are_split_from_the_step_name() {
