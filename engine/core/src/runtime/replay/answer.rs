@@ -32,13 +32,13 @@ pub struct OriginalRun {
     pub attempts: HashMap<(String, Option<u32>), Vec<AttemptRecord>>,
     /// Each step's action kind in the original version (`map` for `map:` steps),
     /// when that version could be read.
-    pub kinds: Option<HashMap<String, String>>,
+    pub kinds: Option<Arc<HashMap<String, String>>>,
 }
 
 impl OriginalRun {
     /// Keeps, for each step (and `foreach` item), the attempts of the last
     /// round it ran in (a user retry reruns only some steps), oldest first.
-    pub fn new(attempts: Vec<AttemptRecord>, kinds: Option<HashMap<String, String>>) -> Self {
+    pub fn new(attempts: Vec<AttemptRecord>, kinds: Option<Arc<HashMap<String, String>>>) -> Self {
         let mut by_key: HashMap<(String, Option<u32>), Vec<AttemptRecord>> = HashMap::new();
         for a in attempts {
             by_key.entry((a.step_id.clone(), a.item)).or_default().push(a);
@@ -180,7 +180,7 @@ mod tests {
         let kinds = HashMap::from([("post".to_owned(), "http.request".to_owned())]);
         let run = OriginalRun::new(
             vec![attempt("post", 0, 1, false), attempt("post", 1, 1, false), attempt("post", 1, 2, true)],
-            Some(kinds),
+            Some(Arc::new(kinds)),
         );
         let first = run.answer("post", None, 1, "http.request").expect("an answer");
         let e = first.expect_err("the first attempt of the last round failed");

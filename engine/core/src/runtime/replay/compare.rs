@@ -117,7 +117,7 @@ pub(crate) fn compare(
     }
 
     let kind_of = |step: &str, old: bool| -> String {
-        let kinds = if old { original.kinds.as_ref() } else { Some(new.kinds) };
+        let kinds = if old { original.kinds.as_deref() } else { Some(new.kinds) };
         kinds.and_then(|k| k.get(step).cloned()).unwrap_or_else(|| "action".into())
     };
     let mut steps = Vec::new();

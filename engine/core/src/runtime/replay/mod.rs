@@ -13,9 +13,10 @@ pub mod answer;
 pub mod compare;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -171,13 +172,16 @@ impl Replay {
         let engine = Engine::new(scratch, self.registry.clone(), settings, config);
         engine.load(vec![edited.clone()]).await?;
         let running = engine.start();
-        let mut versions: HashMap<String, Option<HashMap<String, String>>> = HashMap::new();
+        let versions: Versions = Mutex::new(HashMap::new());
         let mut reports = Vec::with_capacity(events.len());
         let result = async {
             for chunk in events.chunks(CHUNK) {
                 let mut started = Vec::new();
-                for e in chunk {
-                    match self.start(source, &engine, &edited, e, &mut versions).await? {
+                // Read and submitted together: the scratch store commits them in one batch.
+                let submitted =
+                    join_all(chunk.iter().map(|e| self.start(source, &engine, &edited, e, &versions))).await;
+                for (e, s) in chunk.iter().zip(submitted) {
+                    match s? {
                         Started::Done(r) => reports.push(*r),
                         Started::Running { run_id, original_status } => {
                             reports.push(skeleton(e, Some(run_id.clone()), Verdict::Skipped));
@@ -221,7 +225,7 @@ impl Replay {
         engine: &Engine,
         edited: &CompiledWorkflow,
         e: &EventSummary,
-        versions: &mut HashMap<String, Option<HashMap<String, String>>>,
+        versions: &Versions,
     ) -> Result<Started, ReplayError> {
         let skip = |reason: String| {
             let mut r = skeleton(e, e.run_id.clone(), Verdict::Skipped);
@@ -245,15 +249,19 @@ impl Replay {
             return skip("the event is no longer in the store".into());
         };
         let hash = run.workflow.hash.clone();
-        if !versions.contains_key(&hash) {
-            let kinds = source
-                .workflow_source(&run.workflow.workflow_id, &hash)
-                .await?
-                .and_then(|text| load_str("stored version", &text, &self.base).workflow)
-                .map(|wf| kinds_of(&wf));
-            versions.insert(hash.clone(), kinds);
-        }
-        let kinds = versions.get(&hash).cloned().flatten();
+        let known = versions.lock().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
+        let kinds = match known {
+            Some(kinds) => kinds,
+            None => {
+                let kinds = source
+                    .workflow_source(&run.workflow.workflow_id, &hash)
+                    .await?
+                    .and_then(|text| load_str("stored version", &text, &self.base).workflow)
+                    .map(|wf| Arc::new(kinds_of(&wf)));
+                versions.lock().unwrap_or_else(|e| e.into_inner()).insert(hash, kinds.clone());
+                kinds
+            }
+        };
         let attempts = source.attempts(&run_id).await?;
         self.originals.insert(&run_id, Arc::new(OriginalRun::new(attempts, kinds)));
         let ev = EventIn {
@@ -326,6 +334,9 @@ impl Replay {
         self.originals.get(run_id)
     }
 }
+
+/// Each original version's step kinds, by hash (`None`: the version could not be read).
+type Versions = Mutex<HashMap<String, Option<Arc<HashMap<String, String>>>>>;
 
 enum Started {
     Done(Box<EventReport>),
