@@ -4,7 +4,8 @@
 //! unchanged file reports every event unchanged; a changed `map:` field is
 //! reported per event with its old and new values (the map's output and the
 //! request built from it); a new action step is a new call, not sent; a
-//! table change that makes a step fail counts the event as newly failing;
+//! table change that makes a step fail counts the event as newly failing; a
+//! run the vendor failed replays unchanged, its call answered with the 500;
 //! `--json` is one document; events that started no run are skipped.
 //! Secrets in the requests stay masked. SQLite and PostgreSQL.
 
@@ -74,14 +75,25 @@ fn record(dir: &Path, db: &str, vendor: &Vendor) -> PathBuf {
         // Distinct arrival times: replay goes oldest first.
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(send(&serve, &json!({ "name": "zed", "stage": "rejected" })), 200);
     wait_for(|| vendor.requests().len() == 3, "the three original calls");
+    // The vendor fails the fourth call: that run fails (one attempt).
+    vendor.script(vec![(500, Duration::ZERO)], (201, Duration::ZERO));
+    assert_eq!(send(&serve, &json!({ "name": "hedy", "stage": "interview" })), 202);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(send(&serve, &json!({ "name": "zed", "stage": "rejected" })), 200);
+    wait_for(|| vendor.requests().len() == 4, "the four original calls");
     wait_for(
         || {
             let runs = serve.api("/api/runs?workflow=replay-notes").json();
-            runs["runs"].as_array().is_some_and(|r| r.len() == 3 && r.iter().all(|r| r["status"] == "succeeded"))
+            let statuses: Vec<&str> = runs["runs"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|r| r["status"].as_str()).collect())
+                .unwrap_or_default();
+            statuses.len() == 4
+                && statuses.iter().filter(|s| **s == "succeeded").count() == 3
+                && statuses.contains(&"failed")
         },
-        "three succeeded runs",
+        "three succeeded runs and a failed one",
     );
     drop(serve);
     file
@@ -136,14 +148,14 @@ fn scenario(tag: &str, db: &str) {
     // (a) The unchanged file: everything unchanged; the ignored event skipped.
     let (code, text, stderr) = replay(&file, db, &[]);
     assert_eq!(code, 0, "{text}\n{stderr}");
-    assert!(text.contains("3 unchanged, 0 changed, 0 newly failing"), "{text}");
+    assert!(text.contains("4 unchanged, 0 changed, 0 newly failing"), "{text}");
     assert!(text.contains("1 skipped"), "{text}");
     assert!(text.contains("the original event was ignored"), "{text}");
 
     // (d) --json: one document, oldest first, ISO times, masked requests.
     let doc = replay_json(&file, db, &["--all"]);
     assert_eq!(doc["workflow"], "replay-notes");
-    assert_eq!(doc["summary"], json!({ "events": 4, "unchanged": 3, "changed": 0, "newly_failing": 0, "skipped": 1 }));
+    assert_eq!(doc["summary"], json!({ "events": 5, "unchanged": 4, "changed": 0, "newly_failing": 0, "skipped": 1 }));
     let events = doc["events"].as_array().expect("events");
     assert!(doc["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{doc}");
     assert!(events.iter().all(|e| e["received_at"].as_str().is_some_and(|s| s.ends_with('Z'))), "{doc}");
@@ -152,7 +164,11 @@ fn scenario(tag: &str, db: &str) {
     assert_eq!(events[0]["replay_status"], "succeeded");
     assert_eq!(step(&events[0], "post")["change"], "unchanged");
     assert_eq!(step(&events[0], "post")["kind"], "http.request");
-    assert_eq!(events[3]["verdict"], "skipped");
+    // The failed run replays as it ran: its call answered with the vendor's 500 again.
+    assert_eq!(events[3]["verdict"], "unchanged", "{}", events[3]);
+    assert_eq!(events[3]["original_status"], "failed");
+    assert_eq!(events[3]["replay_status"], "failed");
+    assert_eq!(events[4]["verdict"], "skipped");
     let limited = replay_json(&file, db, &["--limit", "2"]);
     assert_eq!(limited["summary"]["events"], 2);
     let later = replay_json(&file, db, &["--until", "2000-01-01"]);
@@ -163,8 +179,8 @@ fn scenario(tag: &str, db: &str) {
     let changed = edited(&dir, "changed.yaml", &workflow(vendor.port, "{{ event.body.name | upper }}", STAGES, extra));
     let (code, text, stderr) = replay(&changed, db, &[]);
     assert_eq!(code, 0, "changes are a report, not an error: {text}\n{stderr}");
-    assert!(text.contains("0 unchanged, 3 changed, 0 newly failing"), "{text}");
-    for name in ["ada", "grace", "linus"] {
+    assert!(text.contains("0 unchanged, 4 changed, 0 newly failing"), "{text}");
+    for name in ["ada", "grace", "linus", "hedy"] {
         let upper = name.to_uppercase();
         assert!(text.contains(&format!("~ $.json.candidate: \"{name}\" → \"{upper}\"")), "{name}: {text}");
         assert!(text.contains(&format!("~ $.name: \"{name}\" → \"{upper}\"")), "{name}: {text}");
@@ -189,7 +205,7 @@ fn scenario(tag: &str, db: &str) {
     let failing = edited(&dir, "failing.yaml", &workflow(vendor.port, NAME, "{ interview: Interview }", ""));
     let (code, text, stderr) = replay(&failing, db, &[]);
     assert_eq!(code, 0, "{text}\n{stderr}");
-    assert!(text.contains("2 unchanged, 0 changed, 1 newly failing"), "{text}");
+    assert!(text.contains("3 unchanged, 0 changed, 1 newly failing"), "{text}");
     assert!(text.contains("NEWLY FAILING"), "{text}");
     let doc = replay_json(&failing, db, &[]);
     let grace = &doc["events"][1];
