@@ -144,6 +144,7 @@ fn scenario(tag: &str, db: &str) {
     let vendor = Vendor::start();
     let file = record(&dir, db, &vendor);
     let sent = vendor.requests().len();
+    let stored_before = stored(db);
 
     // (a) The unchanged file: everything unchanged; the ignored event skipped.
     let (code, text, stderr) = replay(&file, db, &[]);
@@ -225,6 +226,19 @@ fn scenario(tag: &str, db: &str) {
     assert_eq!(code, 1);
 
     assert_eq!(vendor.requests().len(), sent, "replay sends nothing: {:?}", vendor.requests());
+    assert_eq!(stored(db), stored_before, "replay only reads the store");
+}
+
+/// The stored events with their outcome and run (`reqflow events list --json`).
+fn stored(db: &str) -> Value {
+    let out = crate::reqflow()
+        .args(["events", "list", "--json", "--limit", "1000", "--db", db])
+        .output()
+        .expect("events list");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(5), "{v}");
+    v
 }
 
 #[test]
