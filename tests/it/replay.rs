@@ -175,6 +175,16 @@ fn scenario(tag: &str, db: &str) {
     let later = replay_json(&file, db, &["--until", "2000-01-01"]);
     assert_eq!(later["summary"]["events"], 0, "{later}");
 
+    // --workflow: the events of another id (a renamed workflow).
+    let renamed = edited(
+        &dir,
+        "renamed.yaml",
+        &workflow(vendor.port, NAME, STAGES, "").replace("id: replay-notes", "id: notes-v2"),
+    );
+    assert_eq!(replay_json(&renamed, db, &[])["summary"]["events"], 0, "notes-v2 has no events of its own");
+    let doc = replay_json(&renamed, db, &["--workflow", "replay-notes"]);
+    assert_eq!(doc["summary"], json!({ "events": 5, "unchanged": 4, "changed": 0, "newly_failing": 0, "skipped": 1 }));
+
     // (b) A changed `map:` field and a new action step.
     let extra = "  - id: notify\n    needs: [post]\n    action: http.request\n    connection: vendor\n    with: { method: POST, path: /notify, json: { who: \"{{ steps.fields.output.name }}\" } }\n";
     let changed = edited(&dir, "changed.yaml", &workflow(vendor.port, "{{ event.body.name | upper }}", STAGES, extra));
