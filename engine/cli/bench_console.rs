@@ -7,7 +7,8 @@
 //! `GET /api/runs` over one keep-alive connection with a token, as the
 //! console calls it: filtered by workflow and status (the target, ≤ 100 ms
 //! p99), and a few other shapes for comparison (a deep page by `before`, a
-//! status no run has, a search by event id, no filter).
+//! status no run has, a search by run id, no filter). `--without-console-indexes`
+//! drops the indexes of migration 0011 first, to see what they are for.
 //!
 //! Each run is `succeeded`, except one in a hundred `failed` (with an
 //! error); ids are `run_bench_NNNNNNNN`, events `evt_bench_NNNNNNNN` (the
@@ -39,12 +40,15 @@ pub(crate) struct ConsoleArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
+    /// Drop the indexes of migration 0011 after the fill: the figures without them, for comparison.
+    #[arg(long)]
+    without_console_indexes: bool,
 }
 
 const MANUAL: &str = "id: bench-0\ntrigger: { manual: {} }\nsteps:\n  - id: noop\n    map: { ok: true }\n";
 
 /// Fills `file` with `runs` runs in one transaction; returns how long it took.
-fn fill(file: &std::path::Path, runs: u64, workflows: u64) -> anyhow::Result<Duration> {
+fn fill(file: &std::path::Path, runs: u64, workflows: u64, drop_indexes: bool) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let mut c = rusqlite::Connection::open(file).context("open the bench store")?;
     c.execute_batch("PRAGMA synchronous = OFF;").context("pragma")?;
@@ -63,6 +67,9 @@ fn fill(file: &std::path::Path, runs: u64, workflows: u64) -> anyhow::Result<Dur
     )
     .context("fill runs")?;
     tx.commit()?;
+    if drop_indexes {
+        c.execute_batch("DROP INDEX runs_workflow_status; DROP INDEX runs_workflow_created;").context("drop")?;
+    }
     c.execute_batch("ANALYZE;").context("analyze")?;
     Ok(t.elapsed())
 }
@@ -95,7 +102,7 @@ pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     let rt = crate::serve::runtime()?;
     rt.block_on(async { reqflow_store::open(&url).await.map(drop) }).context("create and migrate the store")?;
     eprintln!("bench console: filling {} with {} runs…", file.display(), args.runs);
-    let filled = fill(&file, args.runs, args.workflows)?;
+    let filled = fill(&file, args.runs, args.workflows, args.without_console_indexes)?;
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let mid = args.runs / 2;
     let shapes: Vec<(&str, String)> = vec![
@@ -106,7 +113,7 @@ pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
             format!("/api/runs?workflow=bench-3&status=failed&limit=50&before=run_bench_{mid:08}"),
         ),
         ("workflow + status no run has", "/api/runs?workflow=bench-3&status=running&limit=50".into()),
-        ("search by event id", format!("/api/runs?q=evt_bench_{mid:08}")),
+        ("search by run id", format!("/api/runs?q=run_bench_{mid:08}")),
         ("no filter", "/api/runs?limit=50".into()),
     ];
     let report = rt.block_on(async {
@@ -139,6 +146,7 @@ pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
         "release": !cfg!(debug_assertions),
         "queries": report,
         "target_ms": args.target_ms,
+        "console_indexes": !args.without_console_indexes,
         "ok": ok,
     });
     if args.json {
@@ -158,7 +166,11 @@ fn print_table(r: &Value) {
         r["fill_seconds"].as_f64().unwrap_or(0.0),
         if r["release"] == true { "" } else { "; a debug build: use --release for real figures" }
     );
-    println!("GET /api/runs over HTTP with a token, {} calls each:", r["repeats"]);
+    println!(
+        "GET /api/runs over HTTP with a token, {} calls each{}:",
+        r["repeats"],
+        if r["console_indexes"] == true { "" } else { " (WITHOUT the indexes of migration 0011)" }
+    );
     println!("  {:<32} {:>9} {:>9} {:>9}", "query", "p50 ms", "p99 ms", "max ms");
     for q in r["queries"].as_array().into_iter().flatten() {
         println!(

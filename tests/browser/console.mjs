@@ -165,6 +165,20 @@ try {
       failed: [Number(document.querySelector('[data-count="failed"]').textContent), m('reqflow_runs{status="failed"}')] };
   });
   check(Object.values(figs).every(([a, b]) => a === b), `the overview shows the figures of /metrics (${JSON.stringify(figs)})`);
+  // Activity while it is open: the charts move.
+  const started = await page.evaluate(async () => {
+    const s = await (await fetch('/console/session')).json();
+    const codes = [];
+    for (let i = 0; i < 6; i++) codes.push((await fetch('/api/workflows/tick/runs', { method: 'POST', headers: { 'X-Reqflow-CSRF': s.csrf } })).status);
+    return codes;
+  });
+  check(started.every((c) => c === 202), `six manual runs started from the page (${started})`);
+  for (let i = 0; !/now [1-9]/.test(await page.locator('[data-now="events"]').innerText()); i++) {
+    if (i > 150) throw new Error('the events chart did not move');
+    await sleep(100);
+  }
+  check(true, `the events-per-minute chart shows them (${await page.locator('[data-now="events"]').innerText()})`);
+  await sleep(3500);
   await shot(page, 'overview');
 
   // 8f. A run of 200 steps and 1,000 attempts renders in ≤ 1 s: from its data in the page

@@ -211,7 +211,8 @@ fn the_console_in_a_real_browser() {
     // (and, with `on_error: continue`, the run goes on to the next).
     let wide_vendor = Vendor::start();
     wide_vendor.script(vec![], (500, Duration::ZERO));
-    let s = setup_with("console-browser", &[("wide.yaml", wide_workflow(wide_vendor.port, 200))]);
+    let tick = "id: tick\ntrigger: { manual: {} }\nsteps:\n  - id: count\n    map: { ok: true }\n".to_owned();
+    let s = setup_with("console-browser", &[("wide.yaml", wide_workflow(wide_vendor.port, 200)), ("tick.yaml", tick)]);
     let wide = s.serve.api_post("/api/workflows/wide/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
     let done = s.serve.wait_run(&wide, Duration::from_secs(120));
     assert!(["failed", "succeeded"].contains(&done["run"]["status"].as_str().unwrap_or("")), "{}", done["run"]);

@@ -33,16 +33,17 @@ export function workflowsPage(main) {
   get('/api/workflows').then((w) => {
     const rows = (w.workflows || []).map((x) => {
       const countCell = el('td', { 'data-label': 'Runs, last 24 h' }, counts(x.id, null));
-      const trig = el('td', { 'data-label': 'Trigger' }, el('span', { class: 'muted' }, x.trigger.kind, ' '), el('code', {}, x.trigger.route || '—'));
+      const trigText = (kind, url) => el('span', {}, el('span', { class: 'muted' }, kind, ' '), url ? el('code', {}, url) : null);
+      const trig = el('td', { 'data-label': 'Trigger' }, trigText(x.trigger.kind, x.trigger.route));
       get(`/api/workflows/${encodeURIComponent(x.id)}`).then((d) => {
         countCell.replaceChildren(counts(x.id, d.runs_last_day));
-        trig.replaceChildren(el('span', { class: 'muted' }, d.trigger.kind, ' '), el('code', {}, d.trigger.url || d.trigger.detail));
+        trig.replaceChildren(trigText(d.trigger.kind, d.trigger.url));
       }).catch((e) => countCell.replaceChildren(errorBox(e)));
       return el('tr', { 'data-workflow': x.id },
         el('td', { 'data-label': 'Workflow' }, el('a', { href: `#/workflows/${encodeURIComponent(x.id)}` }, x.id),
           x.description ? el('div', { class: 'muted small' }, x.description) : null),
         trig,
-        el('td', { 'data-label': 'Version' }, `v${x.version} `, el('span', { class: 'mono muted' }, (x.hash || '').slice(0, 12))),
+        el('td', { 'data-label': 'Version' }, el('span', {}, `v${x.version} `, el('span', { class: 'mono muted' }, (x.hash || '').slice(0, 12)))),
         el('td', { 'data-label': 'Steps' }, String((x.steps || []).length + (x.on_failure || []).length)),
         el('td', { 'data-label': 'Validation' }, validity(x.refused)),
         countCell);
@@ -62,7 +63,7 @@ export function workflowsPage(main) {
 
 // ---- the DAG
 
-const NODE_W = 168, NODE_H = 46, GAP_X = 56, GAP_Y = 18, PAD = 16;
+const NODE_W = 168, NODE_H = 46, GAP_X = 56, GAP_Y = 18, PAD = 16, TOP = 44;
 
 // Layers by longest path from the trigger; each layer ordered by the mean
 // position of its parents (one barycentre pass), which keeps most edges short.
@@ -113,18 +114,25 @@ export function drawGraph(d) {
   const failLayout = layout(fail);
   const failRows = fail.length ? Math.max(1, ...failLayout.layers.filter(Boolean).map((l) => l.length)) : 0;
   const cols = Math.max(layers.length, failLayout.layers.length, 1);
-  const xy = (p) => [PAD + p.r * (NODE_W + GAP_X), PAD + p.i * (NODE_H + GAP_Y)];
-  const mainH = PAD * 2 + rows * (NODE_H + GAP_Y);
+  const xy = (p) => [PAD + p.r * (NODE_W + GAP_X), TOP + p.i * (NODE_H + GAP_Y)];
+  const mainH = TOP + PAD + rows * (NODE_H + GAP_Y);
   const failTop = mainH + 28;
   const width = PAD * 2 + cols * (NODE_W + GAP_X);
   const height = fail.length ? failTop + PAD + failRows * (NODE_H + GAP_Y) + 8 : mainH;
   const edges = svg('g', { class: 'edges' });
   const nodes = svg('g', { class: 'nodes' });
-  const tY = PAD + ((rows - 1) * (NODE_H + GAP_Y)) / 2;
+  const tY = TOP + ((rows - 1) * (NODE_H + GAP_Y)) / 2;
   nodes.append(nodeBox(PAD, tY, 'trigger', `trigger: ${d.trigger.kind}`, d.trigger.kind, d.trigger.route || d.trigger.detail, { 'data-node': 'trigger' }));
+  // An edge to the next column is an S-curve; one that skips columns arcs
+  // above the rows so that it does not run through the steps between.
   const edge = (x1, y1, x2, y2) => {
     const mx = (x1 + x2) / 2;
-    edges.append(svg('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 6},${y2}` }),
+    const skips = Math.round((x2 - x1) / (NODE_W + GAP_X));
+    const lift = Math.min(y1, y2) - NODE_H / 2 - 8 - 6 * skips;
+    const d = skips >= 1
+      ? `M${x1},${y1} C${x1 + 40},${lift} ${x2 - 40},${lift} ${x2 - 6},${y2}`
+      : `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 6},${y2}`;
+    edges.append(svg('path', { d }),
       svg('path', { class: 'arrowhead', d: `M${x2 - 7},${y2 - 4} L${x2},${y2} L${x2 - 7},${y2 + 4} z` }));
   };
   const place = (list, p, top) => {
@@ -151,7 +159,7 @@ export function drawGraph(d) {
   if (fail.length) {
     extra.push(svg('rect', { class: 'fail-zone', x: 4, y: failTop - 20, width: width - 8, height: height - failTop + 14, rx: 10 }),
       svg('text', { class: 'fail-label', x: 14, y: failTop - 4 }, 'on_failure'));
-    place(fail, failLayout.pos, failTop - PAD);
+    place(fail, failLayout.pos, failTop - TOP);
   }
   return svg('svg', { class: 'dag', id: 'dag', width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': `The steps of ${d.id} and what each needs` },
     extra, edges, nodes);
@@ -228,7 +236,7 @@ export function workflowPage(main, id) {
   main.append(el('p', {}, el('a', { href: '#/workflows' }, '← Workflows')), msg);
   get(`/api/workflows/${encodeURIComponent(id)}`).then((d) => {
     const t = d.trigger;
-    main.append(
+    main.append(...[
       el('div', { class: 'page-head' }, el('h1', {}, 'Workflow ', el('span', { class: 'mono', id: 'wf-id' }, d.id)), validity(d.refused)),
       d.description ? el('p', { class: 'muted' }, d.description) : null,
       el('dl', { class: 'facts' },
@@ -248,7 +256,7 @@ export function workflowPage(main, id) {
       el('p', { class: 'muted small legend' }, 'Steps coloured by their status in the newest run that reached them (of the last ', String(d.last_runs_read), ' runs): ',
         ['succeeded', 'failed', 'skipped', 'none'].map((s) => el('span', { class: `legend-item g-${s}` }, s === 'none' ? 'not run' : s))),
       el('div', { class: 'graph-wrap', tabindex: 0, 'aria-label': 'Graph (scrolls)' }, drawGraph(d)),
-      el('h2', {}, 'Versions'), versionsBlock(d.id));
+      el('h2', {}, 'Versions'), versionsBlock(d.id)].filter(Boolean));
   }).catch((e) => msg.replaceChildren(errorBox(e)));
   return null;
 }

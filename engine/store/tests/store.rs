@@ -859,7 +859,9 @@ async fn runs_filter_and_paging(db: Db) {
 async fn counts_since_by_workflow_and_time(db: Db) {
     let store = db.open().await;
     let early = seed_at(&*store, "a", 3, T0).await;
-    let late = seed_at(&*store, "a", 2, T0 + 10_000).await;
+    let late_batch: Vec<NewEvent> = (100..102).map(|i| event(i, "a", None, T0 + 10_000 + i as i64 - 100)).collect();
+    let late: Vec<String> = late_batch.iter().map(|e| e.run_id.clone()).collect();
+    store.accept(late_batch).await.expect("accept");
     seed_at(&*store, "b", 4, T0 + 10_000).await;
     assert_eq!(store.claim("w", T0 + 20_000, LEASE, 100).await.expect("claim").len(), 9);
     store.finish("w", &late[0], failed_outcome(T0 + 20_100)).await.expect("finish");

@@ -19,8 +19,8 @@
 //! state change made with the cookie needs the `X-Reqflow-CSRF` header.
 //!
 //! The API routes made for the console (Read scope, in the route table):
-//! `GET /api/workflows/{id}` ([`workflow_view`]), `GET /api/overview`
-//! ([`overview`]) and `GET /api/runs/stream` ([`stream`]).
+//! `GET /api/workflows/{id}` (`workflow_view.rs`), `GET /api/overview`
+//! (`overview.rs`) and `GET /api/runs/stream` (`stream.rs`).
 
 pub mod assets;
 pub(crate) mod overview;
