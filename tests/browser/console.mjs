@@ -132,6 +132,9 @@ try {
   await page.getByRole('link', { name: 'Workflows' }).click();
   await page.locator('#workflows-table tr[data-workflow="screen"] [data-count="succeeded"]').waitFor();
   check(await page.locator('#workflows-table tr[data-workflow="wide"]').count() === 1, 'every workflow is listed');
+  await page.locator('#workflows-table tr[data-workflow="hook"] code', { hasText: 'https://' }).waitFor();
+  const hookUrl = await page.locator('#workflows-table tr[data-workflow="hook"] code').innerText();
+  check(hookUrl === 'https://hooks.example.com/hooks/ats/moved', `a webhook's URL to give the vendor, under --public-url (${hookUrl})`);
   check((await page.locator('tr[data-workflow="screen"] [data-valid]').getAttribute('data-valid')) === 'ok', 'the screen workflow is valid');
   await shot(page, 'workflows');
   await page.locator('#workflows-table a[href="#/workflows/screen"]').click();

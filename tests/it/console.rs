@@ -42,7 +42,14 @@ fn setup_with(tag: &str, files: &[(&str, String)]) -> Setup {
         std::fs::write(dir.join("wf").join(name), text).expect("workflow");
     }
     let db = format!("sqlite://{}", dir.join("c.db").display());
-    let serve = Serve::start_with(free_port(), &dir.join("wf"), &db, &[], &dir, &["--watch-interval", "200ms"]);
+    let serve = Serve::start_with(
+        free_port(),
+        &dir.join("wf"),
+        &db,
+        &[],
+        &dir,
+        &["--watch-interval", "200ms", "--public-url", "https://hooks.example.com"],
+    );
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
     let failed = serve.wait_run(&run_id, Duration::from_secs(20));
     assert_eq!(failed["run"]["status"], "failed", "{failed}");
@@ -212,7 +219,10 @@ fn the_console_in_a_real_browser() {
     let wide_vendor = Vendor::start();
     wide_vendor.script(vec![], (500, Duration::ZERO));
     let tick = "id: tick\ntrigger: { manual: {} }\nsteps:\n  - id: count\n    map: { ok: true }\n".to_owned();
-    let s = setup_with("console-browser", &[("wide.yaml", wide_workflow(wide_vendor.port, 200)), ("tick.yaml", tick)]);
+    let s = setup_with(
+        "console-browser",
+        &[("wide.yaml", wide_workflow(wide_vendor.port, 200)), ("tick.yaml", tick), ("hook.yaml", HOOK.to_owned())],
+    );
     let wide = s.serve.api_post("/api/workflows/wide/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
     let done = s.serve.wait_run(&wide, Duration::from_secs(120));
     assert!(["failed", "succeeded"].contains(&done["run"]["status"].as_str().unwrap_or("")), "{}", done["run"]);
@@ -240,14 +250,14 @@ fn the_console_in_a_real_browser() {
     // The script signals when it has seen the failure: fix the file, wait for the reload; later
     // it asks for a broken change: write one, wait for its refusal.
     let deadline = Instant::now() + Duration::from_secs(240);
-    let old_hash = s.serve.api("/api/workflows").json()["workflows"][0]["hash"].clone();
+    let old_hash = screen_listed(&s.serve)["hash"].clone();
     let (mut fixed, mut broken) = (false, false);
     while !matches!(node.try_wait(), Ok(Some(_))) {
         assert!(Instant::now() < deadline, "the browser script did not finish in time");
         if !fixed && out.join("need-fix").exists() {
             std::fs::write(s.dir.join("wf/screen.yaml"), screen_workflow(s.vendor.port, "fixed-agent")).expect("fix");
             crate::harness::wait_for(
-                || s.serve.api("/api/workflows").json()["workflows"][0]["hash"] != old_hash,
+                || screen_listed(&s.serve)["hash"] != old_hash,
                 "serve to reload the fixed workflow",
             );
             std::fs::write(out.join("fixed"), "").expect("signal");
@@ -258,7 +268,7 @@ fn the_console_in_a_real_browser() {
                 screen_workflow(s.vendor.port, "fixed-agent").replace("needs: [audit, table]", "needs: [audit, ghost]");
             std::fs::write(s.dir.join("wf/screen.yaml"), text).expect("break");
             crate::harness::wait_for(
-                || !s.serve.api("/api/workflows").json()["workflows"][0]["refused"].is_null(),
+                || !screen_listed(&s.serve)["refused"].is_null(),
                 "serve to refuse the broken change",
             );
             std::fs::write(out.join("broken"), "").expect("signal");
@@ -319,6 +329,12 @@ fn the_console_in_a_real_browser() {
     assert_eq!(sent, vec![json!({ "agent": "stale-agent" }), json!({ "agent": "fixed-agent" })]);
     let done = s.serve.api(&format!("/api/runs/{}", s.run_id)).json();
     assert_eq!(done["run"]["status"], "succeeded", "{done}");
+}
+
+/// The `screen` workflow as `GET /api/workflows` lists it.
+fn screen_listed(serve: &Serve) -> Value {
+    let all = serve.api("/api/workflows").json();
+    all["workflows"].as_array().into_iter().flatten().find(|w| w["id"] == "screen").cloned().unwrap_or(Value::Null)
 }
 
 /// A manual workflow of `n` independent `http.request` steps, each tried five times quickly

@@ -80,7 +80,7 @@ export function runsPage(main, params) {
     const wf = r.workflow || {};
     return el('tr', { class: changed ? 'changed' : null, 'data-run': r.run_id, 'data-status': r.status },
       el('td', { 'data-label': 'Run' }, el('a', { href: `#/runs/${encodeURIComponent(r.run_id)}`, class: 'mono' }, r.run_id)),
-      el('td', { 'data-label': 'Workflow' }, wf.workflow_id || '', wf.version ? el('span', { class: 'muted' }, ` v${wf.version}`) : ''),
+      el('td', { 'data-label': 'Workflow' }, el('span', {}, wf.workflow_id || '', wf.version ? el('span', { class: 'muted' }, ` v${wf.version}`) : '')),
       el('td', { 'data-label': 'Status' }, statusBadge(r.status)),
       el('td', { 'data-label': 'Created' }, el('time', { datetime: r.created_at }, time(r.created_at))),
       el('td', { 'data-label': 'Duration' }, duration(ms(r.started_at, r.finished_at))),
