@@ -26,6 +26,9 @@ enum BenchWhat {
     Connectors(crate::bench_connectors::ConnectorsArgs),
     /// The seed path end to end: signed Workable webhooks → the shipped phone-screen workflow → sandbox writeback.
     Seed(crate::bench_seed::SeedArgs),
+    /// The console's runs list with 1,000,000 runs in SQLite: p50/p99 of `GET /api/runs`
+    /// filtered by workflow and status (target ≤ 100 ms).
+    Console(crate::bench_console::ConsoleArgs),
     /// Compile a generated N-step workflow and validate a directory of generated files.
     Compile {
         /// Steps in the big workflow.
@@ -120,6 +123,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Runtime(a) => return crate::bench_runtime::run(a),
         BenchWhat::Connectors(a) => return crate::bench_connectors::run(a),
         BenchWhat::Seed(a) => return crate::bench_seed::run(a),
+        BenchWhat::Console(a) => return crate::bench_console::run(a),
         BenchWhat::Compile { steps, files, iterations, json } => (steps, files, iterations, json),
     };
     let registry = crate::registry();

@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// Serve `/metrics` without a token (for scrapers that cannot send one).
     #[arg(long)]
     metrics_open: bool,
+    /// The public plane's URL as Workday or Workable reach it (e.g. `https://hooks.example.com`,
+    /// behind a proxy): the console shows each trigger's URL under it (otherwise its path).
+    #[arg(long, env = "REQFLOW_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
     #[command(flatten)]
@@ -256,6 +260,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 AdminListen::Same => tls.public.is_some(),
                 AdminListen::At(_) => tls.admin.is_some(),
             },
+            public_url: args.public_url.clone(),
         };
         let limits = args.edge.limits();
         let public = tokio::net::TcpListener::bind(args.listen)
@@ -384,5 +389,15 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+/// `--public-url`: an absolute `http(s)://` URL, kept without its trailing `/`.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(t.to_owned()),
+        _ => Err(format!("`{s}` is not an http:// or https:// URL (e.g. https://hooks.example.com)")),
     }
 }

@@ -1,12 +1,13 @@
 // The console in a real Chromium (playwright-core, Debian's /usr/bin/chromium),
 // driven by tests/it/console.rs, which starts `reqflow serve` and the vendor.
 // Env: BASE (the admin listener), OPERATE and READ (tokens), RUN_ID (a failed
-// run), OUT (where screenshots and signals go). Exits non-zero on a failure.
+// run), WIDE_RUN (a run of 200 steps and 1,000 attempts), OUT (where
+// screenshots, signals and measure.json go). Exits non-zero on a failure.
 import { chromium } from 'playwright-core';
 import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { BASE, OPERATE, READ, RUN_ID, OUT } = process.env;
+const { BASE, OPERATE, READ, RUN_ID, WIDE_RUN, OUT } = process.env;
 mkdirSync(OUT, { recursive: true });
 const log = (...a) => console.log('[console.mjs]', ...a);
 function check(cond, what) {
@@ -29,7 +30,15 @@ async function newPage(opts = {}) {
   page.on('pageerror', (e) => { log('page error:', e.message); external.push(`pageerror: ${e.message}`); });
   return { ctx, page };
 }
-const shot = (page, name) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+const shot = (page, name, fullPage = true) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage });
+async function signal(name, answer) {
+  writeFileSync(join(OUT, name), '');
+  for (let i = 0; !existsSync(join(OUT, answer)); i++) {
+    if (i > 600) throw new Error(`no ${answer} after ${name}`);
+    await sleep(50);
+  }
+}
+const measures = {};
 
 async function login(page, token) {
   await page.goto(`${BASE}/console/login`);
@@ -83,11 +92,7 @@ try {
   check(noCsrf === 403, `a cookie-only POST without the CSRF header is refused (${noCsrf})`);
 
   // 6. The Rust test fixes the workflow file; serve reloads it.
-  writeFileSync(join(OUT, 'need-fix'), '');
-  for (let i = 0; !existsSync(join(OUT, 'fixed')); i++) {
-    if (i > 600) throw new Error('the workflow was not fixed in time');
-    await sleep(50);
-  }
+  await signal('need-fix', 'fixed');
 
   // 7. Retry on the latest version: the answer lists what re-ran; the run succeeds.
   await page.locator('#retry-version').selectOption('latest');
@@ -106,6 +111,107 @@ try {
   await page.getByRole('link', { name: '← Runs' }).click();
   await page.locator(`tr[data-run="${RUN_ID}"][data-status="succeeded"]`).waitFor();
   check(true, 'the list shows the new status');
+  await page.locator('p.live[data-live="sse"]').waitFor();
+  check(true, 'the list is live by server-sent events');
+
+  // 8b. Search by run id: that run only.
+  await page.locator('#f-q').fill(RUN_ID);
+  await page.locator('#f-q').press('Enter');
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('#runs-table tbody tr[data-run]')];
+    return rows.length === 1 && rows[0].dataset.run === id;
+  }, RUN_ID);
+  check(true, 'the search box finds the run by its id');
+  await shot(page, 'runs-search');
+  await page.locator('#f-q').fill('run_nothing_has_this_id');
+  await page.locator('#f-q').press('Enter');
+  await page.getByText('No run or event has the id run_nothing_has_this_id').waitFor();
+  check(true, 'an unknown id says so');
+
+  // 8c. Workflows: the list, the graph coloured by last status, the versions diff.
+  await page.getByRole('link', { name: 'Workflows' }).click();
+  await page.locator('#workflows-table tr[data-workflow="screen"] [data-count="succeeded"]').waitFor();
+  check(await page.locator('#workflows-table tr[data-workflow="wide"]').count() === 1, 'every workflow is listed');
+  await page.locator('#workflows-table tr[data-workflow="hook"] code', { hasText: 'https://' }).waitFor();
+  const hookUrl = await page.locator('#workflows-table tr[data-workflow="hook"] code').innerText();
+  check(hookUrl === 'https://hooks.example.com/hooks/ats/moved', `a webhook's URL to give the vendor, under --public-url (${hookUrl})`);
+  check((await page.locator('tr[data-workflow="screen"] [data-valid]').getAttribute('data-valid')) === 'ok', 'the screen workflow is valid');
+  await shot(page, 'workflows');
+  await page.locator('#workflows-table a[href="#/workflows/screen"]').click();
+  await page.locator('#dag [data-node="invite"]').waitFor();
+  check((await page.locator('#dag [data-node="invite"]').getAttribute('data-status')) === 'succeeded', 'the graph colours invite by its last status (succeeded)');
+  check(await page.locator('#dag .edges path:not(.arrowhead)').count() === 4, 'the graph draws its four edges (trigger→audit, trigger→table, both→invite)');
+  check(await page.locator('#dag [data-node="trigger"]').count() === 1, 'and the trigger');
+  await page.locator('#diff').waitFor();
+  const diffText = await page.locator('#diff').innerText();
+  check(/^\+ .*fixed-agent/m.test(diffText) && /^- .*stale-agent/m.test(diffText), 'the diff of the two versions shows the fix');
+  check((await page.locator('#trigger-url').innerText()).includes('not triggered over HTTP'), 'a manual trigger has no URL');
+  await shot(page, 'workflow');
+
+  // 8d. A refused change: its diagnostics with the source window.
+  await signal('need-break', 'broken');
+  await page.reload();
+  await page.locator('#wf-refused').waitFor();
+  const refusedText = await page.locator('#wf-refused').innerText();
+  check(refusedText.includes('ghost') && refusedText.includes('^'), `the refusal shows the source window: ${refusedText.slice(0, 200).replace(/\s+/g, ' ')}`);
+  await shot(page, 'workflow-refused');
+
+  // 8e. The overview: the same figures as /metrics.
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.locator('#overview-facts [data-fig="attempts"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('#chart-events path.line').length === 1 && !/M0,0/.test(document.querySelector('#chart-backlog path.line').getAttribute('d')));
+  const figs = await page.evaluate(async () => {
+    const text = await (await fetch('/metrics')).text();
+    const m = (name) => Number((text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{} ')) || '').split(' ').pop());
+    const shown = (k) => Number(document.querySelector(`[data-fig="${k}"]`).textContent);
+    return { attempts: [shown('attempts'), m('reqflow_step_seconds_count')], queued: [shown('queued'), m('reqflow_queue_depth')],
+      failed: [Number(document.querySelector('[data-count="failed"]').textContent), m('reqflow_runs{status="failed"}')] };
+  });
+  check(Object.values(figs).every(([a, b]) => a === b), `the overview shows the figures of /metrics (${JSON.stringify(figs)})`);
+  // Activity while it is open: the charts move.
+  const started = await page.evaluate(async () => {
+    const s = await (await fetch('/console/session')).json();
+    const codes = [];
+    for (let i = 0; i < 6; i++) codes.push((await fetch('/api/workflows/tick/runs', { method: 'POST', headers: { 'X-Reqflow-CSRF': s.csrf } })).status);
+    return codes;
+  });
+  check(started.every((c) => c === 202), `six manual runs started from the page (${started})`);
+  for (let i = 0; !/now [1-9]/.test(await page.locator('[data-now="events"]').innerText()); i++) {
+    if (i > 150) throw new Error('the events chart did not move');
+    await sleep(100);
+  }
+  check(true, `the events-per-minute chart shows them (${await page.locator('[data-now="events"]').innerText()})`);
+  await sleep(3500);
+  await shot(page, 'overview');
+
+  // 8f. A run of 200 steps and 1,000 attempts renders in ≤ 1 s: from its data in the page
+  // (the API's answer, timed apart: a debug build of serve on a shared machine) to the last bar painted.
+  measures.wide_run_fetch_ms = await page.evaluate(async (id) => {
+    const t0 = performance.now();
+    await (await fetch(`/api/runs/${id}`)).json();
+    return performance.now() - t0;
+  }, WIDE_RUN);
+  log(`the wide run's JSON alone: ${measures.wide_run_fetch_ms.toFixed(0)} ms`);
+  const wide = await page.evaluate(async (id) => {
+    const t0 = performance.now();
+    performance.clearMarks('reqflow:run-data');
+    location.hash = `#/runs/${id}`;
+    await new Promise((resolve) => {
+      const done = () => document.querySelectorAll('.tl .bar').length >= 1000 && document.querySelectorAll('section.step').length >= 200;
+      const tick = () => (done() ? resolve() : requestAnimationFrame(tick));
+      tick();
+    });
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const end = performance.now();
+    const data = performance.getEntriesByName('reqflow:run-data').pop();
+    return { total: end - t0, render: end - data.startTime, bars: document.querySelectorAll('.tl .bar').length, steps: document.querySelectorAll('section.step').length };
+  }, WIDE_RUN);
+  measures.wide_run_render_ms = wide.render;
+  measures.wide_run_total_ms = wide.total;
+  check(wide.bars === 1000 && wide.steps === 200, `the wide run shows 1,000 attempt bars and 200 steps (${wide.bars}, ${wide.steps})`);
+  log(`the wide run: ${wide.total.toFixed(0)} ms from the route change (API answer included), ${wide.render.toFixed(0)} ms to render`);
+  check(wide.render <= 1000, `the 200-step, 1,000-attempt run renders in ≤ 1 s (${wide.render.toFixed(0)} ms)`);
+  await shot(page, 'run-wide', false);
 
   // 9. Events.
   await page.getByRole('link', { name: 'Events' }).click();
@@ -122,6 +228,20 @@ try {
   await page.goto(`${BASE}/#/runs/${RUN_ID}`);
   await page.locator('#run-status').waitFor();
   await shot(page, 'run-400');
+  await page.goto(`${BASE}/#/events`);
+  await page.locator('#events-table tbody tr[data-event]').first().waitFor();
+  await shot(page, 'events-400');
+  await page.goto(`${BASE}/#/workflows`);
+  await page.locator('#workflows-table [data-count="succeeded"]').first().waitFor();
+  await shot(page, 'workflows-400');
+  await page.goto(`${BASE}/#/workflows/screen`);
+  await page.locator('#dag').waitFor();
+  await shot(page, 'workflow-400');
+  await page.goto(`${BASE}/#/overview`);
+  await page.locator('#chart-latency').waitFor();
+  await shot(page, 'overview-400');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(overflow <= 400, `nothing is wider than a 400 px screen (${overflow})`);
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.goto(`${BASE}/#/runs`);
@@ -133,6 +253,16 @@ try {
   await page.goto(`${BASE}/#/events`);
   await page.locator('#events-table tbody tr[data-event]').first().waitFor();
   await shot(page, 'events-dark');
+  await page.goto(`${BASE}/#/workflows`);
+  await page.locator('#workflows-table [data-count="succeeded"]').first().waitFor();
+  await shot(page, 'workflows-dark');
+  await page.goto(`${BASE}/#/workflows/screen`);
+  await page.locator('#diff').waitFor();
+  await shot(page, 'workflow-dark');
+  await page.goto(`${BASE}/#/overview`);
+  await page.locator('#chart-latency').waitFor();
+  await sleep(3500);
+  await shot(page, 'overview-dark');
   await page.emulateMedia({ colorScheme: 'light' });
 
   // 11. Keyboard: Tab reaches the nav links with a visible focus.
@@ -144,7 +274,18 @@ try {
     const a = document.activeElement;
     return a ? [a.tagName, a.textContent.trim(), getComputedStyle(a).outlineStyle] : null;
   });
-  check(focused && focused[0] === 'A' && focused[1] === 'Runs' && focused[2] !== 'none', `Tab moves through real links, focus visible (${focused})`);
+  check(focused && focused[0] === 'A' && focused[1] === 'Overview' && focused[2] !== 'none', `Tab moves through real links, focus visible (${focused})`);
+  await page.goto(`${BASE}/#/workflows/screen`);
+  await page.locator('#diff-show').waitFor();
+  let reached = null;
+  await page.locator('#wf-id').click();
+  for (let i = 0; i < 60 && reached !== 'diff-show'; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  }
+  check(reached === 'diff-show', 'Tab reaches the diff button on the workflow page');
+  await page.keyboard.press('Enter');
+  await page.locator('#diff').waitFor();
 
   // 12. Logout: the page and the API answer 401 with the old cookie.
   await Promise.all([page.waitForURL(`${BASE}/console/login`), page.locator('#logout').click()]);
@@ -177,7 +318,7 @@ try {
   await dark.ctx.close();
 
   check(external.length === 0, `no request to any other host, no page error (${external.join(', ')})`);
-  writeFileSync(join(OUT, 'result.json'), JSON.stringify({ ok: true }));
+  writeFileSync(join(OUT, 'result.json'), JSON.stringify({ ok: true, ...measures }));
   log('all checks passed');
 } catch (e) {
   console.error('[console.mjs] FAILED:', e && e.stack || e);

@@ -210,7 +210,7 @@ fn help_help_works_and_a_closed_stdout_ends_quietly() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Usage: reqflow"), "{out}");
     let (_, out, _) = run(&["bench", "--help"]);
-    for b in ["runtime", "seed", "connectors", "compile"] {
+    for b in ["runtime", "seed", "connectors", "compile", "console"] {
         assert!(out.contains(b), "bench --help lists {b}: {out}");
     }
     // `reqflow actions | head -1`: the reader goes away after one line.

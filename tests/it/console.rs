@@ -28,13 +28,28 @@ struct Setup {
 
 /// `serve` with the `screen` workflow and one failed run (the vendor answers 422 once).
 fn setup(tag: &str) -> Setup {
+    setup_with(tag, &[])
+}
+
+/// [`setup`] with more workflow files.
+fn setup_with(tag: &str, files: &[(&str, String)]) -> Setup {
     let dir = temp_dir(tag);
     let vendor = Vendor::start();
     vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
     std::fs::create_dir_all(dir.join("wf")).expect("dir");
     std::fs::write(dir.join("wf/screen.yaml"), screen_workflow(vendor.port, "stale-agent")).expect("workflow");
+    for (name, text) in files {
+        std::fs::write(dir.join("wf").join(name), text).expect("workflow");
+    }
     let db = format!("sqlite://{}", dir.join("c.db").display());
-    let serve = Serve::start_with(free_port(), &dir.join("wf"), &db, &[], &dir, &["--watch-interval", "200ms"]);
+    let serve = Serve::start_with(
+        free_port(),
+        &dir.join("wf"),
+        &db,
+        &[],
+        &dir,
+        &["--watch-interval", "200ms", "--public-url", "https://hooks.example.com"],
+    );
     let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
     let failed = serve.wait_run(&run_id, Duration::from_secs(20));
     assert_eq!(failed["run"]["status"], "failed", "{failed}");
@@ -199,7 +214,21 @@ fn the_console_in_a_real_browser() {
         note_skipped(&format!("SKIPPED: console::the_console_in_a_real_browser: {why}"));
         return;
     }
-    let s = setup("console-browser");
+    // A run of 200 steps and 1,000 attempts: every step fails five times against a vendor that answers 500
+    // (and, with `on_error: continue`, the run goes on to the next).
+    let wide_vendor = Vendor::start();
+    wide_vendor.script(vec![], (500, Duration::ZERO));
+    let tick = "id: tick\ntrigger: { manual: {} }\nsteps:\n  - id: count\n    map: { ok: true }\n".to_owned();
+    let s = setup_with(
+        "console-browser",
+        &[("wide.yaml", wide_workflow(wide_vendor.port, 200)), ("tick.yaml", tick), ("hook.yaml", HOOK.to_owned())],
+    );
+    let wide = s.serve.api_post("/api/workflows/wide/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    let done = s.serve.wait_run(&wide, Duration::from_secs(120));
+    assert!(["failed", "succeeded"].contains(&done["run"]["status"].as_str().unwrap_or("")), "{}", done["run"]);
+    let attempts: usize =
+        done["steps"].as_array().expect("steps").iter().map(|st| st["attempts"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(attempts, 1000, "the wide run has 1,000 attempts");
     let operate = create_token(&s.db, "browser-op", "operate", &[]);
     let read = create_token(&s.db, "browser-read", "read", &[]);
     let out = s.dir.join("browser");
@@ -211,29 +240,41 @@ fn the_console_in_a_real_browser() {
         .env("OPERATE", &operate)
         .env("READ", &read)
         .env("RUN_ID", &s.run_id)
+        .env("WIDE_RUN", &wide)
         .env("OUT", &out)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("node");
 
-    // The script signals when it has seen the failure; fix the file, wait for the reload.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let old_hash = s.serve.api("/api/workflows").json()["workflows"][0]["hash"].clone();
-    while !out.join("need-fix").exists() {
-        if let Ok(Some(_)) = node.try_wait() {
-            break;
+    // The script signals when it has seen the failure: fix the file, wait for the reload; later
+    // it asks for a broken change: write one, wait for its refusal.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let old_hash = screen_listed(&s.serve)["hash"].clone();
+    let (mut fixed, mut broken) = (false, false);
+    while !matches!(node.try_wait(), Ok(Some(_))) {
+        assert!(Instant::now() < deadline, "the browser script did not finish in time");
+        if !fixed && out.join("need-fix").exists() {
+            std::fs::write(s.dir.join("wf/screen.yaml"), screen_workflow(s.vendor.port, "fixed-agent")).expect("fix");
+            crate::harness::wait_for(
+                || screen_listed(&s.serve)["hash"] != old_hash,
+                "serve to reload the fixed workflow",
+            );
+            std::fs::write(out.join("fixed"), "").expect("signal");
+            fixed = true;
         }
-        assert!(Instant::now() < deadline, "the browser script did not get to the fix");
+        if !broken && out.join("need-break").exists() {
+            let text =
+                screen_workflow(s.vendor.port, "fixed-agent").replace("needs: [audit, table]", "needs: [audit, ghost]");
+            std::fs::write(s.dir.join("wf/screen.yaml"), text).expect("break");
+            crate::harness::wait_for(
+                || !screen_listed(&s.serve)["refused"].is_null(),
+                "serve to refuse the broken change",
+            );
+            std::fs::write(out.join("broken"), "").expect("signal");
+            broken = true;
+        }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    if out.join("need-fix").exists() {
-        std::fs::write(s.dir.join("wf/screen.yaml"), screen_workflow(s.vendor.port, "fixed-agent")).expect("fix");
-        crate::harness::wait_for(
-            || s.serve.api("/api/workflows").json()["workflows"][0]["hash"] != old_hash,
-            "serve to reload the fixed workflow",
-        );
-        std::fs::write(out.join("fixed"), "").expect("signal");
     }
     let result = node.wait_with_output().expect("node");
     let stdout = String::from_utf8_lossy(&result.stdout);
@@ -249,7 +290,36 @@ fn the_console_in_a_real_browser() {
         }
     }
     assert!(result.status.success(), "the browser test failed:\n{stdout}\n{stderr}\n{}", s.serve.log_text());
-    for name in ["login", "runs", "run", "events", "runs-400", "run-400", "runs-dark", "run-dark", "run-read-dark"] {
+    let measured: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap_or_default()).unwrap_or_default();
+    eprintln!(
+        "console: the 200-step, 1,000-attempt run rendered in {} ms ({} ms with the API's answer)",
+        measured["wide_run_render_ms"], measured["wide_run_total_ms"]
+    );
+    for name in [
+        "login",
+        "runs",
+        "runs-search",
+        "run",
+        "run-wide",
+        "events",
+        "workflows",
+        "workflow",
+        "workflow-refused",
+        "overview",
+        "runs-400",
+        "run-400",
+        "events-400",
+        "workflows-400",
+        "workflow-400",
+        "overview-400",
+        "runs-dark",
+        "run-dark",
+        "workflows-dark",
+        "workflow-dark",
+        "overview-dark",
+        "run-read-dark",
+    ] {
         assert!(out.join(format!("{name}.png")).exists(), "screenshot {name}");
     }
 
@@ -259,4 +329,164 @@ fn the_console_in_a_real_browser() {
     assert_eq!(sent, vec![json!({ "agent": "stale-agent" }), json!({ "agent": "fixed-agent" })]);
     let done = s.serve.api(&format!("/api/runs/{}", s.run_id)).json();
     assert_eq!(done["run"]["status"], "succeeded", "{done}");
+}
+
+/// The `screen` workflow as `GET /api/workflows` lists it.
+fn screen_listed(serve: &Serve) -> Value {
+    let all = serve.api("/api/workflows").json();
+    all["workflows"].as_array().into_iter().flatten().find(|w| w["id"] == "screen").cloned().unwrap_or(Value::Null)
+}
+
+/// A manual workflow of `n` independent `http.request` steps, each tried five times quickly
+/// (`on_error: continue`: one failed step does not stop the others).
+fn wide_workflow(vendor_port: u16, n: usize) -> String {
+    let mut s = format!(
+        "id: wide\ntrigger: {{ manual: {{}} }}\nconnections:\n  vendor: {{ type: http, base_url: \"http://127.0.0.1:{vendor_port}\" }}\nsteps:\n"
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - id: s{i:03}\n    action: http.request\n    connection: vendor\n    with: {{ method: POST, path: /items, json: {{ n: {i} }} }}\n    retry: {{ attempts: 5, backoff: fixed, initial: 5ms, max: 5ms, jitter: 0 }}\n    on_error: continue\n"
+        ));
+    }
+    s
+}
+
+/// A webhook workflow for the trigger URL.
+const HOOK: &str = "id: hook\ntrigger:\n  webhook:\n    path: ats/moved\nsteps:\n  - id: note\n    map: { ok: true }\n";
+
+/// Reads a server-sent-events stream until `want` is in an event's data (or the deadline).
+fn read_stream_until(s: &mut std::net::TcpStream, seen: &mut String, want: &str, deadline: Instant) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        if seen.split("\n\n").any(|ev| ev.contains("event: runs") && ev.contains(want)) {
+            return true;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("stream read: {e}"),
+        }
+    }
+    false
+}
+
+/// The console's API on one store: `GET /api/workflows/{id}` (trigger URL under
+/// `--public-url`, graph, last status per step, counts by status over a day, a refused
+/// change with its source window), `GET /api/runs?q=` (run id, event id), `GET /api/overview`
+/// (the figures of `/metrics`) and `GET /api/runs/stream` (server-sent events on a change).
+fn console_api_on(db: &str, dir: &Path) {
+    let vendor = Vendor::start();
+    vendor.script(vec![(422, Duration::ZERO)], (201, Duration::ZERO));
+    std::fs::create_dir_all(dir.join("wf")).expect("dir");
+    std::fs::write(dir.join("wf/screen.yaml"), screen_workflow(vendor.port, "stale-agent")).expect("workflow");
+    std::fs::write(dir.join("wf/hook.yaml"), HOOK).expect("workflow");
+    let serve = Serve::start_with(
+        free_port(),
+        &dir.join("wf"),
+        db,
+        &[],
+        dir,
+        &["--watch-interval", "200ms", "--public-url", "https://hooks.example.com/"],
+    );
+    let run_id = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    assert_eq!(serve.wait_run(&run_id, Duration::from_secs(20))["run"]["status"], "failed");
+    let event_id =
+        serve.api(&format!("/api/runs/{run_id}")).json()["run"]["event_id"].as_str().expect("event").to_owned();
+
+    // The workflow as the console draws it.
+    let w = serve.api("/api/workflows/screen").json();
+    assert_eq!(w["trigger"]["kind"], "manual", "{w}");
+    assert!(w["trigger"]["url"].is_null(), "{w}");
+    let steps = w["steps"].as_array().expect("steps");
+    let step = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("step {id}: {w}")).clone();
+    assert_eq!(step("invite")["needs"], json!(["audit", "table"]), "{w}");
+    assert_eq!(step("invite")["kind"], "http.request");
+    assert_eq!(step("invite")["last_status"], "failed", "{w}");
+    assert_eq!(step("invite")["last_run"], json!(run_id));
+    assert_eq!(step("audit")["last_status"], "succeeded", "{w}");
+    assert_eq!(w["runs_last_day"], json!({ "queued": 0, "running": 0, "succeeded": 0, "failed": 1 }), "{w}");
+    assert!(w["refused"].is_null());
+    let h = serve.api("/api/workflows/hook").json();
+    assert_eq!(h["trigger"]["url"], "https://hooks.example.com/hooks/ats/moved", "{h}");
+    assert_eq!(h["trigger"]["absolute"], true);
+    assert_eq!(h["steps"][0]["last_status"], Value::Null, "never ran: {h}");
+    let hook_version = h["version"].clone();
+    assert_eq!(serve.api("/api/workflows/nope").status, 404);
+
+    // A refused change: its diagnostics with the source window; the old version keeps serving.
+    std::fs::write(
+        dir.join("wf/hook.yaml"),
+        HOOK.replace("map: { ok: true }", "map: { ok: true }\n    needs: [ghost]"),
+    )
+    .expect("break");
+    crate::harness::wait_for(|| !serve.api("/api/workflows/hook").json()["refused"].is_null(), "the refusal");
+    let h = serve.api("/api/workflows/hook").json();
+    let window = h["refused"]["source_window"].as_str().expect("window");
+    assert!(window.contains("ghost") && window.contains('^') && window.contains("hook.yaml"), "{window}");
+    assert!(h["refused"]["diagnostics"].as_str().is_some_and(|d| d.contains("hook.yaml:")), "{h}");
+    assert_eq!(h["version"], hook_version, "the old version keeps serving");
+
+    // Search: an exact run id or event id, with the other filters still applied.
+    let q = |query: &str| serve.api(&format!("/api/runs?{query}")).json();
+    let ids = |v: &Value| v["runs"].as_array().expect("runs").iter().map(|r| r["run_id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&q(&format!("q={run_id}"))), vec![json!(run_id)]);
+    assert_eq!(ids(&q(&format!("q={event_id}"))), vec![json!(run_id)], "by event id");
+    assert_eq!(ids(&q(&format!("q=%20{event_id}%20&workflow=screen&status=failed"))), vec![json!(run_id)]);
+    assert!(ids(&q(&format!("q={run_id}&status=succeeded"))).is_empty(), "the status filter still applies");
+    assert!(ids(&q(&format!("q={run_id}&workflow=hook"))).is_empty(), "the workflow filter still applies");
+    assert!(ids(&q("q=run_nope")).is_empty());
+    assert_eq!(serve.api("/api/runs?q=x&status=bogus").status, 400);
+
+    // The overview: the same figures as /metrics.
+    let o = serve.api("/api/overview").json();
+    let metrics = serve.api("/metrics").body;
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with("{} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(o["step_latency"]["count"].as_f64(), Some(metric("reqflow_step_seconds_count")), "{o}");
+    assert_eq!(o["runs"]["failed"].as_f64(), Some(metric("reqflow_runs{status=\"failed\"}")), "{o}");
+    assert_eq!(o["backlog"]["queued"].as_f64(), Some(metric("reqflow_queue_depth")), "{o}");
+    assert!(o["step_latency"]["count"].as_u64().is_some_and(|n| n >= 1), "{o}");
+    assert!(o["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{o}");
+
+    // The stream: the page at once, then again when a new run appears.
+    assert_eq!(serve.api("/api/runs/stream?status=bogus").status, 400);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", serve.admin)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let req = format!(
+        "GET /api/runs/stream?workflow=screen HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
+        serve.token
+    );
+    std::io::Write::write_all(&mut s, req.as_bytes()).expect("write");
+    let mut seen = String::new();
+    assert!(read_stream_until(&mut s, &mut seen, &run_id, Instant::now() + Duration::from_secs(5)), "{seen}");
+    assert!(seen.starts_with("HTTP/1.1 200") && seen.contains("text/event-stream"), "{seen}");
+    let second = serve.api_post("/api/workflows/screen/runs", "{}").json()["run_id"].as_str().expect("id").to_owned();
+    assert!(
+        read_stream_until(&mut s, &mut seen, &second, Instant::now() + Duration::from_secs(5)),
+        "the new run is pushed: {seen}"
+    );
+    // Without a token: 401, like every API route.
+    assert_eq!(http(serve.admin, "GET", "/api/runs/stream", &[], b"").status, 401);
+}
+
+#[test]
+fn console_api_on_sqlite() {
+    let dir = temp_dir("console-api-sqlite");
+    console_api_on(&format!("sqlite://{}", dir.join("c.db").display()), &dir);
+}
+
+#[test]
+fn console_api_on_postgres() {
+    let Some(url) = crate::harness::postgres_url("console::console_api_on_postgres") else { return };
+    let pg = crate::harness::PgDb::create(&url, "console_api");
+    let dir = temp_dir("console-api-pg");
+    console_api_on(&pg.url, &dir);
 }

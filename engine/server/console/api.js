@@ -81,3 +81,19 @@ export function json(v) {
 export function errorBox(e) {
   return el('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e));
 }
+
+// An SVG element: svg('rect', {x: 1, class: 'n'}, child...).
+// The SVG namespace as the HTML parser gives it (no URL written in the assets).
+const SVG_NS = (() => { const d = document.createElement('div'); d.innerHTML = '<svg></svg>'; return d.firstChild.namespaceURI; })();
+export function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}

@@ -1,8 +1,11 @@
-// The console's router: hash routes #/runs, #/runs/{id}, #/events.
+// The console's router: hash routes #/overview, #/runs, #/runs/{id}, #/events,
+// #/workflows, #/workflows/{id}.
 import { loadSession, logout, el, errorBox } from './api.js';
 import { runsPage } from './runs.js';
 import { runPage } from './run.js';
 import { eventsPage } from './events.js';
+import { workflowsPage, workflowPage } from './workflows.js';
+import { overviewPage, startSampling } from './overview.js';
 
 const main = document.getElementById('main');
 let stop = null; // the current page's cleanup (its polling timer)
@@ -22,6 +25,9 @@ function route() {
   try {
     if (section === 'runs' && parts[1]) stop = runPage(main, decodeURIComponent(parts[1]));
     else if (section === 'events') stop = eventsPage(main, params);
+    else if (section === 'workflows' && parts[1]) stop = workflowPage(main, decodeURIComponent(parts[1]));
+    else if (section === 'workflows') stop = workflowsPage(main);
+    else if (section === 'overview') stop = overviewPage(main);
     else stop = runsPage(main, params);
   } catch (e) {
     main.append(errorBox(e));
@@ -37,6 +43,7 @@ async function start() {
   document.getElementById('logout').addEventListener('click', () => logout());
   window.addEventListener('hashchange', route);
   route();
+  startSampling();
 }
 
 start();

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use reqflow_engine::runtime::clock::{now_ms, parse_time};
 use reqflow_engine::runtime::event_view;
 use reqflow_engine::runtime::{EngineError, EventIn, Inbound, Origin, RetryRequest};
-use reqflow_engine::store::{EventFilter, EventOutcome, RunFilter, RunStatus};
+use reqflow_engine::store::{EventFilter, EventOutcome, RunFilter, RunRecord, RunStatus};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,8 +51,11 @@ pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "reloads": state.engine.reloads() }))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
+    /// An exact run id or event id: that run (the run an event started or
+    /// duplicates), if it also matches the other filters.
+    q: Option<String>,
     /// Only this workflow (id).
     workflow: Option<String>,
     /// Only runs with this status.
@@ -88,6 +91,11 @@ fn parse_when(name: &str, s: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuery>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(runs_page(&state, q).await?))
+}
+
+/// One page of `GET /api/runs` (also what `GET /api/runs/stream` sends).
+pub(crate) async fn runs_page(state: &AppState, q: RunsQuery) -> Result<Value, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let filter = RunFilter {
         workflow_id: q.workflow,
@@ -97,9 +105,33 @@ pub(crate) async fn runs(State(state): State<AppState>, Query(q): Query<RunsQuer
         limit: Some(limit),
         before: q.before,
     };
+    if let Some(term) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let runs = search(state, term, &filter).await?;
+        return Ok(json!({ "runs": runs, "next_before": null }));
+    }
     let runs = state.engine.store().runs(filter).await?;
     let next = (runs.len() as u32 == limit).then(|| runs.last().map(|r| r.run_id.clone())).flatten();
-    Ok(Json(json!({ "runs": runs, "next_before": next })))
+    Ok(json!({ "runs": runs, "next_before": next }))
+}
+
+/// `q=`: the run with this id, or the run of the event with this id (both
+/// primary-key lookups), kept if it matches the rest of the filter.
+async fn search(state: &AppState, term: &str, f: &RunFilter) -> Result<Vec<RunRecord>, ApiError> {
+    let store = state.engine.store();
+    let run = match store.run(term).await? {
+        Some(r) => Some(r),
+        None => match store.event(term).await?.and_then(|e| e.run_id) {
+            Some(id) => store.run(&id).await?,
+            None => None,
+        },
+    };
+    Ok(run
+        .filter(|r| f.workflow_id.as_ref().is_none_or(|w| *w == r.workflow.workflow_id))
+        .filter(|r| f.status.is_none_or(|s| s == r.status))
+        .filter(|r| f.since.is_none_or(|t| r.created_at >= t))
+        .filter(|r| f.until.is_none_or(|t| r.created_at < t))
+        .into_iter()
+        .collect())
 }
 
 pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

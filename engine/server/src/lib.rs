@@ -72,6 +72,9 @@ pub struct ServerOptions {
     /// Mark the console's session cookie `Secure` (set it when the listener
     /// that serves the admin plane is TLS).
     pub secure_cookies: bool,
+    /// The public plane's base URL as vendors reach it (`https://hooks.example.com`),
+    /// if known: the console shows trigger URLs under it (otherwise their paths).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -82,6 +85,7 @@ impl Default for ServerOptions {
             body_timeout: Duration::from_secs(30),
             metrics_open: false,
             secure_cookies: false,
+            public_url: None,
         }
     }
 }
@@ -133,12 +137,15 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
     use Scope::{Admin, Operate, Read};
     vec![
         (r(Method::GET, "/api/workflows", Read, None), get(api::workflows)),
+        (r(Method::GET, "/api/workflows/{id}", Read, None), get(console::workflow_view::workflow)),
         (r(Method::GET, "/api/reloads", Read, None), get(api::reloads)),
         (r(Method::PUT, "/api/workflows/{id}", Admin, Some("workflow.deploy")), put(builder::deploy)),
         (r(Method::GET, "/api/workflows/{id}/versions", Read, None), get(builder::versions)),
         (r(Method::GET, "/api/workflows/{id}/versions/{n}", Read, None), get(builder::version)),
         (r(Method::POST, "/api/workflows/{id}/runs", Operate, Some("workflow.run")), post(api::manual)),
         (r(Method::GET, "/api/runs", Read, None), get(api::runs)),
+        (r(Method::GET, "/api/runs/stream", Read, None), get(console::stream::stream)),
+        (r(Method::GET, "/api/overview", Read, None), get(console::overview::overview)),
         (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),
         (r(Method::GET, "/api/runs/{id}", Read, None), get(api::run)),
         (r(Method::GET, "/api/runs/{id}/event/raw", Read, None), get(api::run_event_raw)),

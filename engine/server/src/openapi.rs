@@ -110,6 +110,26 @@ fn describe(route: &AdminRoute) -> Option<Op> {
             "The workflows that serve, with version, hash, trigger and refused changes",
             (200, "The workflows", object("`{workflows: [...], refused_files: [...]}`")),
         ),
+        (&Method::GET, "/api/workflows/{id}") => Op {
+            errors: &[(404, "No such workflow is serving")],
+            ..op(
+                "getWorkflow",
+                "workflows",
+                "One serving workflow as the console draws it: trigger (path, and URL under --public-url), \
+                 steps with their `needs` and last status, runs by status over the last 24 h, the refused \
+                 change of its file (diagnostics and source window)",
+                (
+                    200,
+                    "The workflow",
+                    object(
+                        "`{id, version, hash, description, file, trigger: {kind, route, url, absolute, detail}, \
+                         steps: [{id, name, kind, needs, if, foreach, on_failure, last_status, last_run}], \
+                         last_runs_read, runs_last_day: {queued, running, succeeded, failed}, \
+                         refused: null | {at, diagnostics, source_window}}`",
+                    ),
+                ),
+            )
+        },
         (&Method::GET, "/api/reloads") => op(
             "listReloads",
             "workflows",
@@ -176,6 +196,33 @@ fn describe(route: &AdminRoute) -> Option<Op> {
                 (200, "The runs", object("`{runs, next_before}`")),
             )
         },
+        (&Method::GET, "/api/runs/stream") => Op {
+            query: Some(schema::<RunsQuery>()),
+            errors: &[(400, "A bad filter")],
+            ..op(
+                "streamRuns",
+                "runs",
+                "The first page of `GET /api/runs` (same parameters) as server-sent events: an `event: runs` \
+                 message at once and whenever the page changes (read every second); a comment every 15 s; \
+                 the stream ends after 5 minutes (EventSource reconnects)",
+                (200, "`text/event-stream`", object("each `data:` is `{runs, next_before}`")),
+            )
+        },
+        (&Method::GET, "/api/overview") => op(
+            "getOverview",
+            "runs",
+            "The figures of `/metrics` as JSON, for the console's overview charts: counters since start \
+             (events by outcome, runs finished, retries, backlog refusals), step and accept latency \
+             histograms, runs by status and the queue now",
+            (
+                200,
+                "The figures",
+                object(
+                    "`{at, events, runs_finished, retries, backlog_refusals, step_latency: {buckets: [[le_ms, \
+                     count]], count, sum_seconds}, accept_latency, runs, backlog: {queued, running}, workflows}`",
+                ),
+            ),
+        ),
         (&Method::POST, "/api/runs/retry") => Op {
             body: Some(json_body(schema::<BulkRetry>())),
             ..op(
@@ -387,6 +434,7 @@ fn operation(route: &AdminRoute, op: Op) -> Value {
 fn content_type(path: &str) -> &'static str {
     match path {
         "/metrics" | "/api/runs/{id}/event/raw" => "text/plain",
+        "/api/runs/stream" => "text/event-stream",
         _ => "application/json",
     }
 }

@@ -115,6 +115,7 @@ suite!(
     retry_failed_runs,
     runs_filter_and_paging,
     counts_and_depth,
+    counts_since_by_workflow_and_time,
     queued_by_workflow_counts_waiting_runs,
     schedule_slots_once_across_handles,
     workflow_sources,
@@ -852,6 +853,30 @@ async fn runs_filter_and_paging(db: Db) {
     assert_eq!(seen, all.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>());
     let none = store.runs(RunFilter { limit: Some(0), ..Default::default() }).await.expect("runs");
     assert!(none.is_empty());
+}
+
+/// A workflow's runs by status since a time: other workflows and older runs are not counted.
+async fn counts_since_by_workflow_and_time(db: Db) {
+    let store = db.open().await;
+    let early = seed_at(&*store, "a", 3, T0).await;
+    let late_batch: Vec<NewEvent> = (100..102).map(|i| event(i, "a", None, T0 + 10_000 + i as i64 - 100)).collect();
+    let late: Vec<String> = late_batch.iter().map(|e| e.run_id.clone()).collect();
+    store.accept(late_batch).await.expect("accept");
+    seed_at(&*store, "b", 4, T0 + 10_000).await;
+    assert_eq!(store.claim("w", T0 + 20_000, LEASE, 100).await.expect("claim").len(), 9);
+    store.finish("w", &late[0], failed_outcome(T0 + 20_100)).await.expect("finish");
+    store.finish("w", &late[1], ok_outcome(T0 + 20_100)).await.expect("finish");
+    store.finish("w", &early[0], failed_outcome(T0 + 20_100)).await.expect("finish");
+    use RunStatus::{Failed, Queued, Running, Succeeded};
+    let since = |wf: &'static str, t: i64| {
+        let store = store.clone();
+        async move { store.counts_since(wf, t).await.expect("counts_since") }
+    };
+    assert_eq!(since("a", T0 + 10_000).await, vec![(Queued, 0), (Running, 0), (Succeeded, 1), (Failed, 1)]);
+    assert_eq!(since("a", T0).await, vec![(Queued, 0), (Running, 2), (Succeeded, 1), (Failed, 2)]);
+    assert_eq!(since("b", T0 + 10_000).await, vec![(Queued, 0), (Running, 4), (Succeeded, 0), (Failed, 0)]);
+    assert_eq!(since("b", T0 + 10_004).await, vec![(Queued, 0), (Running, 0), (Succeeded, 0), (Failed, 0)]);
+    assert_eq!(since("nope", 0).await, vec![(Queued, 0), (Running, 0), (Succeeded, 0), (Failed, 0)]);
 }
 
 async fn counts_and_depth(db: Db) {

@@ -122,6 +122,9 @@ pub struct Refusal {
     pub at: String,
     /// The diagnostics, one line each.
     pub diagnostics: String,
+    /// The same problems, each with a window of the refused source and a
+    /// caret under the span (as `reqflow validate` prints them).
+    pub source_window: String,
     /// SHA-256 of the refused content.
     #[serde(skip)]
     pub content_hash: String,
@@ -162,8 +165,8 @@ enum Judged {
     Same(Arc<CompiledWorkflow>),
     /// A valid new content.
     Changed(Arc<CompiledWorkflow>),
-    /// Invalid (diagnostics, content hash).
-    Invalid(String, String),
+    /// Invalid (diagnostics, content hash, diagnostics with source windows).
+    Invalid(String, String, String),
 }
 
 impl Engine {
@@ -193,7 +196,11 @@ impl Engine {
                     Some(s) if s.hash == wf.hash => Judged::Same(s.clone()),
                     _ => Judged::Changed(wf),
                 },
-                None => Judged::Invalid(loaded.report.render_short(), sha256_hex(loaded.report.file.text.as_bytes())),
+                None => Judged::Invalid(
+                    loaded.report.render_short(),
+                    sha256_hex(loaded.report.file.text.as_bytes()),
+                    loaded.report.render_human(),
+                ),
             };
             judged.push((name, j));
         }
@@ -215,7 +222,7 @@ impl Engine {
                 previous,
                 diagnostics,
             };
-            let mut refuse = |name: &str, diagnostics: String, content_hash: String| {
+            let mut refuse = |name: &str, diagnostics: String, content_hash: String, source_window: String| {
                 let repeat = deploys
                     .refused
                     .get(name)
@@ -223,18 +230,20 @@ impl Engine {
                 if !repeat {
                     let keeps = serving.get(name).map(|w| version_of(w));
                     records.push(record(name, ReloadOutcome::Refused, keeps, None, Some(diagnostics.clone())));
-                    refusals.push((name.to_owned(), Refusal { at: at.clone(), diagnostics, content_hash }));
+                    refusals
+                        .push((name.to_owned(), Refusal { at: at.clone(), diagnostics, source_window, content_hash }));
                 }
             };
             for (name, j) in &judged {
                 match j {
                     Judged::Same(_) => {}
-                    Judged::Invalid(diagnostics, content_hash) => {
-                        refuse(name, diagnostics.clone(), content_hash.clone())
+                    Judged::Invalid(diagnostics, content_hash, window) => {
+                        refuse(name, diagnostics.clone(), content_hash.clone(), window.clone())
                     }
                     Judged::Changed(wf) => {
                         if let Some(problem) = clashes.get(name) {
-                            refuse(name, clash_diagnostics(wf, problem), sha256_hex(wf.source.text.as_bytes()));
+                            let (short, window) = clash_diagnostics(wf, problem);
+                            refuse(name, short, sha256_hex(wf.source.text.as_bytes()), window);
                         }
                     }
                 }
@@ -361,12 +370,14 @@ pub(crate) fn clash(wf: &CompiledWorkflow, others: &[Arc<CompiledWorkflow>]) -> 
     None
 }
 
-/// A clash rendered as `serve` reports it at start (`file:line:col: error[E…]: …`).
-fn clash_diagnostics(wf: &CompiledWorkflow, problem: &str) -> String {
+/// A clash rendered as `serve` reports it at start (`file:line:col: error[E…]: …`),
+/// and with its source window.
+fn clash_diagnostics(wf: &CompiledWorkflow, problem: &str) -> (String, String) {
     let span = crate::load::route_span(&wf.source.text);
     let d = Diagnostic::error(codes::DUPLICATE_ROUTE, span, problem.to_owned())
         .with_help("ids and trigger paths must be unique across the workflows a server loads");
-    FileDiagnostics { file: wf.source.clone(), diagnostics: vec![d] }.render_short()
+    let file = FileDiagnostics { file: wf.source.clone(), diagnostics: vec![d] };
+    (file.render_short(), file.render_human())
 }
 
 /// One line per change (diagnostics joined with `; `).
@@ -430,7 +441,7 @@ mod tests {
         let (a, b) = (wf("a.yaml", "a", "a"), wf("b.yaml", "b", "b"));
         let b2 = wf("b.yaml", "b", "b2");
         let judged = vec![
-            ("a.yaml".to_owned(), Judged::Invalid("a.yaml: error".into(), "h".into())),
+            ("a.yaml".to_owned(), Judged::Invalid("a.yaml: error".into(), "h".into(), String::new())),
             ("b.yaml".to_owned(), Judged::Changed(b2)),
         ];
         let (next, clashes) = settle(&judged, &serving(&[&a, &b]), &[]);

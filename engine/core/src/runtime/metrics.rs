@@ -32,6 +32,16 @@ impl Histogram {
         self.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// The cumulative count at each bucket bound (`(le_ms, count)`), the
+    /// total count and the sum in seconds, as `/metrics` renders them.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: BUCKETS_MS.iter().zip(&self.buckets).map(|(b, n)| (*b, n.load(Ordering::Relaxed))).collect(),
+            count: self.count.load(Ordering::Relaxed),
+            sum_seconds: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in BUCKETS_MS.iter().enumerate() {
@@ -47,6 +57,35 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
+}
+
+/// A histogram's figures at one instant (see [`Histogram::snapshot`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HistogramSnapshot {
+    /// `(upper bound in ms, cumulative count)`, ascending.
+    pub buckets: Vec<(f64, u64)>,
+    /// Observations.
+    pub count: u64,
+    /// Their sum, seconds.
+    pub sum_seconds: f64,
+}
+
+/// The counters of [`Metrics`] summed over workflows, at one instant: the
+/// figures of `/metrics` for the console's overview.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MetricsSnapshot {
+    /// `reqflow_events_total` by outcome.
+    pub events: BTreeMap<&'static str, u64>,
+    /// `reqflow_runs_finished_total` by status.
+    pub runs_finished: BTreeMap<&'static str, u64>,
+    /// `reqflow_step_retries_total`.
+    pub retries: u64,
+    /// `reqflow_backlog_refusals_total`.
+    pub backlog_refusals: u64,
+    /// `reqflow_step_seconds`.
+    pub step_latency: HistogramSnapshot,
+    /// `reqflow_accept_seconds`.
+    pub accept_latency: HistogramSnapshot,
 }
 
 /// Outcome of a request to a trigger endpoint.
@@ -98,6 +137,10 @@ fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, k: K) {
     }
 }
 
+fn total<K>(m: &Mutex<BTreeMap<K, u64>>) -> u64 {
+    m.lock().map(|m| m.values().sum()).unwrap_or(0)
+}
+
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -121,6 +164,39 @@ impl Metrics {
     /// Counts one event refused for the backlog: its workflow's share, or the total.
     pub fn backlog_refused(&self, workflow: &str, limit: super::backlog::Limit) {
         bump(&self.backlog_refusals, (workflow.to_owned(), limit));
+    }
+
+    /// The counters summed over workflows, and the histograms.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let mut events: BTreeMap<&'static str, u64> = [
+            EventOutcome::Accepted,
+            EventOutcome::Ignored,
+            EventOutcome::Duplicate,
+            EventOutcome::Invalid,
+            EventOutcome::Rejected,
+        ]
+        .iter()
+        .map(|o| (o.as_str(), 0))
+        .collect();
+        if let Ok(m) = self.events.lock() {
+            for ((_, o), n) in m.iter() {
+                *events.entry(o.as_str()).or_insert(0) += n;
+            }
+        }
+        let mut runs_finished: BTreeMap<&'static str, u64> = BTreeMap::new();
+        if let Ok(m) = self.runs_finished.lock() {
+            for ((_, s), n) in m.iter() {
+                *runs_finished.entry(*s).or_insert(0) += n;
+            }
+        }
+        MetricsSnapshot {
+            events,
+            runs_finished,
+            retries: total(&self.retries),
+            backlog_refusals: total(&self.backlog_refusals),
+            step_latency: self.step_latency.snapshot(),
+            accept_latency: self.accept_latency.snapshot(),
+        }
     }
 
     /// Prometheus text exposition; `gauges` adds point-in-time values

@@ -217,6 +217,11 @@ pub trait RunStore: Send + Sync {
 
     /// Counts of runs by status (for `/metrics`).
     fn counts(&self) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>>;
+
+    /// Counts of one workflow's runs by status, of the runs created at or
+    /// after `since` (Unix ms); every status, zeros included (the console's
+    /// workflow page, on the `(workflow_id, created_at, status)` index).
+    fn counts_since(&self, workflow_id: &str, since: i64) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>>;
 }
 
 /// Schedule cursors.

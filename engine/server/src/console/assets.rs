@@ -32,6 +32,8 @@ pub const ASSETS: &[Asset] = &[
     Asset { name: "runs.js", content_type: JS, body: include_str!("../../console/runs.js") },
     Asset { name: "run.js", content_type: JS, body: include_str!("../../console/run.js") },
     Asset { name: "events.js", content_type: JS, body: include_str!("../../console/events.js") },
+    Asset { name: "workflows.js", content_type: JS, body: include_str!("../../console/workflows.js") },
+    Asset { name: "overview.js", content_type: JS, body: include_str!("../../console/overview.js") },
 ];
 
 /// Every embedded file with its name, the two pages included (for the test

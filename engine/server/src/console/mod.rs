@@ -1,7 +1,8 @@
 //! The console: a web page for the people who run reqflow, on the admin
 //! plane, behind the same tokens as the API.
 //!
-//! - `GET /`: the page (hash routes `#/runs`, `#/runs/{id}`, `#/events`) to
+//! - `GET /`: the page (hash routes `#/overview`, `#/runs`, `#/runs/{id}`,
+//!   `#/events`, `#/workflows`, `#/workflows/{id}`) to
 //!   a logged-in session; without one, the login form with `401`;
 //! - `GET /console/login`, `POST /console/login` (form field `token`): an
 //!   API token checked against the token store; on success a session
@@ -16,9 +17,16 @@
 //! (who the session is, its scope, its CSRF token) is in the route table
 //! like the API. The session authenticates API calls in `access.rs`; a
 //! state change made with the cookie needs the `X-Reqflow-CSRF` header.
+//!
+//! The API routes made for the console (Read scope, in the route table):
+//! `GET /api/workflows/{id}` (`workflow_view.rs`), `GET /api/overview`
+//! (`overview.rs`) and `GET /api/runs/stream` (`stream.rs`).
 
 pub mod assets;
+pub(crate) mod overview;
 pub(crate) mod session;
+pub(crate) mod stream;
+pub(crate) mod workflow_view;
 
 use axum::Router;
 use axum::body::Bytes;

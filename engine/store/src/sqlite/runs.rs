@@ -179,4 +179,29 @@ impl RunStore for SqliteStore {
             })
         }))
     }
+
+    fn counts_since(&self, workflow_id: &str, since: i64) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>> {
+        let workflow_id = workflow_id.to_owned();
+        Box::pin(self.read(move |c| {
+            boxed(async move {
+                let rows = sqlx::query(
+                    "SELECT status, COUNT(*) FROM runs WHERE workflow_id = ? AND created_at >= ? GROUP BY status",
+                )
+                .bind(&workflow_id)
+                .bind(since)
+                .fetch_all(c)
+                .await
+                .map_err(db)?;
+                let counted = rows
+                    .iter()
+                    .map(|r| {
+                        let s: String = r.try_get(0).map_err(db)?;
+                        let n: i64 = r.try_get(1).map_err(db)?;
+                        Ok((codec::run_status(&s)?, n.max(0) as u64))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(codec::all_counts(counted))
+            })
+        }))
+    }
 }
