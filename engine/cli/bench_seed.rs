@@ -81,6 +81,10 @@ pub(crate) struct SeedArgs {
     /// Seconds to wait for outstanding writebacks after the last event was accepted.
     #[arg(long, default_value_t = 60)]
     drain: u64,
+    /// Also measure the store's size once the runs are done: bytes on disk per stored event (SQLite after
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`; PostgreSQL: `pg_total_relation_size` of every table), per table.
+    #[arg(long)]
+    storage: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -420,6 +424,8 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         // The engine: a `reqflow serve` child, or another engine at --target.
         let mut pg = None;
         let mut serve: Option<ServeChild> = None;
+        // The engine's database, for --storage.
+        let mut store_url: Option<String> = None;
         let target = match &args.target {
             Some(url) => {
                 eprintln!("sandbox (Workable limits off) on {sandbox_url}; configure the engine under test with:");
@@ -463,13 +469,26 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
                     child.dir.join("wf/workable-phone-screen.yaml").display()
                 );
                 let port = child.port;
+                store_url =
+                    Some(db.clone().unwrap_or_else(|| format!("sqlite://{}", child.dir.join("bench.db").display())));
                 serve = Some(child);
                 Target { host: "127.0.0.1".into(), port, path: HOOK_PATH.into() }
             }
         };
         let fired = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let events = Arc::new(Events { templates, target, fired_base: fired.trim_end_matches('Z').to_owned() });
-        let result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        let mut result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        if args.storage
+            && let (Ok(report), Some(url)) = (&mut result, store_url.as_deref())
+        {
+            let f = reqflow_store::footprint(url).await.context("measuring the store's size")?;
+            report["storage"] = json!({
+                "bytes": f.bytes,
+                "events": f.events,
+                "bytes_per_event": if f.events > 0 { f.bytes / f.events } else { 0 },
+                "tables": f.tables.iter().map(|(t, b)| json!({ "table": t, "bytes": b })).collect::<Vec<_>>(),
+            });
+        }
         drop(serve);
         if let Some(pg) = pg {
             pg.drop_schema().await;
@@ -629,6 +648,17 @@ fn print_table(r: &Value, release: bool) {
         println!("{:<46} {:>11.1} MB {:>12}", "engine peak RSS (VmHWM)", f("engine_peak_rss_mb"), "");
     }
     println!("{:<46} {:>12.2} s {:>12}", "CPU of this process (load + sandbox)", f("bench_process_cpu_s"), "");
+    if let Some(st) = r.get("storage") {
+        println!(
+            "{:<46} {:>14} {:>12}",
+            "store bytes per event",
+            format!("{} B", st["bytes_per_event"]),
+            format!("({} B / {} events)", st["bytes"], st["events"])
+        );
+        for t in st["tables"].as_array().into_iter().flatten() {
+            println!("{:<46} {:>14}", format!("  {}", t["table"].as_str().unwrap_or("?")), format!("{} B", t["bytes"]));
+        }
+    }
     println!("{:<46} {:>14} {:>12}", "accepted / refused", format!("{} / {}", r["accepted"], r["refused"]), "");
     println!(
         "{:<46} {:>14} {:>12}",

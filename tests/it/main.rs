@@ -37,6 +37,11 @@
 //!   cookie sessions with CSRF-checked state changes, logout; no asset names another host; a
 //!   real Chromium (playwright-core) logs in, reads a failed run, retries it after a fix on the
 //!   latest version, and checks the read scope; screenshots in `target/console-screenshots/`.
+//! - `lifecycle`: candidate data under control, both stores: a webhook body stored once (old
+//!   databases migrated); `subject:` indexed as keyed hashes, runs listed by subject; access
+//!   (`GET /api/subjects/{v}`, `reqflow export`) and erasure (`DELETE …`, `reqflow erase`: a run
+//!   in flight cancelled, no trace in the SQLite file/WAL or any PostgreSQL row, audited without
+//!   the value); retention with a test clock (`reqflow purge --at`), run counts kept.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -52,6 +57,7 @@ mod crash;
 mod edge;
 mod events;
 mod harness;
+mod lifecycle;
 mod logs;
 mod outage;
 mod overload;

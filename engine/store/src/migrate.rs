@@ -40,6 +40,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
     },
+    Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/sqlite/0007_lifecycle.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -59,6 +60,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
     },
+    Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/postgres/0007_lifecycle.sql") },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

@@ -1,0 +1,341 @@
+//! Candidate data under control, through the real `reqflow serve`, on
+//! SQLite and PostgreSQL:
+//! - a webhook's body is stored once (the raw bytes; the payload without
+//!   it) and reads back equal; an old database is migrated (its bodies moved)
+//!   and still reads;
+//! - `subject:` indexes each event under keyed hashes: `GET /api/runs?subject=`
+//!   and `reqflow runs list --subject` find a person's runs; `GET
+//!   /api/subjects/{v}` and `reqflow export` return exactly their data,
+//!   secrets masked;
+//! - erasure (`DELETE /api/subjects/{v}`, `reqflow erase`) cancels the
+//!   person's run in flight, deletes everything of theirs, and afterwards
+//!   neither the SQLite file (+WAL, after a checkpoint) nor any PostgreSQL
+//!   row holds their email or name; the audit trail has the hash and counts,
+//!   never the value;
+//! - retention (`reqflow purge --at`, a test clock) deletes exactly what is
+//!   past the window, keeps runs in flight and within the window, honours
+//!   a workflow's own `retention:`, and the run counts of `/metrics` survive.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{PgDb, Serve, TEST_STATE_KEY, Vendor, free_port, http, postgres_url, temp_dir};
+
+const TOKEN: &str = "lifecycle-hook-token-Qx81";
+/// A secret the steps send: masked in every stored input and export.
+const VENDOR_SECRET: &str = "vendor-secret-Hk29-zzq";
+
+fn workflow(vendor: u16) -> String {
+    format!(
+        r#"id: lc-hook
+subject: ["{{{{ event.body.email }}}}", "{{{{ event.body.candidate_id }}}}"]
+trigger:
+  webhook:
+    path: lc/hook
+    auth: {{ bearer: "{{{{ secrets.HOOK_TOKEN }}}}" }}
+    dedupe: "{{{{ event.body.candidate_id }}}}:{{{{ event.body.n }}}}"
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor}" }}
+steps:
+  - id: who
+    map: {{ name: "{{{{ event.body.name }}}}", email: "{{{{ event.body.email | lower }}}}" }}
+  - id: invite
+    action: http.request
+    connection: vendor
+    with:
+      method: POST
+      path: /invites
+      json: {{ name: "{{{{ steps.who.output.name }}}}", email: "{{{{ steps.who.output.email }}}}", key: "{{{{ secrets.VENDOR_SECRET }}}}" }}
+    retry: {{ attempts: 1 }}
+    timeout: 30s
+"#
+    )
+}
+
+struct Setup {
+    dir: PathBuf,
+    wf: PathBuf,
+    vendor: Vendor,
+}
+
+fn setup(tag: &str) -> Setup {
+    let dir = temp_dir(tag);
+    let vendor = Vendor::start();
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).expect("dir");
+    std::fs::write(wf.join("lc-hook.yaml"), workflow(vendor.port)).expect("workflow");
+    Setup { dir, wf, vendor }
+}
+
+fn env() -> [(&'static str, &'static str); 2] {
+    [("REQFLOW_SECRET_HOOK_TOKEN", TOKEN), ("REQFLOW_SECRET_VENDOR_SECRET", VENDOR_SECRET)]
+}
+
+fn start(s: &Setup, db: &str, args: &[&str]) -> Serve {
+    Serve::start_with(free_port(), &s.wf, db, &env(), &s.dir, args)
+}
+
+/// Posts one event; returns the answer (`run_id` when a run was queued).
+fn hook(serve: &Serve, body: &str) -> Value {
+    let auth = format!("Bearer {TOKEN}");
+    let r = http(serve.port, "POST", "/hooks/lc/hook", &[("Authorization", &auth)], body.as_bytes());
+    assert!(r.status == 200 || r.status == 202, "{} {}", r.status, r.body);
+    r.json()
+}
+
+fn person(id: &str, email: &str, name: &str, n: u32) -> String {
+    // Pretty-printed on purpose: the stored raw bytes differ from the parsed body's JSON text.
+    format!("{{\n  \"candidate_id\": \"{id}\",\n  \"email\": \"{email}\",\n  \"name\": \"{name}\",\n  \"n\": {n}\n}}")
+}
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reqflow"))
+        .args(args)
+        .env("REQFLOW_SECRET_KEY", TEST_STATE_KEY)
+        .output()
+        .expect("reqflow");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn runs_of(serve: &Serve, subject: &str) -> Vec<Value> {
+    let r = serve.api(&format!("/api/runs?subject={}", subject.replace('@', "%40").replace(' ', "%20")));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["runs"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_finished(serve: &Serve, run_ids: &[String]) {
+    for id in run_ids {
+        let v = serve.wait_run(id, Duration::from_secs(30));
+        assert_eq!(v["run"]["status"], "succeeded", "{v}");
+    }
+}
+
+/// Every byte of the SQLite database after a truncating checkpoint: the
+/// file, its WAL and its rollback journal (when present).
+fn sqlite_bytes(file: &Path) -> Vec<u8> {
+    let c = rusqlite::Connection::open(file).expect("open");
+    c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let (busy, _, _): (i64, i64, i64) = c
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("checkpoint");
+    assert_eq!(busy, 0, "the checkpoint could not complete");
+    drop(c);
+    let mut bytes = std::fs::read(file).expect("database file");
+    for suffix in ["-wal", "-journal"] {
+        bytes.extend(std::fs::read(format!("{}{suffix}", file.display())).unwrap_or_default());
+    }
+    bytes
+}
+
+/// The text of every row of every table of a PostgreSQL database (`pg_dump`
+/// where installed, else `SELECT t::text` over each table).
+fn pg_text(url: &str) -> String {
+    if let Ok(out) = Command::new("pg_dump").args(["--data-only", url]).output()
+        && out.status.success()
+    {
+        return String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    let psql = |sql: &str| {
+        let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tables = psql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()");
+    tables.lines().map(|t| psql(&format!("SELECT t::text FROM \"{t}\" AS t"))).collect::<Vec<_>>().join("\n")
+}
+
+fn contains_ci(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.to_ascii_lowercase();
+    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The stored form of events: SQLite columns of one event.
+fn sqlite_event_row(file: &Path, event_id: &str) -> (String, Vec<u8>, bool) {
+    let c = rusqlite::Connection::open(file).expect("open");
+    c.query_row("SELECT payload, raw_body, body_from_raw FROM events WHERE event_id = ?", [event_id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .expect("event row")
+}
+
+/// The body is stored once and every read gives it back equal.
+fn body_stored_once(serve: &Serve, body: &str, stored_payload: impl Fn(&str) -> String) {
+    let a = hook(serve, body);
+    let run = a["run_id"].as_str().expect("queued").to_owned();
+    let detail = serve.wait_run(&run, Duration::from_secs(30));
+    let sent: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(detail["event"]["body"], sent, "{detail}");
+    let event_id = detail["run"]["event_id"].as_str().expect("event id").to_owned();
+    let shown = serve.api(&format!("/api/events/{event_id}")).json();
+    assert_eq!(shown["event"]["body"], sent);
+    assert!(shown["event"]["headers"].is_object(), "{shown}");
+    let raw = serve.api(&format!("/api/runs/{run}/event/raw"));
+    assert_eq!(raw.body, body, "the exact bytes received");
+    let payload = stored_payload(&event_id);
+    assert!(!payload.contains("Body-Once"), "the stored payload repeats the body: {payload}");
+    assert!(payload.contains("headers"), "{payload}");
+}
+
+/// Subjects, export, erasure (with a run in flight), on one store; `grep`
+/// reads every stored byte afterwards.
+fn subjects_export_erase(serve: &Serve, s: &Setup, db: &str, grep: &dyn Fn() -> Vec<u8>) {
+    let mut ada_runs = Vec::new();
+    for n in 0..3 {
+        let a = hook(serve, &person("cand-ada-1", "Ada.Lovelace@Example.com", "Ada Lovelace-Zq", n));
+        ada_runs.push(a["run_id"].as_str().expect("queued").to_owned());
+    }
+    let mut bob_runs = Vec::new();
+    for n in 0..2 {
+        let a = hook(serve, &person("cand-bob-2", "bob.babbage@example.com", "Bob Babbage-Yw", n));
+        bob_runs.push(a["run_id"].as_str().expect("queued").to_owned());
+    }
+    // A duplicate of Ada's first event: indexed too (it holds her data).
+    let dup = hook(serve, &person("cand-ada-1", "ada.lovelace@example.com", "Ada Lovelace-Zq", 0));
+    assert_eq!(dup["status"], "duplicate", "{dup}");
+    wait_finished(serve, &ada_runs);
+    wait_finished(serve, &bob_runs);
+
+    // Runs by subject: the email (any case, spaces around) or the candidate id.
+    let by_email = runs_of(serve, " ADA.lovelace@example.com ");
+    let mut ids: Vec<String> = by_email.iter().map(|r| r["run_id"].as_str().unwrap_or("").to_owned()).collect();
+    ids.sort();
+    let mut want = ada_runs.clone();
+    want.sort();
+    assert_eq!(ids, want, "runs of Ada by email");
+    assert_eq!(runs_of(serve, "cand-ada-1").len(), 3);
+    assert_eq!(runs_of(serve, "bob.babbage@example.com").len(), 2);
+    assert!(runs_of(serve, "nobody@example.com").is_empty());
+    let (ok, out, err) = cli(&["runs", "list", "--subject", "cand-bob-2", "--json", "--db", db]);
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{out}");
+
+    // Access: exactly Ada's data, secrets masked, audited without the value.
+    let doc = serve.api("/api/subjects/ada.lovelace%40example.com");
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    let d = doc.json();
+    assert_eq!(d["events"].as_array().map(Vec::len), Some(4), "3 accepted + 1 duplicate: {}", doc.body);
+    assert_eq!(d["runs"].as_array().map(Vec::len), Some(3));
+    assert!(doc.body.contains("Ada Lovelace-Zq"));
+    assert!(!doc.body.contains("Babbage"), "another person's data in the export");
+    assert!(!doc.body.contains(VENDOR_SECRET), "a secret in the export");
+    assert!(doc.body.contains("***"), "the secret the step sent is shown masked");
+    for r in d["runs"].as_array().into_iter().flatten() {
+        assert_eq!(r["attempts"].as_array().map(Vec::len), Some(2), "{r}");
+        assert!(r["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{r}");
+    }
+    let (ok, out, err) = cli(&["export", "--subject", "BOB.babbage@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let bob: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(bob["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(bob["runs"].as_array().map(Vec::len), Some(2));
+    assert!(!out.contains("Lovelace"));
+
+    // One more of Ada's runs, in flight (the vendor holds the answer) when she is erased.
+    s.vendor.script(vec![(201, Duration::from_secs(3))], (201, Duration::ZERO));
+    let before = s.vendor.requests().len();
+    let a = hook(serve, &person("cand-ada-1", "ada.lovelace@example.com", "Ada Lovelace-Zq", 9));
+    let in_flight = a["run_id"].as_str().expect("queued").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.vendor.requests().len() == before {
+        assert!(Instant::now() < deadline, "the in-flight call never reached the vendor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let erased = serve.api_http("DELETE", "/api/subjects/ada.lovelace%40example.com", b"");
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let e = erased.json();
+    assert_eq!(e["deleted"]["events"], 5, "{e}");
+    assert_eq!(e["deleted"]["runs"], 4, "{e}");
+    assert_eq!(e["deleted"]["cancelled"], 1, "the run in flight: {e}");
+    assert!(e["deleted"]["dedupe_keys"].as_u64().unwrap_or(0) >= 3, "{e}");
+    let hash = e["subject_hash"].as_str().expect("hash").to_owned();
+    assert_eq!(hash.len(), 64);
+    // The in-flight call returns after the erasure: nothing of it is written back.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(serve.api(&format!("/api/runs/{in_flight}")).status, 404);
+    assert!(runs_of(serve, "cand-ada-1").is_empty());
+    assert_eq!(
+        serve.api("/api/subjects/ada.lovelace%40example.com").json()["events"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // The audit trail: the hash and the counts, never the value.
+    let audit = serve.api("/api/audit?limit=20");
+    assert_eq!(audit.status, 200);
+    let entries = audit.json()["audit"].as_array().cloned().unwrap_or_default();
+    let erase = entries.iter().find(|a| a["action"] == "subject.erase").expect("erasure audited");
+    assert_eq!(erase["objects"][0], format!("subject:{hash}"), "{erase}");
+    assert_eq!(erase["detail"]["total"], e["total"], "{erase}");
+    assert!(entries.iter().any(|a| a["action"] == "subject.export"), "access audited");
+    let (ok, out, _) = cli(&["audit", "--json", "--db", db]);
+    assert!(ok);
+    assert!(out.contains("subject.export"), "the CLI's export is audited too");
+    for text in [audit.body.as_str(), out.as_str()] {
+        assert!(!contains_ci(text.as_bytes(), "lovelace"), "the audit holds the value: {text}");
+        assert!(!contains_ci(text.as_bytes(), "babbage"), "the audit holds a value: {text}");
+    }
+
+    // No trace of Ada anywhere in the store; Bob (not erased) is there, so the grep can find.
+    let bytes = grep();
+    for needle in ["ada.lovelace@example.com", "Lovelace-Zq", "cand-ada-1"] {
+        assert!(!contains_ci(&bytes, needle), "`{needle}` is still in the store after erasure");
+    }
+    assert!(contains_ci(&bytes, "bob.babbage@example.com"), "the grep finds what is stored");
+    assert!(contains_ci(&bytes, "Babbage-Yw"));
+
+    // Bob erased from the CLI.
+    let (ok, out, err) = cli(&["erase", "--subject", "cand-bob-2", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["runs"], 2, "{out}");
+    assert!(runs_of(serve, "bob.babbage@example.com").is_empty());
+    let bytes = grep();
+    assert!(!contains_ci(&bytes, "Babbage-Yw"), "Bob is still in the store");
+}
+
+#[test]
+fn sqlite_stores_the_body_once_and_erases_a_subject_without_trace() {
+    let s = setup("lifecycle-sqlite");
+    let file = s.dir.join("lc.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    body_stored_once(&serve, &person("cand-once", "once@example.com", "Body-Once", 1), |id| {
+        let (payload, raw, from_raw) = sqlite_event_row(&file, id);
+        assert!(from_raw, "body_from_raw");
+        assert!(String::from_utf8_lossy(&raw).contains("Body-Once"));
+        payload
+    });
+    subjects_export_erase(&serve, &s, &db, &|| sqlite_bytes(&file));
+}
+
+#[test]
+fn postgres_stores_the_body_once_and_erases_a_subject_without_trace() {
+    let Some(admin) = postgres_url("postgres_stores_the_body_once_and_erases_a_subject_without_trace") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle");
+    let s = setup("lifecycle-pg");
+    let serve = start(&s, &pg.url, &[]);
+    body_stored_once(&serve, &person("cand-once", "once@example.com", "Body-Once", 1), |id| {
+        let out = Command::new("psql")
+            .args([
+                &pg.url,
+                "-At",
+                "-c",
+                &format!("SELECT payload::text FROM events WHERE event_id = '{id}' AND body_from_raw"),
+            ])
+            .output()
+            .expect("psql");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!text.trim().is_empty(), "body_from_raw is set");
+        text
+    });
+    subjects_export_erase(&serve, &s, &pg.url, &|| pg_text(&pg.url).into_bytes());
+}
