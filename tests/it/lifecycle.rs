@@ -339,3 +339,130 @@ fn postgres_stores_the_body_once_and_erases_a_subject_without_trace() {
     });
     subjects_export_erase(&serve, &s, &pg.url, &|| pg_text(&pg.url).into_bytes());
 }
+
+const KEEPER: &str = r#"id: lc-keeper
+retention: 2d
+trigger: { manual: {} }
+steps:
+  - id: note
+    map: { ok: true }
+"#;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `reqflow purge --retain 1d --at T`: the report.
+fn purge_at(s: &Setup, db: &str, at: i64) -> Value {
+    let wf = s.wf.display().to_string();
+    let (ok, out, err) = cli(&["purge", "--retain", "1d", "--workflows", &wf, "--at", &at.to_string(), "--db", db]);
+    assert!(ok, "purge: {err}");
+    serde_json::from_str(&out).expect("json")
+}
+
+fn runs_stored(serve: &Serve) -> f64 {
+    let m = serve.api("/metrics");
+    assert_eq!(m.status, 200);
+    m.body
+        .lines()
+        .filter(|l| l.starts_with("reqflow_runs{") && l.contains("status=\"succeeded\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+const DAY: i64 = 86_400_000;
+
+/// Retention with a test clock: exactly what is past the window goes.
+fn retention(serve: &Serve, s: &Setup, db: &str) {
+    // Old: two finished runs and a duplicate (no run).
+    let mut old = Vec::new();
+    for n in 0..2 {
+        old.push(
+            hook(serve, &person("cand-old", "old@example.com", "Old Timer", n))["run_id"]
+                .as_str()
+                .expect("run")
+                .to_owned(),
+        );
+    }
+    assert_eq!(hook(serve, &person("cand-old", "old@example.com", "Old Timer", 0))["status"], "duplicate");
+    let keeper = serve.api_post("/api/workflows/lc-keeper/runs", "{}");
+    assert!(keeper.status == 200 || keeper.status == 202, "{}", keeper.body);
+    let keeper_run = keeper.json()["run_id"].as_str().expect("run").to_owned();
+    wait_finished(serve, &old);
+    wait_finished(serve, std::slice::from_ref(&keeper_run));
+    // A run in flight over the cutoff: received before it, not finished.
+    s.vendor.script(vec![(201, Duration::from_secs(4))], (201, Duration::ZERO));
+    let before = s.vendor.requests().len();
+    let flying =
+        hook(serve, &person("cand-fly", "fly@example.com", "In Flight", 1))["run_id"].as_str().expect("run").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.vendor.requests().len() == before {
+        assert!(Instant::now() < deadline, "the call never reached the vendor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    let mid = now_ms();
+    std::thread::sleep(Duration::from_millis(30));
+    // New: after the cutoff.
+    let new =
+        hook(serve, &person("cand-new", "new@example.com", "New Comer", 1))["run_id"].as_str().expect("run").to_owned();
+    wait_finished(serve, std::slice::from_ref(&new));
+    let counted = runs_stored(serve);
+    assert!(counted >= 4.0, "{counted}");
+
+    // As of one day after `mid`, with --retain 1d: the cutoff is `mid`.
+    let r = purge_at(s, db, mid + DAY);
+    assert_eq!(r["runs"], 2, "the two old runs: {r}");
+    assert_eq!(r["events"], 3, "their events and the duplicate: {r}");
+    assert_eq!(r["attempts"], 4, "{r}");
+    assert_eq!(r["step_results"], 4, "{r}");
+    assert_eq!(r["kept"], 1, "the run in flight (lc-keeper's, with retention: 2d, is not yet due): {r}");
+    for id in &old {
+        assert_eq!(serve.api(&format!("/api/runs/{id}")).status, 404, "old run {id} kept");
+    }
+    for id in [&flying, &new, &keeper_run] {
+        assert_eq!(serve.api(&format!("/api/runs/{id}")).status, 200, "run {id} purged");
+    }
+    assert!(runs_of(serve, "old@example.com").is_empty(), "the subject index is purged too");
+    // Dedupe keys outlive the window (kept for dedupe_ttl): a redelivery is still a duplicate.
+    assert_eq!(hook(serve, &person("cand-old", "old@example.com", "Old Timer", 1))["status"], "duplicate");
+    // The run counts /metrics shows survive the purge.
+    assert_eq!(runs_stored(serve), counted, "reqflow_runs{{status=\"succeeded\"}} changed");
+
+    // The in-flight run ends; 8 days later everything of that time goes, lc-keeper's too, and
+    // the dedupe keys, past their 7-day dedupe_ttl.
+    let v = serve.wait_run(&flying, Duration::from_secs(30));
+    assert_eq!(v["run"]["status"], "succeeded");
+    let r = purge_at(s, db, now_ms() + 8 * DAY);
+    assert_eq!(r["runs"], 3, "in flight before, new, lc-keeper's: {r}");
+    assert_eq!(r["kept"], 0, "{r}");
+    assert!(r["dedupe_keys"].as_u64().unwrap_or(0) >= 4, "expired keys go too: {r}");
+    assert_eq!(serve.api("/api/runs").json()["runs"].as_array().map(Vec::len), Some(0));
+    assert_eq!(runs_stored(serve), counted + 1.0, "the in-flight run's success is counted once");
+}
+
+fn with_keeper(s: &Setup) {
+    std::fs::write(s.wf.join("lc-keeper.yaml"), KEEPER).expect("workflow");
+}
+
+#[test]
+fn sqlite_retention_deletes_exactly_what_is_past_the_window() {
+    let s = setup("lifecycle-ret-sqlite");
+    with_keeper(&s);
+    let file = s.dir.join("lc.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    retention(&serve, &s, &db);
+}
+
+#[test]
+fn postgres_retention_deletes_exactly_what_is_past_the_window() {
+    let Some(admin) = postgres_url("postgres_retention_deletes_exactly_what_is_past_the_window") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_ret");
+    let s = setup("lifecycle-ret-pg");
+    with_keeper(&s);
+    let serve = start(&s, &pg.url, &[]);
+    retention(&serve, &s, &pg.url);
+}
