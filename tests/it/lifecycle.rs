@@ -466,3 +466,112 @@ fn postgres_retention_deletes_exactly_what_is_past_the_window() {
     let serve = start(&s, &pg.url, &[]);
     retention(&serve, &s, &pg.url);
 }
+
+/// The migrations of a database made before this change (0001–0006), with
+/// their names and checksums as the runner records them.
+fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/store/migrations").join(backend);
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("migrations").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.file_stem()?.to_str()?.to_owned();
+            let (n, rest) = name.split_once('_')?;
+            let n: i64 = n.parse().ok()?;
+            (n <= 6).then_some(())?;
+            let sql = std::fs::read_to_string(&p).ok()?;
+            let out = Command::new("sha256sum").arg(&p).output().ok()?;
+            let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next()?.to_owned();
+            Some((n, rest.to_owned(), sql, sum))
+        })
+        .collect()
+}
+
+const OLD_BODY: &str = "{ \"data\": { \"email\": \"legacy@example.com\", \"name\": \"Legacy-Person\" }, \"n\": 1.5 }";
+
+/// Inserts, in the old form (the body inside the payload too), a webhook
+/// event and a SOAP-like one whose body is not the JSON of its raw bytes.
+const OLD_ROWS: &str = r#"INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason, run_id)
+VALUES ('old-hook', 'lc-hook', 'webhook', 1785000000000,
+        '{"body":{"data":{"email":"legacy@example.com","name":"Legacy-Person"},"n":1.5},"headers":{"x-a":"1"},"query":{},"received_at":"2026-07-25T17:20:00.000Z"}',
+        NULL, 'ignored', RAW_HOOK, '`when:` was false', NULL),
+       ('old-soap', 'lc-hook', 'soap', 1785000000001,
+        '{"body":{"Name":"Soap-Person"},"operation":"Op","header":null,"headers":{},"received_at":"2026-07-25T17:20:00.001Z"}',
+        NULL, 'ignored', RAW_SOAP, '`when:` was false', NULL);"#;
+
+fn check_old_events(serve: &Serve) {
+    let hook = serve.api("/api/events/old-hook");
+    assert_eq!(hook.status, 200, "{}", hook.body);
+    let v = hook.json();
+    let want: Value = serde_json::from_str(OLD_BODY).expect("json");
+    assert_eq!(v["event"]["body"], want, "{v}");
+    assert_eq!(v["event"]["headers"]["x-a"], "1");
+    let keys: Vec<&String> = v["event"].as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["body", "headers", "query", "received_at"], "key order kept");
+    let soap = serve.api("/api/events/old-soap").json();
+    assert_eq!(soap["event"]["body"]["Name"], "Soap-Person", "{soap}");
+}
+
+#[test]
+fn an_old_sqlite_database_is_migrated_and_still_reads() {
+    let s = setup("lifecycle-old-sqlite");
+    let file = s.dir.join("old.db");
+    {
+        let c = rusqlite::Connection::open(&file).expect("open");
+        c.execute_batch(
+            "CREATE TABLE reqflow_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .expect("table");
+        for (n, name, sql, sum) in old_migrations("sqlite") {
+            c.execute_batch(&sql).expect("old migration");
+            c.execute("INSERT INTO reqflow_migrations VALUES (?, ?, ?, 0)", rusqlite::params![n, name, sum])
+                .expect("row");
+        }
+        let rows = OLD_ROWS
+            .replace("RAW_HOOK", &format!("CAST('{OLD_BODY}' AS BLOB)"))
+            .replace("RAW_SOAP", "CAST('<Envelope><Body><Op><Name>Soap-Person</Name></Op></Body></Envelope>' AS BLOB)");
+        c.execute_batch(&rows).expect("old rows");
+    }
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    check_old_events(&serve);
+    let (payload, _, from_raw) = sqlite_event_row(&file, "old-hook");
+    assert!(from_raw, "the old webhook body was moved out of the payload");
+    assert!(!payload.contains("Legacy-Person"), "{payload}");
+    let (payload, _, from_raw) = sqlite_event_row(&file, "old-soap");
+    assert!(!from_raw && payload.contains("Soap-Person"), "a SOAP payload is kept whole: {payload}");
+}
+
+#[test]
+fn an_old_postgres_database_is_migrated_and_still_reads() {
+    let Some(admin) = postgres_url("an_old_postgres_database_is_migrated_and_still_reads") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_old");
+    let psql = |sql: &str| {
+        let out =
+            Command::new("psql").args([&pg.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    psql(
+        "CREATE TABLE reqflow_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    );
+    for (n, name, sql, sum) in old_migrations("postgres") {
+        psql(&sql);
+        psql(&format!("INSERT INTO reqflow_migrations VALUES ({n}, '{name}', '{sum}', 0)"));
+    }
+    psql(&OLD_ROWS.replace("RAW_HOOK", &format!("convert_to('{OLD_BODY}', 'UTF8')")).replace(
+        "RAW_SOAP",
+        "convert_to('<Envelope><Body><Op><Name>Soap-Person</Name></Op></Body></Envelope>', 'UTF8')",
+    ));
+    let s = setup("lifecycle-old-pg");
+    let serve = start(&s, &pg.url, &[]);
+    check_old_events(&serve);
+    let moved = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-hook'");
+    assert!(moved.starts_with('t') && !moved.contains("Legacy-Person"), "{moved}");
+    let kept = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-soap'");
+    assert!(kept.starts_with('f') && kept.contains("Soap-Person"), "{kept}");
+}
