@@ -485,7 +485,7 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
             report["storage"] = json!({
                 "bytes": f.bytes,
                 "events": f.events,
-                "bytes_per_event": if f.events > 0 { f.bytes / f.events } else { 0 },
+                "bytes_per_event": f.bytes.checked_div(f.events).unwrap_or(0),
                 "tables": f.tables.iter().map(|(t, b)| json!({ "table": t, "bytes": b })).collect::<Vec<_>>(),
             });
         }

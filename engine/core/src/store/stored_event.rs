@@ -70,11 +70,11 @@ mod tests {
     #[test]
     fn a_json_body_is_stored_once_and_read_back_equal() {
         let raw = br#"{"data":{"email":"ada@example.com"},"n":1}"#;
-        let payload = json!({"body": serde_json::from_slice::<Value>(raw).unwrap(), "headers": {"a": "b"}});
+        let payload = json!({"body": serde_json::from_slice::<Value>(raw).expect("json"), "headers": {"a": "b"}});
         let s = split(&payload, Some(raw));
         assert!(s.body_from_raw);
         assert!(!s.json.contains("ada@example.com"));
-        let back = join(serde_json::from_str(&s.json).unwrap(), true, Some(raw)).unwrap();
+        let back = join(serde_json::from_str(&s.json).expect("json"), true, Some(raw)).expect("joined");
         assert_eq!(back, payload);
     }
 
