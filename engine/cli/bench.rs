@@ -26,6 +26,8 @@ enum BenchWhat {
     Connectors(crate::bench_connectors::ConnectorsArgs),
     /// The seed path end to end: signed Workable webhooks → the shipped phone-screen workflow → sandbox writeback.
     Seed(crate::bench_seed::SeedArgs),
+    /// Erasing one subject (1,000 events) from a store of 1,000,000, filled with bulk SQL.
+    Erase(crate::bench_erase::EraseArgs),
     /// Compile a generated N-step workflow and validate a directory of generated files.
     Compile {
         /// Steps in the big workflow.
@@ -120,6 +122,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Runtime(a) => return crate::bench_runtime::run(a),
         BenchWhat::Connectors(a) => return crate::bench_connectors::run(a),
         BenchWhat::Seed(a) => return crate::bench_seed::run(a),
+        BenchWhat::Erase(a) => return crate::bench_erase::run(a),
         BenchWhat::Compile { steps, files, iterations, json } => (steps, files, iterations, json),
     };
     let registry = crate::registry();

@@ -6,6 +6,7 @@
 mod at_rest;
 mod bench;
 mod bench_connectors;
+mod bench_erase;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
