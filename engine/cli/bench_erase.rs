@@ -35,7 +35,10 @@ pub(crate) struct EraseArgs {
 const SUBJECT: &str = "erase-me@example.com";
 
 pub(crate) fn run(args: EraseArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.subject_events > 0 && args.subject_events <= args.events, "--subject-events must be 1..=--events");
+    anyhow::ensure!(
+        args.subject_events > 0 && args.subject_events <= args.events,
+        "--subject-events must be 1..=--events"
+    );
     let dir = crate::bench_util::temp_dir("erase")?;
     let file = dir.join("erase.db");
     let url = format!("sqlite://{}", file.display());
@@ -68,7 +71,12 @@ pub(crate) fn run(args: EraseArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{r}");
     } else {
-        println!("erasing one subject ({} of {} events) from a {:.0} MB SQLite store", args.subject_events, args.events, r["store_bytes"].as_f64().unwrap_or(0.0) / 1e6);
+        println!(
+            "erasing one subject ({} of {} events) from a {:.0} MB SQLite store",
+            args.subject_events,
+            args.events,
+            r["store_bytes"].as_f64().unwrap_or(0.0) / 1e6
+        );
         println!("  erase: {:.1} ms (target ≤ 1,000 ms)", r["erase_ms"].as_f64().unwrap_or(0.0));
         println!("  deleted: {}", r["deleted"]);
         println!("  (filled in {:.1} s; release build: {})", r["fill_s"].as_f64().unwrap_or(0.0), r["release_build"]);

@@ -85,6 +85,11 @@ pub(crate) struct SeedArgs {
     /// `PRAGMA wal_checkpoint(TRUNCATE)`; PostgreSQL: `pg_total_relation_size` of every table), per table.
     #[arg(long)]
     storage: bool,
+    /// `serve --retain` (e.g. `20s`): the engine purges while the load runs; the store's size is sampled at
+    /// the end of every window (SQLite: file + WAL, no checkpoint; PostgreSQL: `pg_total_relation_size`).
+    /// Run it for at least three windows (`--rate R --seconds S`) and compare accept p99 with a run without it.
+    #[arg(long, value_parser = crate::serve::parse_retain)]
+    retain: Option<Duration>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -452,7 +457,11 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
                     })
                     .collect();
                 let concurrency = args.concurrency.map(|c| c.to_string());
+                let retain = args.retain.map(|r| format!("{}ms", r.as_millis()));
                 let mut extra = Vec::new();
+                if let Some(r) = &retain {
+                    extra.extend(["--retain", r.as_str()]);
+                }
                 if let Some(c) = &concurrency {
                     extra.extend(["--concurrency", c.as_str()]);
                 }
@@ -477,7 +486,17 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         let fired = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let events = Arc::new(Events { templates, target, fired_base: fired.trim_end_matches('Z').to_owned() });
+        let sampler = match (args.retain, store_url.clone()) {
+            (Some(every), Some(url)) => Some(tokio::spawn(sample_sizes(url, every))),
+            _ => None,
+        };
         let mut result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        if let (Some(task), Ok(report)) = (sampler, &mut result) {
+            task.abort();
+            let sizes = SIZES.lock().map(|s| s.clone()).unwrap_or_default();
+            report["retention"] =
+                json!({ "window_s": args.retain.map(|r| r.as_secs_f64()), "store_bytes_at_window_ends": sizes });
+        }
         if args.storage
             && let (Ok(report), Some(url)) = (&mut result, store_url.as_deref())
         {
@@ -514,6 +533,27 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         print_table(&report, release);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Store sizes sampled by [`sample_sizes`] (a task aborted when the load ends).
+static SIZES: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+/// Every `every`: the store's size, into [`SIZES`].
+async fn sample_sizes(url: String, every: Duration) {
+    let file = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p).to_owned());
+    loop {
+        tokio::time::sleep(every).await;
+        let bytes = match &file {
+            Some(f) => {
+                let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                size(f) + size(&format!("{f}-wal"))
+            }
+            None => reqflow_store::footprint(&url).await.map(|f| f.bytes).unwrap_or(0),
+        };
+        if let Ok(mut s) = SIZES.lock() {
+            s.push(bytes);
+        }
+    }
 }
 
 async fn measure(
@@ -648,6 +688,13 @@ fn print_table(r: &Value, release: bool) {
         println!("{:<46} {:>11.1} MB {:>12}", "engine peak RSS (VmHWM)", f("engine_peak_rss_mb"), "");
     }
     println!("{:<46} {:>12.2} s {:>12}", "CPU of this process (load + sandbox)", f("bench_process_cpu_s"), "");
+    if let Some(rt) = r.get("retention") {
+        println!(
+            "{:<46} {:>14}",
+            "store bytes at each retention window's end",
+            rt["store_bytes_at_window_ends"].to_string()
+        );
+    }
     if let Some(st) = r.get("storage") {
         println!(
             "{:<46} {:>14} {:>12}",
