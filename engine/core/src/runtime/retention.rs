@@ -79,7 +79,14 @@ impl Engine {
                 tokio::time::sleep(PAUSE).await;
             }
         }
-        report.dedupe_keys = store.purge_dedupe(now).await?;
+        loop {
+            let n = store.purge_dedupe(now).await?;
+            report.dedupe_keys += n;
+            if n < crate::store::PURGE_DEDUPE_BATCH {
+                break;
+            }
+            tokio::time::sleep(PAUSE).await;
+        }
         if report.deleted.events > 0 || report.dedupe_keys > 0 {
             tracing::info!(
                 events = report.deleted.events,

@@ -56,6 +56,9 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// Dedupe keys deleted per [`EventStore::purge_dedupe`] call at most.
+pub const PURGE_DEDUPE_BATCH: u64 = 1000;
+
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -84,7 +87,9 @@ pub trait EventStore: Send + Sync {
     /// page starts after it (a `before` that is not stored gives no events).
     fn events(&self, filter: EventFilter) -> BoxFuture<'_, StoreResult<Vec<EventSummary>>>;
 
-    /// Delete dedupe keys that expired before `now`; returns how many.
+    /// Delete dedupe keys that expired before `now`, at most
+    /// [`PURGE_DEDUPE_BATCH`] in one short transaction; returns how many
+    /// (call again while it returns a full batch).
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>>;
 }
 

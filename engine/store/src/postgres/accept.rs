@@ -209,11 +209,15 @@ impl EventStore for PostgresStore {
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(async move {
-            let done = sqlx::query("DELETE FROM dedupe WHERE expires_at <= $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
+            let done = sqlx::query(
+                "DELETE FROM dedupe WHERE (workflow_id, dedupe_key) IN (
+                   SELECT workflow_id, dedupe_key FROM dedupe WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .bind(now)
+            .bind(reqflow_engine::store::PURGE_DEDUPE_BATCH as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
             Ok(done.rows_affected())
         })
     }

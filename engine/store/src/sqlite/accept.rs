@@ -220,7 +220,12 @@ impl EventStore for SqliteStore {
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(self.write_one(move |c| {
-            let done = c.prepare_cached("DELETE FROM dedupe WHERE expires_at <= ?").and_then(|mut s| s.execute([now]));
+            let done = c
+                .prepare_cached(
+                    "DELETE FROM dedupe WHERE (workflow_id, dedupe_key) IN (
+                       SELECT workflow_id, dedupe_key FROM dedupe WHERE expires_at <= ? LIMIT ?)",
+                )
+                .and_then(|mut s| s.execute([now, reqflow_engine::store::PURGE_DEDUPE_BATCH as i64]));
             Ok(done.map_err(sql)? as u64)
         }))
     }
