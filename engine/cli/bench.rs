@@ -29,6 +29,8 @@ enum BenchWhat {
     /// The console's runs list with 1,000,000 runs in SQLite: p50/p99 of `GET /api/runs`
     /// filtered by workflow and status (target ≤ 100 ms).
     Console(crate::bench_console::ConsoleArgs),
+    /// Erasing one subject (1,000 events) from a store of 1,000,000, filled with bulk SQL.
+    Erase(crate::bench_erase::EraseArgs),
     /// Compile a generated N-step workflow and validate a directory of generated files.
     Compile {
         /// Steps in the big workflow.
@@ -124,6 +126,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Connectors(a) => return crate::bench_connectors::run(a),
         BenchWhat::Seed(a) => return crate::bench_seed::run(a),
         BenchWhat::Console(a) => return crate::bench_console::run(a),
+        BenchWhat::Erase(a) => return crate::bench_erase::run(a),
         BenchWhat::Compile { steps, files, iterations, json } => (steps, files, iterations, json),
     };
     let registry = crate::registry();

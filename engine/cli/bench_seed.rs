@@ -81,6 +81,15 @@ pub(crate) struct SeedArgs {
     /// Seconds to wait for outstanding writebacks after the last event was accepted.
     #[arg(long, default_value_t = 60)]
     drain: u64,
+    /// Also measure the store's size once the runs are done: bytes on disk per stored event (SQLite after
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`; PostgreSQL: `pg_total_relation_size` of every table), per table.
+    #[arg(long)]
+    storage: bool,
+    /// `serve --retain` (e.g. `20s`): the engine purges while the load runs; the store's size is sampled at
+    /// the end of every window (SQLite: file + WAL, no checkpoint; PostgreSQL: `pg_total_relation_size`).
+    /// Run it for at least three windows (`--rate R --seconds S`) and compare accept p99 with a run without it.
+    #[arg(long, value_parser = crate::serve::parse_retain)]
+    retain: Option<Duration>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -420,6 +429,8 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         // The engine: a `reqflow serve` child, or another engine at --target.
         let mut pg = None;
         let mut serve: Option<ServeChild> = None;
+        // The engine's database, for --storage.
+        let mut store_url: Option<String> = None;
         let target = match &args.target {
             Some(url) => {
                 eprintln!("sandbox (Workable limits off) on {sandbox_url}; configure the engine under test with:");
@@ -446,7 +457,11 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
                     })
                     .collect();
                 let concurrency = args.concurrency.map(|c| c.to_string());
+                let retain = args.retain.map(|r| format!("{}ms", r.as_millis()));
                 let mut extra = Vec::new();
+                if let Some(r) = &retain {
+                    extra.extend(["--retain", r.as_str()]);
+                }
                 if let Some(c) = &concurrency {
                     extra.extend(["--concurrency", c.as_str()]);
                 }
@@ -463,13 +478,36 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
                     child.dir.join("wf/workable-phone-screen.yaml").display()
                 );
                 let port = child.port;
+                store_url =
+                    Some(db.clone().unwrap_or_else(|| format!("sqlite://{}", child.dir.join("bench.db").display())));
                 serve = Some(child);
                 Target { host: "127.0.0.1".into(), port, path: HOOK_PATH.into() }
             }
         };
         let fired = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let events = Arc::new(Events { templates, target, fired_base: fired.trim_end_matches('Z').to_owned() });
-        let result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        let sampler = match (args.retain, store_url.clone()) {
+            (Some(every), Some(url)) => Some(tokio::spawn(sample_sizes(url, every))),
+            _ => None,
+        };
+        let mut result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        if let (Some(task), Ok(report)) = (sampler, &mut result) {
+            task.abort();
+            let sizes = SIZES.lock().map(|s| s.clone()).unwrap_or_default();
+            report["retention"] =
+                json!({ "window_s": args.retain.map(|r| r.as_secs_f64()), "store_bytes_at_window_ends": sizes });
+        }
+        if args.storage
+            && let (Ok(report), Some(url)) = (&mut result, store_url.as_deref())
+        {
+            let f = reqflow_store::footprint(url).await.context("measuring the store's size")?;
+            report["storage"] = json!({
+                "bytes": f.bytes,
+                "events": f.events,
+                "bytes_per_event": f.bytes.checked_div(f.events).unwrap_or(0),
+                "tables": f.tables.iter().map(|(t, b)| json!({ "table": t, "bytes": b })).collect::<Vec<_>>(),
+            });
+        }
         drop(serve);
         if let Some(pg) = pg {
             pg.drop_schema().await;
@@ -495,6 +533,27 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         print_table(&report, release);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Store sizes sampled by [`sample_sizes`] (a task aborted when the load ends).
+static SIZES: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+/// Every `every`: the store's size, into [`SIZES`].
+async fn sample_sizes(url: String, every: Duration) {
+    let file = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p).to_owned());
+    loop {
+        tokio::time::sleep(every).await;
+        let bytes = match &file {
+            Some(f) => {
+                let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                size(f) + size(&format!("{f}-wal"))
+            }
+            None => reqflow_store::footprint(&url).await.map(|f| f.bytes).unwrap_or(0),
+        };
+        if let Ok(mut s) = SIZES.lock() {
+            s.push(bytes);
+        }
+    }
 }
 
 async fn measure(
@@ -629,6 +688,24 @@ fn print_table(r: &Value, release: bool) {
         println!("{:<46} {:>11.1} MB {:>12}", "engine peak RSS (VmHWM)", f("engine_peak_rss_mb"), "");
     }
     println!("{:<46} {:>12.2} s {:>12}", "CPU of this process (load + sandbox)", f("bench_process_cpu_s"), "");
+    if let Some(rt) = r.get("retention") {
+        println!(
+            "{:<46} {:>14}",
+            "store bytes at each retention window's end",
+            rt["store_bytes_at_window_ends"].to_string()
+        );
+    }
+    if let Some(st) = r.get("storage") {
+        println!(
+            "{:<46} {:>14} {:>12}",
+            "store bytes per event",
+            format!("{} B", st["bytes_per_event"]),
+            format!("({} B / {} events)", st["bytes"], st["events"])
+        );
+        for t in st["tables"].as_array().into_iter().flatten() {
+            println!("{:<46} {:>14}", format!("  {}", t["table"].as_str().unwrap_or("?")), format!("{} B", t["bytes"]));
+        }
+    }
     println!("{:<46} {:>14} {:>12}", "accepted / refused", format!("{} / {}", r["accepted"], r["refused"]), "");
     println!(
         "{:<46} {:>14} {:>12}",

@@ -7,12 +7,14 @@ mod at_rest;
 mod bench;
 mod bench_connectors;
 mod bench_console;
+mod bench_erase;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
+mod purge_cmd;
 mod reload;
 mod replay_cmd;
 mod run_cmd;
@@ -21,6 +23,7 @@ mod sandbox_cmd;
 mod serve;
 mod serve_tls;
 mod settings;
+mod subjects_cmd;
 mod test_cmd;
 mod tokens_cmd;
 mod validate;
@@ -93,6 +96,13 @@ enum Command {
     Tokens(tokens_cmd::TokensArgs),
     /// The audit trail of state-changing calls, newest first.
     Audit(tokens_cmd::AuditArgs),
+    /// Everything held about one subject (a value of the workflows' `subject:`, e.g. an email), as JSON.
+    Export(subjects_cmd::SubjectArgs),
+    /// Delete finished runs and their data older than a window, once (`serve --retain` does it continuously).
+    Purge(purge_cmd::PurgeArgs),
+    /// Erase one subject in every workflow: in-flight runs cancelled, then its events, runs, attempts, step
+    /// results and dedupe keys deleted.
+    Erase(subjects_cmd::SubjectArgs),
     /// Benchmarks: the engine (`runtime`), the seed path end to end (`seed`), connectors, compile.
     Bench(bench::BenchArgs),
 }
@@ -189,6 +199,9 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
         Command::Tokens(a) => tokens_cmd::run(a),
         Command::Audit(a) => tokens_cmd::audit_log(a),
+        Command::Purge(a) => purge_cmd::run(a),
+        Command::Export(a) => subjects_cmd::export(a),
+        Command::Erase(a) => subjects_cmd::erase(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

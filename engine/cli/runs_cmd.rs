@@ -29,6 +29,12 @@ enum RunsWhat {
         /// `reqflow events list --outcome ignored` lists them.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(RunStatus::NAMES))]
         status: Option<String>,
+        /// Only runs of this subject (a value of the workflows' `subject:`, e.g. an email).
+        #[arg(long)]
+        subject: Option<String>,
+        /// A secrets file (for `KEY`, which subjects are hashed with), added to `REQFLOW_SECRET_*`.
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<std::path::PathBuf>,
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -63,10 +69,27 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let store = open_existing_store(&args.db.db).await?;
         match args.what {
-            RunsWhat::List { workflow, status, limit, json } => {
+            RunsWhat::List { workflow, status, subject, secrets, limit, json } => {
                 let status = status.as_deref().and_then(RunStatus::parse);
+                let subject = match subject {
+                    Some(v) => {
+                        let secrets = crate::settings::secrets(secrets.as_ref())?;
+                        Some(
+                            reqflow_engine::runtime::subjects::SubjectKey::resolve(&secrets, store.as_ref())
+                                .await?
+                                .hash(&v),
+                        )
+                    }
+                    None => None,
+                };
                 let runs = store
-                    .runs(RunFilter { workflow_id: workflow, status, limit: Some(limit), ..Default::default() })
+                    .runs(RunFilter {
+                        workflow_id: workflow,
+                        status,
+                        limit: Some(limit),
+                        subject,
+                        ..Default::default()
+                    })
                     .await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&runs)?);

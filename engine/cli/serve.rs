@@ -81,6 +81,12 @@ pub(crate) struct ServeArgs {
     /// How often --workflows is checked for changes (a change is applied once two checks agree).
     #[arg(long, default_value = "500ms", value_parser = parse_watch_interval)]
     watch_interval: std::time::Duration,
+    /// Keep finished runs and their events, attempts and step results this long (e.g. `30d`), then delete
+    /// them (checked every tenth of the window, at most every minute). A workflow's own `retention:` wins.
+    /// Without it (and without `retention:`) run history is kept forever. Expired dedupe keys are always
+    /// deleted.
+    #[arg(long, value_parser = parse_retain)]
+    retain: Option<std::time::Duration>,
 }
 
 /// Where the admin plane listens.
@@ -139,6 +145,14 @@ impl EdgeArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     reqflow_engine::spec::DurationSpec::parse(s).map(|d| d.0)
+}
+
+pub(crate) fn parse_retain(s: &str) -> Result<std::time::Duration, String> {
+    let d = reqflow_engine::spec::DurationSpec::parse(s)?.0;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("`{s}`: at least 1s"));
+    }
+    Ok(d)
 }
 
 fn parse_watch_interval(s: &str) -> Result<std::time::Duration, String> {
@@ -248,6 +262,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             path: args.workflows.clone(),
             watch: (!args.no_watch).then_some(args.watch_interval),
         };
+        let purger = crate::purge_cmd::spawn(engine.clone(), args.retain, stop_rx.clone());
+        if let Some(r) = args.retain {
+            eprintln!(
+                "reqflow: retention: finished runs and their data are deleted after {}",
+                humantime::format_duration(r)
+            );
+        }
         let reloader = crate::reload::spawn(engine.clone(), registry.clone(), reload, loaded_state, stop_rx.clone())
             .context("cannot listen for SIGHUP")?;
         let opts = reqflow_server::ServerOptions {
@@ -365,6 +386,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             t.await??;
         }
         let _ = reloader.await;
+        let _ = purger.await;
         eprintln!("reqflow: stopping (runs in flight resume on the next start)");
         running.shutdown().await;
         anyhow::Ok(ExitCode::SUCCESS)

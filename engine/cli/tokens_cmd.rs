@@ -113,7 +113,12 @@ pub(crate) fn run(args: TokensArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn audit(store: &dyn reqflow_engine::store::Store, action: &str, object: &str, detail: serde_json::Value) {
+pub(crate) async fn audit(
+    store: &dyn reqflow_engine::store::Store,
+    action: &str,
+    object: &str,
+    detail: serde_json::Value,
+) {
     let entry = NewAudit {
         at: now_ms(),
         actor: "cli".into(),

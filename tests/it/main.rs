@@ -40,6 +40,11 @@
 //! - `replay`: `reqflow replay` of real signed webhooks through edited copies of a workflow: the
 //!   vendor receives nothing; unchanged → all unchanged; a changed `map:` field reported per event
 //!   (old → new); a new action step not sent; a failing change counted newly failing; `--json`.
+//! - `lifecycle`: candidate data under control, both stores: a webhook body stored once (old
+//!   databases migrated); `subject:` indexed as keyed hashes, runs listed by subject; access
+//!   (`GET /api/subjects/{v}`, `reqflow export`) and erasure (`DELETE …`, `reqflow erase`: a run
+//!   in flight cancelled, no trace in the SQLite file/WAL or any PostgreSQL row, audited without
+//!   the value); retention with a test clock (`reqflow purge --at`), run counts kept.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -55,6 +60,7 @@ mod crash;
 mod edge;
 mod events;
 mod harness;
+mod lifecycle;
 mod logs;
 mod outage;
 mod overload;

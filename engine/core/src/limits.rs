@@ -107,6 +107,21 @@ pub fn parse_stored<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     Ok(v)
 }
 
+/// [`parse_stored`] over bytes (a raw request body kept as received).
+pub fn parse_stored_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let d = text_depth(bytes);
+    if d > MAX_STORED_DEPTH {
+        return Err(format!("it nests {d} levels; at most {MAX_STORED_DEPTH} can be read"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if d >= 128 {
+        de.disable_recursion_limit();
+    }
+    let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,8 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
     let mut steps = Vec::new();
     let mut on_failure = Vec::new();
     let mut tests = None;
+    let mut subject = None;
+    let mut retention = None;
     let mut seen = [false; 3];
     for (k, v) in entries {
         let key = k.as_str().unwrap_or("");
@@ -164,6 +166,8 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
             }
             "on_failure" => on_failure = read_steps(v, "on_failure", &mut diags, &mut broken),
             "tests" => tests = field(v, &mut diags),
+            "subject" => subject = field(v, &mut diags),
+            "retention" => retention = field(v, &mut diags),
             other => {
                 let mut d = Diagnostic::error(codes::SHAPE, k.span, format!("unknown key `{other}`"))
                     .with_label("not a workflow key");
@@ -187,7 +191,19 @@ fn read_spec(root: &Node) -> (Option<WorkflowSpec>, Vec<BrokenStep>, Vec<Diagnos
     // rest anyway, so that every problem of the file shows at once.
     let id = id.unwrap_or_else(|| Spanned::new(first_line, "unnamed".to_owned()));
     let trigger = trigger.unwrap_or_else(|| Spanned::new(first_line, crate::spec::TriggerSpec::Manual(None)));
-    let spec = WorkflowSpec { id, version, description, trigger, connections, tables, steps, on_failure, tests };
+    let spec = WorkflowSpec {
+        id,
+        version,
+        description,
+        subject,
+        retention,
+        trigger,
+        connections,
+        tables,
+        steps,
+        on_failure,
+        tests,
+    };
     (Some(spec), broken, diags)
 }
 

@@ -39,6 +39,15 @@ pub(crate) struct Caller {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Touched(pub Vec<String>);
 
+/// More detail for the audit record (e.g. what an erasure deleted), merged
+/// into its `detail`: put in the response's extensions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AuditDetail(pub serde_json::Value);
+
+/// The path parameter naming a subject (a person's email, id…): never
+/// recorded as it is; the audit trail holds its keyed hash instead.
+pub(crate) const SUBJECT_PARAM: &str = "subject";
+
 /// What a route of the admin plane requires, and how it is audited.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Policy {
@@ -114,7 +123,19 @@ pub(crate) async fn guard(
         // Unreachable when `authenticate` wraps the router; refuse rather than fall open.
         return ApiError::Unauthorized(TokenError::Missing.to_string()).into_response();
     };
-    let mut objects: Vec<String> = params.iter().map(|(_, v)| v.to_owned()).collect();
+    let mut objects: Vec<String> = Vec::new();
+    for (name, value) in params.iter() {
+        if name == SUBJECT_PARAM {
+            // Personal data: only its keyed hash goes to the audit trail.
+            let hash = match state.engine.subject_hash(value).await {
+                Ok(h) => format!("subject:{h}"),
+                Err(_) => "subject:(hash unavailable)".to_owned(),
+            };
+            objects.push(hash);
+        } else {
+            objects.push(value.to_owned());
+        }
+    }
     if !caller.scope.allows(policy.scope) {
         let message = format!("the token's scope `{}` does not allow this; it needs `{}`", caller.scope, policy.scope);
         if let Some(action) = policy.action {
@@ -133,7 +154,13 @@ pub(crate) async fn guard(
         objects.extend(more.iter().cloned());
     }
     let outcome = if status.is_success() { AuditOutcome::Ok } else { AuditOutcome::Failed };
-    record(&state, &caller, action, objects, outcome, json!({ "status": status.as_u16(), "query": query })).await;
+    let mut detail = json!({ "status": status.as_u16(), "query": query });
+    if let (Some(AuditDetail(serde_json::Value::Object(more))), Some(d)) =
+        (resp.extensions().get::<AuditDetail>(), detail.as_object_mut())
+    {
+        d.extend(more.clone());
+    }
+    record(&state, &caller, action, objects, outcome, detail).await;
     resp
 }
 

@@ -68,6 +68,9 @@ pub(crate) struct RunsQuery {
     limit: Option<u32>,
     /// The page after this id (`next_before` of the previous page).
     before: Option<String>,
+    /// Only runs of this subject (a value of the workflows' `subject:`, e.g. an email; compared trimmed and
+    /// lower-cased).
+    subject: Option<String>,
 }
 
 fn parse_status(s: Option<&str>) -> Result<Option<RunStatus>, ApiError> {
@@ -104,6 +107,10 @@ pub(crate) async fn runs_page(state: &AppState, q: RunsQuery) -> Result<Value, A
         until: parse_when("until", q.until.as_deref())?,
         limit: Some(limit),
         before: q.before,
+        subject: match q.subject {
+            Some(v) => Some(state.engine.subject_hash(&v).await?),
+            None => None,
+        },
     };
     if let Some(term) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let runs = search(state, term, &filter).await?;
@@ -305,6 +312,7 @@ pub(crate) async fn bulk_retry(State(state): State<AppState>, Json(b): Json<Bulk
             until,
             limit: Some(500),
             before: before.clone(),
+            subject: None,
         };
         let page = state.engine.store().runs(filter).await?;
         if page.is_empty() {

@@ -40,6 +40,7 @@ mod error;
 mod hooks;
 pub mod openapi;
 mod soap;
+mod subjects;
 mod tls;
 
 use std::sync::Arc;
@@ -161,6 +162,8 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::POST, "/api/tokens", Admin, Some("token.create")), post(admin::create_token)),
         (r(Method::DELETE, "/api/tokens/{name}", Admin, Some("token.revoke")), delete(admin::revoke_token)),
         (r(Method::GET, "/api/audit", Admin, None), get(admin::audit)),
+        (r(Method::GET, "/api/subjects/{subject}", Admin, Some("subject.export")), get(subjects::export)),
+        (r(Method::DELETE, "/api/subjects/{subject}", Admin, Some("subject.erase")), delete(subjects::erase)),
         (r(Method::GET, "/metrics", Read, None), get(api::metrics)),
         (r(Method::GET, "/console/session", Read, None), get(console::whoami)),
     ]

@@ -346,6 +346,24 @@ fn describe(route: &AdminRoute) -> Option<Op> {
                 (200, "The records", object("`{audit, next_before}`")),
             )
         },
+        (&Method::GET, "/api/subjects/{subject}") => op(
+            "exportSubject",
+            "subjects",
+            "Everything held about one subject (a value of the workflows' `subject:`, e.g. an email): its events, runs, step results and attempts, secrets masked. Audited with the subject's keyed hash, never its value",
+            (200, "The document", object("`{subject_hash, exported_at, events, runs}`")),
+        ),
+        (&Method::DELETE, "/api/subjects/{subject}") => op(
+            "eraseSubject",
+            "subjects",
+            "Erase one subject in every workflow: its runs still queued or running are cancelled, then its events, runs, attempts, step results and dedupe keys are deleted. Audited with the counts and the keyed hash, never the value",
+            (
+                200,
+                "Erased",
+                object(
+                    "`{subject_hash, deleted: {events, runs, cancelled, attempts, step_results, dedupe_keys}, total}`",
+                ),
+            ),
+        ),
         (&Method::GET, "/metrics") => op(
             "getMetrics",
             "operations",
@@ -473,6 +491,7 @@ pub fn try_document() -> Result<Value, Undescribed> {
             { "name": "builder", "description": "What a workflow builder embeds reqflow for" },
             { "name": "workflows" }, { "name": "runs" }, { "name": "events" },
             { "name": "access", "description": "Tokens and the audit trail (admin scope)" },
+            { "name": "subjects", "description": "Everything held about one person: access and erasure (admin scope)" },
             { "name": "operations" }
         ],
         "paths": paths,

@@ -59,6 +59,7 @@ fn event(prefix: &str, i: usize) -> NewEvent {
         dedupe: Some((format!("evt-{prefix}-{i}"), 1_700_600_000_000)),
         start_run: true,
         invalid: None,
+        subjects: Vec::new(),
     }
 }
 

@@ -21,6 +21,14 @@ pub(crate) fn parse(what: &str, text: &str) -> StoreResult<Value> {
     reqflow_engine::limits::parse_stored(text).map_err(|e| StoreError::Corrupt(format!("{what}: invalid JSON: {e}")))
 }
 
+/// A stored event payload: its JSON text, with `body` parsed from the raw
+/// bytes when it was stored once ([`reqflow_engine::store::stored_event`]).
+pub(crate) fn payload(text: &str, body_from_raw: bool, raw: Option<&[u8]>) -> StoreResult<Value> {
+    let stored = parse("event payload", text)?;
+    reqflow_engine::store::stored_event::join(stored, body_from_raw, raw)
+        .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
+}
+
 /// A stored optional JSON text.
 pub(crate) fn parse_opt(what: &str, text: Option<String>) -> StoreResult<Option<Value>> {
     text.map(|t| parse(what, &t)).transpose()

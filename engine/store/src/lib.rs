@@ -35,6 +35,7 @@
 mod codec;
 mod combine;
 mod error;
+mod footprint;
 mod migrate;
 mod plan;
 mod signal;
@@ -46,6 +47,7 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
+pub use footprint::{Footprint, footprint};
 pub use reqflow_engine::store::{Store, StoreError, StoreResult};
 
 #[cfg(feature = "postgres")]

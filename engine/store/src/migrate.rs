@@ -40,6 +40,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
     },
+    Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/sqlite/0007_lifecycle.sql") },
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/sqlite/0011_runs_console.sql") },
 ];
 
@@ -60,6 +61,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
     },
+    Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/postgres/0007_lifecycle.sql") },
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/postgres/0011_runs_console.sql") },
 ];
 

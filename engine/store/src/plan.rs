@@ -184,6 +184,7 @@ mod tests {
             dedupe: key.map(|k| (k.to_owned(), at + 100)),
             start_run: start,
             invalid: None,
+            subjects: Vec::new(),
         }
     }
 

@@ -307,6 +307,7 @@ fn event(n: usize, wf: &str, key: Option<&str>, at: i64) -> NewEvent {
         dedupe: key.map(|k| (k.to_owned(), at + 60_000)),
         start_run: true,
         invalid: None,
+        subjects: Vec::new(),
     }
 }
 

@@ -54,6 +54,12 @@ pub struct CompiledWorkflow {
     pub templates: Arc<Templates>,
     /// The raw `tests:` block, if any (run by `reqflow test`).
     pub tests: Option<Spanned<Tree>>,
+    /// `subject:`: the expressions naming who an event is about (see
+    /// [`crate::runtime::subjects`]); empty without it.
+    pub subjects: Vec<CompiledValue>,
+    /// `retention:`: how long finished runs and their data are kept
+    /// (overrides `serve --retain`); `None`: the global setting.
+    pub retention: Option<Duration>,
     /// `tables:` as the steps read them (`tables` in their context): an
     /// object of objects.
     pub tables: Arc<serde_json::Value>,
@@ -230,6 +236,16 @@ pub fn compile(
         trigger::compile(&spec.trigger, &mut ec)
     };
 
+    if let Some(r) = &spec.retention
+        && r.value.0 < Duration::from_secs(1)
+    {
+        diags.push(Diagnostic::error(codes::BAD_TIME, r.span, "`retention:` must be at least 1s"));
+    }
+    let subjects = {
+        let mut ec = ExprCompiler { text: &text, templates: &mut templates, diags: &mut diags };
+        trigger::subjects(spec.subject.as_ref(), &mut ec)
+    };
+
     // Steps: ids, needs, graph, then each step's content.
     let main_ids: Vec<Spanned<String>> = spec.steps.iter().map(|s| s.id.clone()).collect();
     let fail_ids: Vec<Spanned<String>> = spec.on_failure.iter().map(|s| s.id.clone()).collect();
@@ -327,6 +343,8 @@ pub fn compile(
         on_failure,
         templates: Arc::new(templates),
         tests: spec.tests.clone(),
+        subjects,
+        retention: spec.retention.as_ref().map(|d| d.value.0),
         tables: Arc::new(serde_json::to_value(&spec.tables).unwrap_or_default()),
     };
     (Some(wf), diags)

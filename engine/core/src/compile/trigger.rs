@@ -121,6 +121,41 @@ pub struct CompiledHmac {
 
 const EVENT_ROOTS: &[&str] = &["event", "secrets", "vars"];
 
+/// `subject:`: a template expression over the event, or a list of them.
+pub(super) fn subjects(spec: Option<&Spanned<Tree>>, ec: &mut ExprCompiler<'_>) -> Vec<CompiledValue> {
+    let Some(spec) = spec else { return Vec::new() };
+    let vis = Visibility { roots: EVENT_ROOTS, steps: None, place: "`subject:`" };
+    let items: Vec<&Spanned<Tree>> = match &spec.value {
+        Tree::Seq(items) => items.iter().collect(),
+        _ => vec![spec],
+    };
+    let mut out = Vec::new();
+    for t in items {
+        match &t.value {
+            Tree::Str(s) if crate::value::classify(s) != crate::value::StringKind::Literal => {
+                out.push(ec.value(t, &vis))
+            }
+            Tree::Str(s) => ec.diags.push(
+                Diagnostic::error(
+                    codes::SHAPE,
+                    t.span,
+                    "`subject:` is a plain string, so every event would be about the same person",
+                )
+                .with_help(format!("write an expression over the event: `\"{{{{ {s} }}}}\"`")),
+            ),
+            other => ec.diags.push(
+                Diagnostic::error(
+                    codes::SHAPE,
+                    t.span,
+                    format!("`subject:` must be a template expression or a list of them, found {}", other.type_name()),
+                )
+                .with_help("e.g. `subject: \"{{ event.body.data.email }}\"`"),
+            ),
+        }
+    }
+    out
+}
+
 pub(super) fn compile(spec: &Spanned<TriggerSpec>, ec: &mut ExprCompiler<'_>) -> Option<CompiledTrigger> {
     let auth_vis = Visibility { roots: SETTINGS_ROOTS, steps: None, place: "trigger `auth:`" };
     let event_vis = Visibility { roots: EVENT_ROOTS, steps: None, place: "the trigger" };

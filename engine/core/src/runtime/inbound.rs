@@ -113,6 +113,13 @@ impl Engine {
             }
         };
         let metrics = self.metrics();
+        let mut event = event;
+        if !wf.subjects.is_empty() {
+            event.subjects = self.subjects_of(&wf, &event.payload).await.map_err(|e| {
+                metrics.event(&wf.id, EventOutcome::Rejected);
+                TriggerError::NotStored(AcceptError::Store(e.to_string()))
+            })?;
+        }
         match self.submit(event).await {
             Ok(accepted) => {
                 let outcome = match &accepted {
@@ -132,6 +139,34 @@ impl Engine {
                 Err(TriggerError::NotStored(e))
             }
         }
+    }
+
+    /// The keyed hashes of an event's subjects (see [`super::subjects`]).
+    async fn subjects_of(
+        &self,
+        wf: &CompiledWorkflow,
+        payload: &Value,
+    ) -> Result<Vec<String>, crate::store::StoreError> {
+        let key = self.subject_key().await?;
+        let mut root = serde_json::Map::with_capacity(3);
+        root.insert("event".into(), payload.clone());
+        self.settings().add_to(&mut root);
+        let scope = crate::value::Scope::new(Value::Object(root));
+        let mut values = Vec::new();
+        for expr in &wf.subjects {
+            match expr.eval(&wf.templates, &scope) {
+                Ok(v) => super::subjects::values_of(&v, &mut values),
+                Err(e) => tracing::warn!(
+                    workflow = %wf.id,
+                    reason = %self.settings().mask_str(&e.to_string()),
+                    "a `subject:` value could not be evaluated: the event is indexed without it"
+                ),
+            }
+        }
+        let mut hashes: Vec<String> = values.iter().map(|v| key.hash(v)).collect();
+        hashes.sort();
+        hashes.dedup();
+        Ok(hashes)
     }
 
     async fn redelivery(&self, event_id: &str) -> Result<(Arc<CompiledWorkflow>, NewEvent), TriggerError> {
@@ -155,6 +190,7 @@ impl Engine {
             dedupe: None,
             start_run: true,
             invalid: None,
+            subjects: Vec::new(),
         };
         tracing::info!(workflow = %wf.id, event_id, new_event_id = %event.event_id, "event redelivered");
         Ok((wf, event))

@@ -70,11 +70,13 @@ pub mod metrics;
 pub mod needs;
 pub mod replay;
 mod report;
+pub mod retention;
 pub mod retry;
 mod scheduler;
 pub mod sealed;
 pub mod secrets;
 pub mod settings;
+pub mod subjects;
 pub mod tokens;
 pub mod trigger;
 pub mod vars;
@@ -232,6 +234,8 @@ pub(crate) struct Inner {
     /// Evaluated connection settings by workflow version (content hash) and
     /// name: they read only `secrets` and `vars`, which do not change while the engine runs.
     pub connections: std::sync::Mutex<HashMap<String, HashMap<String, crate::action::Connection>>>,
+    /// The key subjects are hashed with, resolved on first use ([`subjects`]).
+    subject_key: tokio::sync::OnceCell<subjects::SubjectKey>,
 }
 
 /// A canned answer for an action step (`reqflow test`): the action is not
@@ -311,8 +315,24 @@ impl Engine {
             deploys: std::sync::Mutex::new(deploy::Deploys::default()),
             stubs: std::sync::Mutex::new(HashMap::new()),
             connections: std::sync::Mutex::new(HashMap::new()),
+            subject_key: tokio::sync::OnceCell::new(),
         });
         Engine { inner }
+    }
+
+    /// The key subjects are hashed with ([`subjects::SubjectKey::resolve`]).
+    pub async fn subject_key(&self) -> Result<subjects::SubjectKey, StoreError> {
+        let inner = &self.inner;
+        inner
+            .subject_key
+            .get_or_try_init(|| subjects::SubjectKey::resolve(inner.settings.secrets(), inner.store.as_ref()))
+            .await
+            .cloned()
+    }
+
+    /// The keyed hash of a subject value, as the `subjects` index holds it.
+    pub async fn subject_hash(&self, value: &str) -> Result<String, StoreError> {
+        Ok(self.subject_key().await?.hash(value))
     }
 
     /// Makes these workflows the current ones (and stores their source, so

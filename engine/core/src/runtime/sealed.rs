@@ -113,6 +113,15 @@ impl StateKey {
         secrets.reserved(KEY_SECRET).map(Self::from_base64).transpose()
     }
 
+    /// A key for another purpose, derived from this one:
+    /// HMAC-SHA256(this key, `label`). Knowing it tells nothing of this key.
+    pub fn derive(&self, label: &str) -> [u8; KEY_LEN] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&self.0.into())
     }

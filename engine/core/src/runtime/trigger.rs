@@ -297,6 +297,7 @@ pub fn new_event(wf: &CompiledWorkflow, payload: Value, received_at: i64, settin
         dedupe: None,
         start_run: true,
         invalid: None,
+        subjects: Vec::new(),
     };
     if when.is_none() && dedupe.is_none() {
         return event;

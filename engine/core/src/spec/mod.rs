@@ -49,6 +49,20 @@ pub struct WorkflowSpec {
     /// Steps run once when a run ends `failed`, with `run.error` in the context.
     #[serde(default)]
     pub on_failure: Vec<Spanned<StepSpec>>,
+    /// Who an event is about: a template expression over the event (e.g.
+    /// `"{{ event.body.data.email }}"`), or a list of them. Evaluated when an
+    /// event is accepted and indexed as keyed hashes, so that everything
+    /// held about a person can be exported or erased (`reqflow export|erase
+    /// --subject VALUE`).
+    #[serde(default)]
+    #[schemars(with = "Option<SubjectSpec>")]
+    pub subject: Option<Spanned<Tree>>,
+    /// How long this workflow's finished runs and their events, attempts and
+    /// step results are kept (e.g. `30d`): older ones are deleted. Overrides
+    /// `serve --retain` for this workflow. Dedupe keys are kept at least
+    /// `dedupe_ttl`.
+    #[serde(default)]
+    pub retention: Option<Spanned<DurationSpec>>,
     /// Test cases run by `reqflow test` (free-form here; checked by the test runner).
     #[serde(default)]
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
@@ -60,8 +74,30 @@ fn default_version() -> u32 {
 }
 
 /// The top-level keys of a workflow, in the order the loader reads them.
-pub const WORKFLOW_KEYS: &[&str] =
-    &["id", "version", "description", "trigger", "connections", "tables", "steps", "on_failure", "tests"];
+pub const WORKFLOW_KEYS: &[&str] = &[
+    "id",
+    "version",
+    "description",
+    "subject",
+    "retention",
+    "trigger",
+    "connections",
+    "tables",
+    "steps",
+    "on_failure",
+    "tests",
+];
+
+/// `subject:`: one template expression or a list of them.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "the JSON Schema's shape of `subject:`")]
+enum SubjectSpec {
+    /// One expression.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
 
 /// A connection: `type` names a connection type registered by the actions
 /// crate (`http`, `workable`, `workday`, or an embedder's); the other keys

@@ -20,12 +20,15 @@
 //! - [`ScheduleStore`]: schedule slots fired at most once, even across processes;
 //! - [`WorkflowStore`]: the source of each workflow version runs were started
 //!   with, so a retry can use the original definition;
+//! - [`RetentionStore`]: finished runs and their data purged past a window;
+//! - [`SubjectStore`]: everything held about one person, read or erased;
 //! - [`TokenStore`], [`AuditStore`]: the admin plane's API tokens (hashes
 //!   only) and the audit trail of state-changing calls.
 //!
 //! Times are Unix milliseconds (UTC) throughout.
 
 mod access;
+pub mod stored_event;
 mod types;
 
 pub use access::*;
@@ -52,6 +55,9 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
 }
+
+/// Dedupe keys deleted per [`EventStore::purge_dedupe`] call at most.
+pub const PURGE_DEDUPE_BATCH: u64 = 1000;
 
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -81,7 +87,9 @@ pub trait EventStore: Send + Sync {
     /// page starts after it (a `before` that is not stored gives no events).
     fn events(&self, filter: EventFilter) -> BoxFuture<'_, StoreResult<Vec<EventSummary>>>;
 
-    /// Delete dedupe keys that expired before `now`; returns how many.
+    /// Delete dedupe keys that expired before `now`, at most
+    /// [`PURGE_DEDUPE_BATCH`] in one short transaction; returns how many
+    /// (call again while it returns a full batch).
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>>;
 }
 
@@ -259,9 +267,49 @@ pub trait WorkflowStore: Send + Sync {
     fn api_deployments(&self) -> BoxFuture<'_, StoreResult<Vec<(ApiDeployment, String)>>>;
 }
 
+/// Subjects (who events are about, as keyed hashes; see
+/// [`crate::runtime::subjects`]): access and erasure.
+pub trait SubjectStore: Send + Sync {
+    /// The events of the subject with this hash, payload and raw body
+    /// included, oldest first. (Its runs: [`RunStore::runs`] with
+    /// [`RunFilter::subject`].)
+    fn subject_events(&self, hash: &str) -> BoxFuture<'_, StoreResult<Vec<EventRecord>>>;
+
+    /// Erases the subject with this hash, in every workflow, in one
+    /// transaction: its runs still queued or running are taken off the
+    /// queue first (cancelled), then its events, runs, attempts, step
+    /// results, dedupe keys and index entries are deleted. Returns how many
+    /// of each.
+    fn erase_subject(&self, hash: &str) -> BoxFuture<'_, StoreResult<ErasedCounts>>;
+}
+
+/// Retention: finished runs and their data deleted once past a window.
+pub trait RetentionStore: Send + Sync {
+    /// One batch of a purge: walks the events received before
+    /// `scope.before` (oldest first, after `scope.after`), at most `limit`
+    /// of them, and deletes each with its run, attempts, step results and
+    /// index entries — unless its run is still queued or running, or
+    /// finished at or after `scope.before` (kept). Events that started no
+    /// run are deleted. Deleted runs are added to the tallies
+    /// [`RunStore::counts`] reports. Dedupe keys are not touched (they go
+    /// when they expire: [`EventStore::purge_dedupe`]). One short
+    /// transaction per call, so a purge never holds the writer long.
+    fn purge(&self, scope: PurgeScope, limit: usize) -> BoxFuture<'_, StoreResult<PurgeBatch>>;
+}
+
 /// Everything the runtime needs from a database.
 pub trait Store:
-    EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + TokenStore + AuditStore + SharedState
+    EventStore
+    + QueueStore
+    + StepStore
+    + RunStore
+    + ScheduleStore
+    + WorkflowStore
+    + TokenStore
+    + AuditStore
+    + SubjectStore
+    + RetentionStore
+    + SharedState
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

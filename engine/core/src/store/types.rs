@@ -183,6 +183,10 @@ pub struct NewEvent {
     /// Why the event cannot be evaluated (its `when:` or `dedupe:` failed):
     /// recorded as `invalid` with this reason; no run, no dedupe key.
     pub invalid: Option<String>,
+    /// Who the event is about: the keyed hashes of the workflow's
+    /// `subject:` values ([`crate::runtime::subjects`]), indexed for
+    /// erasure and access. Empty without `subject:`.
+    pub subjects: Vec<String>,
 }
 
 /// What happened to an accepted event.
@@ -507,6 +511,75 @@ pub struct RunRecord {
     pub retries: u32,
 }
 
+/// Which events a purge batch walks ([`RetentionStore::purge`](super::RetentionStore::purge)).
+#[derive(Clone, Debug, Default)]
+pub struct PurgeScope {
+    /// The cutoff (Unix ms): events received before it, runs finished before it.
+    pub before: i64,
+    /// Only this workflow's events.
+    pub workflow_id: Option<String>,
+    /// Not these workflows' events (they have a retention of their own).
+    pub except: Vec<String>,
+    /// Start after this `(received_at, event_id)` (the previous batch's `last`).
+    pub after: Option<(i64, String)>,
+}
+
+/// What one purge batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeBatch {
+    /// Events walked (a batch that walked fewer than its limit was the last).
+    pub scanned: u64,
+    /// Events deleted.
+    pub events: u64,
+    /// Runs deleted.
+    pub runs: u64,
+    /// Attempts deleted.
+    pub attempts: u64,
+    /// Step results deleted.
+    pub step_results: u64,
+    /// Events kept: their run is in flight or finished inside the window.
+    pub kept: u64,
+    /// The last event walked, to continue after.
+    #[serde(skip)]
+    pub last: Option<(i64, String)>,
+}
+
+impl PurgeBatch {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: &PurgeBatch) {
+        self.scanned += other.scanned;
+        self.events += other.events;
+        self.runs += other.runs;
+        self.attempts += other.attempts;
+        self.step_results += other.step_results;
+        self.kept += other.kept;
+    }
+}
+
+/// What an erasure deleted ([`SubjectStore::erase_subject`](super::SubjectStore::erase_subject)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ErasedCounts {
+    /// Events.
+    pub events: u64,
+    /// Runs (of which `cancelled` were still queued or running).
+    pub runs: u64,
+    /// Runs taken off the queue before deletion.
+    pub cancelled: u64,
+    /// Attempts.
+    pub attempts: u64,
+    /// Step results.
+    pub step_results: u64,
+    /// Dedupe keys.
+    pub dedupe_keys: u64,
+}
+
+impl ErasedCounts {
+    /// Every record deleted.
+    pub fn total(&self) -> u64 {
+        self.events + self.runs + self.attempts + self.step_results + self.dedupe_keys
+    }
+}
+
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -522,4 +595,7 @@ pub struct RunFilter {
     pub limit: Option<u32>,
     /// Runs created before this run (keyset paging: pass the last run id of the previous page).
     pub before: Option<String>,
+    /// Only runs of this subject: the keyed hash of its value
+    /// ([`crate::runtime::subjects`]).
+    pub subject: Option<String>,
 }

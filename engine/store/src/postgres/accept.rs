@@ -16,9 +16,9 @@ use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
 use super::{PostgresStore, events, notify};
-use crate::codec;
 use crate::error::{db, is_transient};
 use crate::plan::{self, KeyId, StoredKey};
+use reqflow_engine::store::stored_event::{self, StoredPayload};
 
 /// Most rows per statement (arrays have no parameter limit).
 const CHUNK: usize = 1000;
@@ -92,25 +92,39 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
     for &i in &plan.runs {
         run_of[i] = Some(batch[i].run_id.as_str());
     }
-    let payloads: Vec<String> = batch.iter().map(|e| codec::json(&e.payload)).collect();
+    let stored: Vec<StoredPayload> =
+        batch.iter().map(|e| stored_event::split(&e.payload, e.raw_body.as_deref())).collect();
+    let payloads: Vec<String> = stored.iter().map(|p| p.json.clone()).collect();
     for range in chunks(batch, &payloads) {
         let (start, end) = (range.start, range.end);
         let chunk = &batch[range];
         // Keys owned by an event of this chunk.
         let keys: Vec<&plan::KeyRow> = plan.keys.iter().filter(|k| (start..end).contains(&k.index)).collect();
+        // (hash, event_id, run_id, workflow_id) of the chunk's subjects.
+        let subjects: Vec<(&str, &str, Option<&str>, &str)> = (start..end)
+            .flat_map(|i| {
+                let e = &batch[i];
+                e.subjects.iter().map(move |h| (h.as_str(), e.event_id.as_str(), i, e.workflow.workflow_id.as_str()))
+            })
+            .map(|(h, ev, i, wf)| (h, ev, run_of[i], wf))
+            .collect();
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
                                      $7::text[], $8::text[], $9::int4[], $10::text[], $16::bytea[], $17::text[],
-                                     $18::text[])
+                                     $18::text[], $19::bool[])
                   AS t(event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, run_id, version, hash,
-                       raw_body, reason, event_run_id)),
+                       raw_body, reason, event_run_id, body_from_raw)),
              ev AS (
                 INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status,
-                                    reason, run_id)
+                                    reason, run_id, body_from_raw)
                 SELECT event_id, workflow_id, trigger, received_at, payload::json, raw_body, dedupe_key, status, reason,
-                       event_run_id
+                       event_run_id, body_from_raw
                 FROM input),
+             su AS (
+                INSERT INTO subjects (hash, event_id, run_id, workflow_id)
+                SELECT * FROM UNNEST($20::text[], $21::text[], $22::text[], $23::text[])
+                ON CONFLICT DO NOTHING),
              rn AS (
                 INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at)
                 SELECT run_id, event_id, workflow_id, version, hash, 'queued', received_at FROM input
@@ -140,6 +154,11 @@ async fn accept_tx(c: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Accep
         .bind(chunk.iter().map(|e| e.raw_body.as_deref()).collect::<Vec<_>>())
         .bind(plan.reasons[start..end].iter().map(Option::as_deref).collect::<Vec<_>>())
         .bind(plan.run_ids[start..end].iter().map(Option::as_deref).collect::<Vec<_>>())
+        .bind(stored[start..end].iter().map(|p| p.body_from_raw).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.2).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.3).collect::<Vec<_>>())
         .execute(&mut *c)
         .await?;
     }
@@ -190,11 +209,15 @@ impl EventStore for PostgresStore {
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(async move {
-            let done = sqlx::query("DELETE FROM dedupe WHERE expires_at <= $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
+            let done = sqlx::query(
+                "DELETE FROM dedupe WHERE (workflow_id, dedupe_key) IN (
+                   SELECT workflow_id, dedupe_key FROM dedupe WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .bind(now)
+            .bind(reqflow_engine::store::PURGE_DEDUPE_BATCH as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
             Ok(done.rows_affected())
         })
     }

@@ -17,8 +17,10 @@ mod access;
 mod events;
 mod meta;
 mod queue;
+mod retention;
 mod runs;
 mod steps;
+mod subjects;
 
 use std::fmt;
 use std::str::FromStr;

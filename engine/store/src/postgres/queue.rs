@@ -130,7 +130,8 @@ impl QueueStore for PostgresStore {
                     RETURNING r.run_id, r.event_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries,
                               r.created_at, leased.was_due, before.started_at IS NULL AS fresh)
                  SELECT s.run_id, s.workflow_id, s.workflow_version, s.workflow_hash, s.retries, s.created_at,
-                        e.payload::text, s.fresh
+                        e.payload::text, s.fresh, e.body_from_raw,
+                        CASE WHEN e.body_from_raw THEN e.raw_body END
                  FROM started AS s JOIN events AS e ON e.event_id = s.event_id
                  ORDER BY s.was_due, s.created_at",
             )
@@ -144,7 +145,9 @@ impl QueueStore for PostgresStore {
             rows.iter()
                 .map(|r| {
                     let payload: String = r.try_get(6).map_err(db)?;
-                    let (event, undecodable) = match codec::parse("the stored event", &payload) {
+                    let raw: Option<Vec<u8>> = r.try_get(9).map_err(db)?;
+                    let decoded = codec::payload(&payload, r.try_get(8).map_err(db)?, raw.as_deref());
+                    let (event, undecodable) = match decoded {
                         Ok(event) => (event, None),
                         Err(e) => (serde_json::Value::Null, Some(e.to_string())),
                     };

@@ -14,10 +14,10 @@ use crate::codec;
 use crate::error::db;
 
 /// The columns [`run_record`] reads, in order.
-const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
+pub(super) const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
                            started_at, finished_at, error::text, retries";
 
-fn run_record(r: &PgRow) -> StoreResult<RunRecord> {
+pub(super) fn run_record(r: &PgRow) -> StoreResult<RunRecord> {
     let status: String = r.try_get(5).map_err(db)?;
     Ok(RunRecord {
         run_id: r.try_get(0).map_err(db)?,
@@ -74,6 +74,12 @@ impl RunStore for PostgresStore {
             }
             if let Some(t) = f.until {
                 sql.push_str(&format!(" AND created_at < ${}", add(&mut args, t)?));
+            }
+            if let Some(h) = f.subject {
+                sql.push_str(&format!(
+                    " AND run_id IN (SELECT run_id FROM subjects WHERE hash = ${})",
+                    add(&mut args, h)?
+                ));
             }
             if let Some(b) = f.before {
                 sql.push_str(&format!(" AND seq < (SELECT seq FROM runs WHERE run_id = ${})", add(&mut args, b)?));
@@ -134,10 +140,12 @@ impl RunStore for PostgresStore {
 
     fn counts(&self) -> BoxFuture<'_, StoreResult<Vec<(RunStatus, u64)>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT status, COUNT(*) FROM runs GROUP BY status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+            let rows = sqlx::query(
+                "SELECT status, COUNT(*) FROM runs GROUP BY status UNION ALL SELECT status, deleted FROM run_tallies",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
             let counted = rows
                 .iter()
                 .map(|r| {

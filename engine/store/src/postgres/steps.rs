@@ -42,7 +42,8 @@ pub(super) fn pg_int(v: u32) -> i32 {
 async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
     sqlx::query_scalar(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
-         VALUES ($1, $2, $3, $4, $5, 'running', $6::json, $7) RETURNING id",
+         SELECT $1, $2, $3, $4, $5, 'running', $6::json, $7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)
+         RETURNING id",
     )
     .bind(a.run_id)
     .bind(a.step_id)
@@ -78,7 +79,8 @@ async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) ->
     sqlx::query(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9::json, $10, $11)",
+         SELECT $1, $2, $3, $4, $5, $6, $7::json, $8::json, $9::json, $10, $11
+         WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)",
     )
     .bind(a.run_id)
     .bind(a.step_id)
@@ -100,7 +102,8 @@ async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) ->
 async fn record_result(c: &mut PgConnection, r: StepResult) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-         VALUES ($1, $2, $3, $4::json, $5::json, $6) ON CONFLICT (run_id, step_id) DO NOTHING",
+         SELECT $1, $2, $3, $4::json, $5::json, $6 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)
+         ON CONFLICT (run_id, step_id) DO NOTHING",
     )
     .bind(r.run_id)
     .bind(r.step_id)

@@ -9,6 +9,8 @@ use reqflow_engine::store::{Accepted, EventFilter, EventRecord, EventStore, Even
 use rusqlite::{Connection, Statement, ToSql};
 
 use super::{SqliteStore, boxed, events};
+use reqflow_engine::store::stored_event::{self, StoredPayload};
+
 use crate::codec;
 use crate::error::sql;
 use crate::plan::{self, KeyId, StoredKey};
@@ -98,18 +100,18 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
     let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys)? };
     let plan = plan::plan(batch, stored);
 
-    let events: Vec<(&NewEvent, &str, String, usize)> = batch
+    let events: Vec<(&NewEvent, &str, StoredPayload, usize)> = batch
         .iter()
         .zip(plan.statuses.iter().copied())
         .enumerate()
-        .map(|(i, (e, status))| (e, status, codec::json(&e.payload), i))
+        .map(|(i, (e, status))| (e, status, stored_event::split(&e.payload, e.raw_body.as_deref()), i))
         .collect();
     insert_rows(
         c,
         (
             "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status, \
-             reason, run_id) VALUES ",
-            "(?,?,?,?,?,?,?,?,?,?)",
+             reason, run_id, body_from_raw) VALUES ",
+            "(?,?,?,?,?,?,?,?,?,?,?)",
             "",
         ),
         &events,
@@ -122,15 +124,33 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
                     &e.workflow.workflow_id,
                     &e.trigger,
                     &e.received_at,
-                    payload,
+                    &payload.json,
                     &e.raw_body,
                     &e.dedupe.as_ref().map(|(k, _)| k),
                     status,
                     &plan.reasons[*n],
                     &plan.run_ids[*n],
+                    &payload.body_from_raw,
                 ],
             )
         },
+    )?;
+
+    let mut run_of = vec![None; batch.len()];
+    for &i in &plan.runs {
+        run_of[i] = Some(batch[i].run_id.as_str());
+    }
+    let subjects: Vec<(&str, &NewEvent, Option<&str>)> = batch
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| e.subjects.iter().map(move |h| (h.as_str(), e, i)))
+        .map(|(h, e, i)| (h, e, run_of[i]))
+        .collect();
+    insert_rows(
+        c,
+        ("INSERT INTO subjects (hash, event_id, run_id, workflow_id) VALUES ", "(?,?,?,?)", " ON CONFLICT DO NOTHING"),
+        &subjects,
+        |s, i, (h, e, run)| bind_all(s, i, &[h, &e.event_id, run, &e.workflow.workflow_id]),
     )?;
 
     let runs: Vec<&NewEvent> = plan.runs.iter().map(|&i| &batch[i]).collect();
@@ -200,7 +220,12 @@ impl EventStore for SqliteStore {
 
     fn purge_dedupe(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(self.write_one(move |c| {
-            let done = c.prepare_cached("DELETE FROM dedupe WHERE expires_at <= ?").and_then(|mut s| s.execute([now]));
+            let done = c
+                .prepare_cached(
+                    "DELETE FROM dedupe WHERE (workflow_id, dedupe_key) IN (
+                       SELECT workflow_id, dedupe_key FROM dedupe WHERE expires_at <= ? LIMIT ?)",
+                )
+                .and_then(|mut s| s.execute([now, reqflow_engine::store::PURGE_DEDUPE_BATCH as i64]));
             Ok(done.map_err(sql)? as u64)
         }))
     }

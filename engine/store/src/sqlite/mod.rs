@@ -21,8 +21,10 @@ mod access;
 mod events;
 mod meta;
 mod queue;
+mod retention;
 mod runs;
 mod steps;
+mod subjects;
 mod writer;
 
 use std::fmt;

@@ -22,6 +22,8 @@ use crate::error::{db, sql};
 struct Claimed {
     run: ClaimedRun,
     payload: String,
+    raw_body: Option<Vec<u8>>,
+    body_from_raw: bool,
 }
 
 fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<Claimed>> {
@@ -47,7 +49,7 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
     let mut stmt = c
         .prepare_cached(
             "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload,
-                    r.started_at IS NULL
+                    r.started_at IS NULL, e.body_from_raw, CASE WHEN e.body_from_raw THEN e.raw_body END
              FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
              JOIN events AS e ON e.event_id = r.event_id
              ORDER BY r.seq",
@@ -71,6 +73,8 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
                 undecodable: None,
             },
             payload: r.get(6).map_err(sql)?,
+            body_from_raw: r.get(8).map_err(sql)?,
+            raw_body: r.get(9).map_err(sql)?,
         });
     }
     drop(rows);
@@ -174,8 +178,8 @@ impl QueueStore for SqliteStore {
             // such (and failed alone by the engine): never the whole batch.
             Ok(claimed
                 .into_iter()
-                .map(|Claimed { mut run, payload }| {
-                    match codec::parse("the stored event", &payload) {
+                .map(|Claimed { mut run, payload, raw_body, body_from_raw }| {
+                    match codec::payload(&payload, body_from_raw, raw_body.as_deref()) {
                         Ok(event) => run.event = event,
                         Err(e) => run.undecodable = Some(e.to_string()),
                     }

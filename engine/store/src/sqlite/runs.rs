@@ -15,7 +15,7 @@ use crate::codec;
 use crate::error::{db, sql};
 
 /// The columns [`run_record`] reads, in order.
-const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
+pub(super) const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
                            started_at, finished_at, error, retries";
 
 pub(super) fn run_record(r: &SqliteRow) -> StoreResult<RunRecord> {
@@ -37,7 +37,7 @@ pub(super) fn run_record(r: &SqliteRow) -> StoreResult<RunRecord> {
     })
 }
 
-async fn run(c: &mut SqliteConnection, run_id: &str) -> StoreResult<Option<RunRecord>> {
+pub(super) async fn run(c: &mut SqliteConnection, run_id: &str) -> StoreResult<Option<RunRecord>> {
     let row = sqlx::query(AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?")))
         .bind(run_id)
         .fetch_optional(c)
@@ -68,6 +68,9 @@ async fn runs(c: &mut SqliteConnection, f: RunFilter) -> StoreResult<Vec<RunReco
     }
     if let Some(t) = f.until {
         bind(&mut sql, " AND created_at < ?", Bind::Int(t))?;
+    }
+    if let Some(h) = f.subject {
+        bind(&mut sql, " AND run_id IN (SELECT run_id FROM subjects WHERE hash = ?)", Bind::Text(h))?;
     }
     if let Some(b) = f.before {
         bind(&mut sql, " AND seq < (SELECT seq FROM runs WHERE run_id = ?)", Bind::Text(b))?;
@@ -166,7 +169,7 @@ impl RunStore for SqliteStore {
         Box::pin(self.read(|c| {
             boxed(async move {
                 let rows =
-                    sqlx::query("SELECT status, COUNT(*) FROM runs GROUP BY status").fetch_all(c).await.map_err(db)?;
+                    sqlx::query("SELECT status, COUNT(*) FROM runs GROUP BY status UNION ALL SELECT status, deleted FROM run_tallies").fetch_all(c).await.map_err(db)?;
                 let counted = rows
                     .iter()
                     .map(|r| {

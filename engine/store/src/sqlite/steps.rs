@@ -73,7 +73,7 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
     c.prepare_cached(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -97,7 +97,8 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
 fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
     c.prepare_cached(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
-         VALUES (?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id",
+         SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+         RETURNING id",
     )
     .and_then(|mut s| {
         s.query_row(
@@ -113,7 +114,10 @@ fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
             |r| r.get(0),
         )
     })
-    .map_err(sql)
+    .map_err(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(format!("run {} (erased)", a.run_id)),
+        e => sql(e),
+    })
 }
 
 fn end_attempt(c: &Connection, write: AttemptWrite, result: Option<StepResult>) -> StoreResult<bool> {
@@ -167,7 +171,8 @@ fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
     let done = c
         .prepare_cached(
             "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+             ON CONFLICT (run_id, step_id) DO NOTHING",
         )
         .and_then(|mut s| {
             s.execute(params![

@@ -1,0 +1,577 @@
+//! Candidate data under control, through the real `reqflow serve`, on
+//! SQLite and PostgreSQL:
+//! - a webhook's body is stored once (the raw bytes; the payload without
+//!   it) and reads back equal; an old database is migrated (its bodies moved)
+//!   and still reads;
+//! - `subject:` indexes each event under keyed hashes: `GET /api/runs?subject=`
+//!   and `reqflow runs list --subject` find a person's runs; `GET
+//!   /api/subjects/{v}` and `reqflow export` return exactly their data,
+//!   secrets masked;
+//! - erasure (`DELETE /api/subjects/{v}`, `reqflow erase`) cancels the
+//!   person's run in flight, deletes everything of theirs, and afterwards
+//!   neither the SQLite file (+WAL, after a checkpoint) nor any PostgreSQL
+//!   row holds their email or name; the audit trail has the hash and counts,
+//!   never the value;
+//! - retention (`reqflow purge --at`, a test clock) deletes exactly what is
+//!   past the window, keeps runs in flight and within the window, honours
+//!   a workflow's own `retention:`, and the run counts of `/metrics` survive.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{PgDb, Serve, TEST_STATE_KEY, Vendor, free_port, http, postgres_url, temp_dir};
+
+const TOKEN: &str = "lifecycle-hook-token-Qx81";
+/// A secret the steps send: masked in every stored input and export.
+const VENDOR_SECRET: &str = "vendor-secret-Hk29-zzq";
+
+fn workflow(vendor: u16) -> String {
+    format!(
+        r#"id: lc-hook
+subject: ["{{{{ event.body.email }}}}", "{{{{ event.body.candidate_id }}}}"]
+trigger:
+  webhook:
+    path: lc/hook
+    auth: {{ bearer: "{{{{ secrets.HOOK_TOKEN }}}}" }}
+    dedupe: "{{{{ event.body.candidate_id }}}}:{{{{ event.body.n }}}}"
+connections:
+  vendor: {{ type: http, base_url: "http://127.0.0.1:{vendor}" }}
+steps:
+  - id: who
+    map: {{ name: "{{{{ event.body.name }}}}", email: "{{{{ event.body.email | lower }}}}" }}
+  - id: invite
+    action: http.request
+    connection: vendor
+    with:
+      method: POST
+      path: /invites
+      json: {{ name: "{{{{ steps.who.output.name }}}}", email: "{{{{ steps.who.output.email }}}}", key: "{{{{ secrets.VENDOR_SECRET }}}}" }}
+    retry: {{ attempts: 1 }}
+    timeout: 30s
+"#
+    )
+}
+
+struct Setup {
+    dir: PathBuf,
+    wf: PathBuf,
+    vendor: Vendor,
+}
+
+fn setup(tag: &str) -> Setup {
+    let dir = temp_dir(tag);
+    let vendor = Vendor::start();
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).expect("dir");
+    std::fs::write(wf.join("lc-hook.yaml"), workflow(vendor.port)).expect("workflow");
+    Setup { dir, wf, vendor }
+}
+
+fn env() -> [(&'static str, &'static str); 2] {
+    [("REQFLOW_SECRET_HOOK_TOKEN", TOKEN), ("REQFLOW_SECRET_VENDOR_SECRET", VENDOR_SECRET)]
+}
+
+fn start(s: &Setup, db: &str, args: &[&str]) -> Serve {
+    Serve::start_with(free_port(), &s.wf, db, &env(), &s.dir, args)
+}
+
+/// Posts one event; returns the answer (`run_id` when a run was queued).
+fn hook(serve: &Serve, body: &str) -> Value {
+    let auth = format!("Bearer {TOKEN}");
+    let r = http(serve.port, "POST", "/hooks/lc/hook", &[("Authorization", &auth)], body.as_bytes());
+    assert!(r.status == 200 || r.status == 202, "{} {}", r.status, r.body);
+    r.json()
+}
+
+fn person(id: &str, email: &str, name: &str, n: u32) -> String {
+    // Pretty-printed on purpose: the stored raw bytes differ from the parsed body's JSON text.
+    format!("{{\n  \"candidate_id\": \"{id}\",\n  \"email\": \"{email}\",\n  \"name\": \"{name}\",\n  \"n\": {n}\n}}")
+}
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reqflow"))
+        .args(args)
+        .env("REQFLOW_SECRET_KEY", TEST_STATE_KEY)
+        .output()
+        .expect("reqflow");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn runs_of(serve: &Serve, subject: &str) -> Vec<Value> {
+    let r = serve.api(&format!("/api/runs?subject={}", subject.replace('@', "%40").replace(' ', "%20")));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["runs"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_finished(serve: &Serve, run_ids: &[String]) {
+    for id in run_ids {
+        let v = serve.wait_run(id, Duration::from_secs(30));
+        assert_eq!(v["run"]["status"], "succeeded", "{v}");
+    }
+}
+
+/// Every byte of the SQLite database after a truncating checkpoint: the
+/// file, its WAL and its rollback journal (when present).
+fn sqlite_bytes(file: &Path) -> Vec<u8> {
+    let c = rusqlite::Connection::open(file).expect("open");
+    c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let (busy, _, _): (i64, i64, i64) = c
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("checkpoint");
+    assert_eq!(busy, 0, "the checkpoint could not complete");
+    drop(c);
+    let mut bytes = std::fs::read(file).expect("database file");
+    for suffix in ["-wal", "-journal"] {
+        bytes.extend(std::fs::read(format!("{}{suffix}", file.display())).unwrap_or_default());
+    }
+    bytes
+}
+
+/// The text of every row of every table of a PostgreSQL database (`pg_dump`
+/// where installed, else `SELECT t::text` over each table).
+fn pg_text(url: &str) -> String {
+    if let Ok(out) = Command::new("pg_dump").args(["--data-only", url]).output()
+        && out.status.success()
+    {
+        return String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    let psql = |sql: &str| {
+        let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tables = psql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()");
+    tables.lines().map(|t| psql(&format!("SELECT t::text FROM \"{t}\" AS t"))).collect::<Vec<_>>().join("\n")
+}
+
+fn contains_ci(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.to_ascii_lowercase();
+    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The stored form of events: SQLite columns of one event.
+fn sqlite_event_row(file: &Path, event_id: &str) -> (String, Vec<u8>, bool) {
+    let c = rusqlite::Connection::open(file).expect("open");
+    c.query_row("SELECT payload, raw_body, body_from_raw FROM events WHERE event_id = ?", [event_id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .expect("event row")
+}
+
+/// The body is stored once and every read gives it back equal.
+fn body_stored_once(serve: &Serve, body: &str, stored_payload: impl Fn(&str) -> String) {
+    let a = hook(serve, body);
+    let run = a["run_id"].as_str().expect("queued").to_owned();
+    let detail = serve.wait_run(&run, Duration::from_secs(30));
+    let sent: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(detail["event"]["body"], sent, "{detail}");
+    let event_id = detail["run"]["event_id"].as_str().expect("event id").to_owned();
+    let shown = serve.api(&format!("/api/events/{event_id}")).json();
+    assert_eq!(shown["event"]["body"], sent);
+    assert!(shown["event"]["headers"].is_object(), "{shown}");
+    let raw = serve.api(&format!("/api/runs/{run}/event/raw"));
+    assert_eq!(raw.body, body, "the exact bytes received");
+    let payload = stored_payload(&event_id);
+    assert!(!payload.contains("Body-Once"), "the stored payload repeats the body: {payload}");
+    assert!(payload.contains("headers"), "{payload}");
+}
+
+/// Subjects, export, erasure (with a run in flight), on one store; `grep`
+/// reads every stored byte afterwards.
+fn subjects_export_erase(serve: &Serve, s: &Setup, db: &str, grep: &dyn Fn() -> Vec<u8>) {
+    let mut ada_runs = Vec::new();
+    for n in 0..3 {
+        let a = hook(serve, &person("cand-ada-1", "Ada.Lovelace@Example.com", "Ada Lovelace-Zq", n));
+        ada_runs.push(a["run_id"].as_str().expect("queued").to_owned());
+    }
+    let mut bob_runs = Vec::new();
+    for n in 0..2 {
+        let a = hook(serve, &person("cand-bob-2", "bob.babbage@example.com", "Bob Babbage-Yw", n));
+        bob_runs.push(a["run_id"].as_str().expect("queued").to_owned());
+    }
+    // A duplicate of Ada's first event: indexed too (it holds her data).
+    let dup = hook(serve, &person("cand-ada-1", "ada.lovelace@example.com", "Ada Lovelace-Zq", 0));
+    assert_eq!(dup["status"], "duplicate", "{dup}");
+    wait_finished(serve, &ada_runs);
+    wait_finished(serve, &bob_runs);
+
+    // Runs by subject: the email (any case, spaces around) or the candidate id.
+    let by_email = runs_of(serve, " ADA.lovelace@example.com ");
+    let mut ids: Vec<String> = by_email.iter().map(|r| r["run_id"].as_str().unwrap_or("").to_owned()).collect();
+    ids.sort();
+    let mut want = ada_runs.clone();
+    want.sort();
+    assert_eq!(ids, want, "runs of Ada by email");
+    assert_eq!(runs_of(serve, "cand-ada-1").len(), 3);
+    assert_eq!(runs_of(serve, "bob.babbage@example.com").len(), 2);
+    assert!(runs_of(serve, "nobody@example.com").is_empty());
+    let (ok, out, err) = cli(&["runs", "list", "--subject", "cand-bob-2", "--json", "--db", db]);
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{out}");
+
+    // Access: exactly Ada's data, secrets masked, audited without the value.
+    let doc = serve.api("/api/subjects/ada.lovelace%40example.com");
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    let d = doc.json();
+    assert_eq!(d["events"].as_array().map(Vec::len), Some(4), "3 accepted + 1 duplicate: {}", doc.body);
+    assert_eq!(d["runs"].as_array().map(Vec::len), Some(3));
+    assert!(doc.body.contains("Ada Lovelace-Zq"));
+    assert!(!doc.body.contains("Babbage"), "another person's data in the export");
+    assert!(!doc.body.contains(VENDOR_SECRET), "a secret in the export");
+    assert!(doc.body.contains("***"), "the secret the step sent is shown masked");
+    for r in d["runs"].as_array().into_iter().flatten() {
+        assert_eq!(r["attempts"].as_array().map(Vec::len), Some(2), "{r}");
+        assert!(r["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{r}");
+    }
+    let (ok, out, err) = cli(&["export", "--subject", "BOB.babbage@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let bob: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(bob["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(bob["runs"].as_array().map(Vec::len), Some(2));
+    assert!(!out.contains("Lovelace"));
+
+    // One more of Ada's runs, in flight (the vendor holds the answer) when she is erased.
+    s.vendor.script(vec![(201, Duration::from_secs(3))], (201, Duration::ZERO));
+    let before = s.vendor.requests().len();
+    let a = hook(serve, &person("cand-ada-1", "ada.lovelace@example.com", "Ada Lovelace-Zq", 9));
+    let in_flight = a["run_id"].as_str().expect("queued").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.vendor.requests().len() == before {
+        assert!(Instant::now() < deadline, "the in-flight call never reached the vendor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let erased = serve.api_http("DELETE", "/api/subjects/ada.lovelace%40example.com", b"");
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let e = erased.json();
+    assert_eq!(e["deleted"]["events"], 5, "{e}");
+    assert_eq!(e["deleted"]["runs"], 4, "{e}");
+    assert_eq!(e["deleted"]["cancelled"], 1, "the run in flight: {e}");
+    assert!(e["deleted"]["dedupe_keys"].as_u64().unwrap_or(0) >= 3, "{e}");
+    let hash = e["subject_hash"].as_str().expect("hash").to_owned();
+    assert_eq!(hash.len(), 64);
+    // The in-flight call returns after the erasure: nothing of it is written back.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(serve.api(&format!("/api/runs/{in_flight}")).status, 404);
+    assert!(runs_of(serve, "cand-ada-1").is_empty());
+    assert_eq!(
+        serve.api("/api/subjects/ada.lovelace%40example.com").json()["events"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // The audit trail: the hash and the counts, never the value.
+    let audit = serve.api("/api/audit?limit=20");
+    assert_eq!(audit.status, 200);
+    let entries = audit.json()["audit"].as_array().cloned().unwrap_or_default();
+    let erase = entries.iter().find(|a| a["action"] == "subject.erase").expect("erasure audited");
+    assert_eq!(erase["objects"][0], format!("subject:{hash}"), "{erase}");
+    assert_eq!(erase["detail"]["total"], e["total"], "{erase}");
+    assert!(entries.iter().any(|a| a["action"] == "subject.export"), "access audited");
+    let (ok, out, _) = cli(&["audit", "--json", "--db", db]);
+    assert!(ok);
+    assert!(out.contains("subject.export"), "the CLI's export is audited too");
+    for text in [audit.body.as_str(), out.as_str()] {
+        assert!(!contains_ci(text.as_bytes(), "lovelace"), "the audit holds the value: {text}");
+        assert!(!contains_ci(text.as_bytes(), "babbage"), "the audit holds a value: {text}");
+    }
+
+    // No trace of Ada anywhere in the store; Bob (not erased) is there, so the grep can find.
+    let bytes = grep();
+    for needle in ["ada.lovelace@example.com", "Lovelace-Zq", "cand-ada-1"] {
+        assert!(!contains_ci(&bytes, needle), "`{needle}` is still in the store after erasure");
+    }
+    assert!(contains_ci(&bytes, "bob.babbage@example.com"), "the grep finds what is stored");
+    assert!(contains_ci(&bytes, "Babbage-Yw"));
+
+    // Bob erased from the CLI.
+    let (ok, out, err) = cli(&["erase", "--subject", "cand-bob-2", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["runs"], 2, "{out}");
+    assert!(runs_of(serve, "bob.babbage@example.com").is_empty());
+    let bytes = grep();
+    assert!(!contains_ci(&bytes, "Babbage-Yw"), "Bob is still in the store");
+}
+
+#[test]
+fn sqlite_stores_the_body_once_and_erases_a_subject_without_trace() {
+    let s = setup("lifecycle-sqlite");
+    let file = s.dir.join("lc.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    body_stored_once(&serve, &person("cand-once", "once@example.com", "Body-Once", 1), |id| {
+        let (payload, raw, from_raw) = sqlite_event_row(&file, id);
+        assert!(from_raw, "body_from_raw");
+        assert!(String::from_utf8_lossy(&raw).contains("Body-Once"));
+        payload
+    });
+    subjects_export_erase(&serve, &s, &db, &|| sqlite_bytes(&file));
+}
+
+#[test]
+fn postgres_stores_the_body_once_and_erases_a_subject_without_trace() {
+    let Some(admin) = postgres_url("postgres_stores_the_body_once_and_erases_a_subject_without_trace") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle");
+    let s = setup("lifecycle-pg");
+    let serve = start(&s, &pg.url, &[]);
+    body_stored_once(&serve, &person("cand-once", "once@example.com", "Body-Once", 1), |id| {
+        let out = Command::new("psql")
+            .args([
+                &pg.url,
+                "-At",
+                "-c",
+                &format!("SELECT payload::text FROM events WHERE event_id = '{id}' AND body_from_raw"),
+            ])
+            .output()
+            .expect("psql");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!text.trim().is_empty(), "body_from_raw is set");
+        text
+    });
+    subjects_export_erase(&serve, &s, &pg.url, &|| pg_text(&pg.url).into_bytes());
+}
+
+const KEEPER: &str = r#"id: lc-keeper
+retention: 2d
+trigger: { manual: {} }
+steps:
+  - id: note
+    map: { ok: true }
+"#;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `reqflow purge --retain 1d --at T`: the report.
+fn purge_at(s: &Setup, db: &str, at: i64) -> Value {
+    let wf = s.wf.display().to_string();
+    let (ok, out, err) = cli(&["purge", "--retain", "1d", "--workflows", &wf, "--at", &at.to_string(), "--db", db]);
+    assert!(ok, "purge: {err}");
+    serde_json::from_str(&out).expect("json")
+}
+
+fn runs_stored(serve: &Serve) -> f64 {
+    let m = serve.api("/metrics");
+    assert_eq!(m.status, 200);
+    m.body
+        .lines()
+        .filter(|l| l.starts_with("reqflow_runs{") && l.contains("status=\"succeeded\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+const DAY: i64 = 86_400_000;
+
+/// Retention with a test clock: exactly what is past the window goes.
+fn retention(serve: &Serve, s: &Setup, db: &str) {
+    // Old: two finished runs and a duplicate (no run).
+    let mut old = Vec::new();
+    for n in 0..2 {
+        old.push(
+            hook(serve, &person("cand-old", "old@example.com", "Old Timer", n))["run_id"]
+                .as_str()
+                .expect("run")
+                .to_owned(),
+        );
+    }
+    assert_eq!(hook(serve, &person("cand-old", "old@example.com", "Old Timer", 0))["status"], "duplicate");
+    let keeper = serve.api_post("/api/workflows/lc-keeper/runs", "{}");
+    assert!(keeper.status == 200 || keeper.status == 202, "{}", keeper.body);
+    let keeper_run = keeper.json()["run_id"].as_str().expect("run").to_owned();
+    wait_finished(serve, &old);
+    wait_finished(serve, std::slice::from_ref(&keeper_run));
+    // A run in flight over the cutoff: received before it, not finished.
+    s.vendor.script(vec![(201, Duration::from_secs(4))], (201, Duration::ZERO));
+    let before = s.vendor.requests().len();
+    let flying =
+        hook(serve, &person("cand-fly", "fly@example.com", "In Flight", 1))["run_id"].as_str().expect("run").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.vendor.requests().len() == before {
+        assert!(Instant::now() < deadline, "the call never reached the vendor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    let mid = now_ms();
+    std::thread::sleep(Duration::from_millis(30));
+    // New: after the cutoff.
+    let new =
+        hook(serve, &person("cand-new", "new@example.com", "New Comer", 1))["run_id"].as_str().expect("run").to_owned();
+    wait_finished(serve, std::slice::from_ref(&new));
+    let counted = runs_stored(serve);
+    assert!(counted >= 4.0, "{counted}");
+
+    // As of one day after `mid`, with --retain 1d: the cutoff is `mid`.
+    let r = purge_at(s, db, mid + DAY);
+    assert_eq!(r["runs"], 2, "the two old runs: {r}");
+    assert_eq!(r["events"], 3, "their events and the duplicate: {r}");
+    assert_eq!(r["attempts"], 4, "{r}");
+    assert_eq!(r["step_results"], 4, "{r}");
+    assert_eq!(r["kept"], 1, "the run in flight (lc-keeper's, with retention: 2d, is not yet due): {r}");
+    for id in &old {
+        assert_eq!(serve.api(&format!("/api/runs/{id}")).status, 404, "old run {id} kept");
+    }
+    for id in [&flying, &new, &keeper_run] {
+        assert_eq!(serve.api(&format!("/api/runs/{id}")).status, 200, "run {id} purged");
+    }
+    assert!(runs_of(serve, "old@example.com").is_empty(), "the subject index is purged too");
+    // Dedupe keys outlive the window (kept for dedupe_ttl): a redelivery is still a duplicate.
+    assert_eq!(hook(serve, &person("cand-old", "old@example.com", "Old Timer", 1))["status"], "duplicate");
+    // The run counts /metrics shows survive the purge.
+    assert_eq!(runs_stored(serve), counted, "reqflow_runs{{status=\"succeeded\"}} changed");
+
+    // The in-flight run ends; 8 days later everything of that time goes, lc-keeper's too, and
+    // the dedupe keys, past their 7-day dedupe_ttl.
+    let v = serve.wait_run(&flying, Duration::from_secs(30));
+    assert_eq!(v["run"]["status"], "succeeded");
+    let r = purge_at(s, db, now_ms() + 8 * DAY);
+    assert_eq!(r["runs"], 3, "in flight before, new, lc-keeper's: {r}");
+    assert_eq!(r["kept"], 0, "{r}");
+    assert!(r["dedupe_keys"].as_u64().unwrap_or(0) >= 4, "expired keys go too: {r}");
+    assert_eq!(serve.api("/api/runs").json()["runs"].as_array().map(Vec::len), Some(0));
+    assert_eq!(runs_stored(serve), counted + 1.0, "the in-flight run's success is counted once");
+}
+
+fn with_keeper(s: &Setup) {
+    std::fs::write(s.wf.join("lc-keeper.yaml"), KEEPER).expect("workflow");
+}
+
+#[test]
+fn sqlite_retention_deletes_exactly_what_is_past_the_window() {
+    let s = setup("lifecycle-ret-sqlite");
+    with_keeper(&s);
+    let file = s.dir.join("lc.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    retention(&serve, &s, &db);
+}
+
+#[test]
+fn postgres_retention_deletes_exactly_what_is_past_the_window() {
+    let Some(admin) = postgres_url("postgres_retention_deletes_exactly_what_is_past_the_window") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_ret");
+    let s = setup("lifecycle-ret-pg");
+    with_keeper(&s);
+    let serve = start(&s, &pg.url, &[]);
+    retention(&serve, &s, &pg.url);
+}
+
+/// The migrations of a database made before this change (0001–0006), with
+/// their names and checksums as the runner records them.
+fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/store/migrations").join(backend);
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("migrations").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.file_stem()?.to_str()?.to_owned();
+            let (n, rest) = name.split_once('_')?;
+            let n: i64 = n.parse().ok()?;
+            (n <= 6).then_some(())?;
+            let sql = std::fs::read_to_string(&p).ok()?;
+            let out = Command::new("sha256sum").arg(&p).output().ok()?;
+            let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next()?.to_owned();
+            Some((n, rest.to_owned(), sql, sum))
+        })
+        .collect()
+}
+
+const OLD_BODY: &str = "{ \"data\": { \"email\": \"legacy@example.com\", \"name\": \"Legacy-Person\" }, \"n\": 1.5 }";
+
+/// Inserts, in the old form (the body inside the payload too), a webhook
+/// event and a SOAP-like one whose body is not the JSON of its raw bytes.
+const OLD_ROWS: &str = r#"INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason, run_id)
+VALUES ('old-hook', 'lc-hook', 'webhook', 1785000000000,
+        '{"body":{"data":{"email":"legacy@example.com","name":"Legacy-Person"},"n":1.5},"headers":{"x-a":"1"},"query":{},"received_at":"2026-07-25T17:20:00.000Z"}',
+        NULL, 'ignored', RAW_HOOK, '`when:` was false', NULL),
+       ('old-soap', 'lc-hook', 'soap', 1785000000001,
+        '{"body":{"Name":"Soap-Person"},"operation":"Op","header":null,"headers":{},"received_at":"2026-07-25T17:20:00.001Z"}',
+        NULL, 'ignored', RAW_SOAP, '`when:` was false', NULL);"#;
+
+fn check_old_events(serve: &Serve) {
+    let hook = serve.api("/api/events/old-hook");
+    assert_eq!(hook.status, 200, "{}", hook.body);
+    let v = hook.json();
+    let want: Value = serde_json::from_str(OLD_BODY).expect("json");
+    assert_eq!(v["event"]["body"], want, "{v}");
+    assert_eq!(v["event"]["headers"]["x-a"], "1");
+    let keys: Vec<&String> = v["event"].as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["body", "headers", "query", "received_at"], "key order kept");
+    let soap = serve.api("/api/events/old-soap").json();
+    assert_eq!(soap["event"]["body"]["Name"], "Soap-Person", "{soap}");
+}
+
+#[test]
+fn an_old_sqlite_database_is_migrated_and_still_reads() {
+    let s = setup("lifecycle-old-sqlite");
+    let file = s.dir.join("old.db");
+    {
+        let c = rusqlite::Connection::open(&file).expect("open");
+        c.execute_batch(
+            "CREATE TABLE reqflow_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .expect("table");
+        for (n, name, sql, sum) in old_migrations("sqlite") {
+            c.execute_batch(&sql).expect("old migration");
+            c.execute("INSERT INTO reqflow_migrations VALUES (?, ?, ?, 0)", rusqlite::params![n, name, sum])
+                .expect("row");
+        }
+        let rows = OLD_ROWS
+            .replace("RAW_HOOK", &format!("CAST('{OLD_BODY}' AS BLOB)"))
+            .replace("RAW_SOAP", "CAST('<Envelope><Body><Op><Name>Soap-Person</Name></Op></Body></Envelope>' AS BLOB)");
+        c.execute_batch(&rows).expect("old rows");
+    }
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    check_old_events(&serve);
+    let (payload, _, from_raw) = sqlite_event_row(&file, "old-hook");
+    assert!(from_raw, "the old webhook body was moved out of the payload");
+    assert!(!payload.contains("Legacy-Person"), "{payload}");
+    let (payload, _, from_raw) = sqlite_event_row(&file, "old-soap");
+    assert!(!from_raw && payload.contains("Soap-Person"), "a SOAP payload is kept whole: {payload}");
+}
+
+#[test]
+fn an_old_postgres_database_is_migrated_and_still_reads() {
+    let Some(admin) = postgres_url("an_old_postgres_database_is_migrated_and_still_reads") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_old");
+    let psql = |sql: &str| {
+        let out =
+            Command::new("psql").args([&pg.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    psql(
+        "CREATE TABLE reqflow_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    );
+    for (n, name, sql, sum) in old_migrations("postgres") {
+        psql(&sql);
+        psql(&format!("INSERT INTO reqflow_migrations VALUES ({n}, '{name}', '{sum}', 0)"));
+    }
+    psql(&OLD_ROWS.replace("RAW_HOOK", &format!("convert_to('{OLD_BODY}', 'UTF8')")).replace(
+        "RAW_SOAP",
+        "convert_to('<Envelope><Body><Op><Name>Soap-Person</Name></Op></Body></Envelope>', 'UTF8')",
+    ));
+    let s = setup("lifecycle-old-pg");
+    let serve = start(&s, &pg.url, &[]);
+    check_old_events(&serve);
+    let moved = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-hook'");
+    assert!(moved.starts_with('t') && !moved.contains("Legacy-Person"), "{moved}");
+    let kept = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-soap'");
+    assert!(kept.starts_with('f') && kept.contains("Soap-Person"), "{kept}");
+}
