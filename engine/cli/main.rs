@@ -9,6 +9,7 @@ mod bench_connectors;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
+mod connections_cmd;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
@@ -88,6 +89,11 @@ enum Command {
     Tokens(tokens_cmd::TokensArgs),
     /// The audit trail of state-changing calls, newest first.
     Audit(tokens_cmd::AuditArgs),
+    /// Each workflow's connections: list them with their state, or check them (a cheap authenticated read).
+    Connections(connections_cmd::ConnectionsArgs),
+    /// Connect a connection by OAuth (`connect workday`: the authorization-code grant; the refresh
+    /// token is stored encrypted).
+    Connect(connections_cmd::ConnectArgs),
     /// Benchmarks: the engine (`runtime`), the seed path end to end (`seed`), connectors, compile.
     Bench(bench::BenchArgs),
 }
@@ -183,6 +189,8 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
         Command::Tokens(a) => tokens_cmd::run(a),
         Command::Audit(a) => tokens_cmd::audit_log(a),
+        Command::Connections(a) => connections_cmd::connections(a),
+        Command::Connect(a) => connections_cmd::connect(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

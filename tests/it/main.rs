@@ -37,6 +37,11 @@
 //!   cookie sessions with CSRF-checked state changes, logout; no asset names another host; a
 //!   real Chromium (playwright-core) logs in, reads a failed run, retries it after a fix on the
 //!   latest version, and checks the read scope; screenshots in `target/console-screenshots/`.
+//! - `connections`: `reqflow connect workday` (the authorization-code grant against the sandbox:
+//!   wrong state, reused code, unregistered redirect URI refused; the refresh token stored
+//!   encrypted and used by `serve` on the next start; SQLite and PostgreSQL), the admin API's
+//!   connect and callback, connection checks (ok, auth, permission naming the domain, network,
+//!   config) from the CLI, the API and `serve --check-connections`, `connections list`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -47,6 +52,7 @@ mod backlog;
 mod builder;
 mod cli;
 mod compile;
+mod connections;
 mod console;
 mod crash;
 mod edge;

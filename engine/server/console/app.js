@@ -1,8 +1,9 @@
-// The console's router: hash routes #/runs, #/runs/{id}, #/events.
+// The console's router: hash routes #/runs, #/runs/{id}, #/events, #/connections.
 import { loadSession, logout, el, errorBox } from './api.js';
 import { runsPage } from './runs.js';
 import { runPage } from './run.js';
 import { eventsPage } from './events.js';
+import { connectionsPage } from './connections.js';
 
 const main = document.getElementById('main');
 let stop = null; // the current page's cleanup (its polling timer)
@@ -22,6 +23,7 @@ function route() {
   try {
     if (section === 'runs' && parts[1]) stop = runPage(main, decodeURIComponent(parts[1]));
     else if (section === 'events') stop = eventsPage(main, params);
+    else if (section === 'connections') stop = connectionsPage(main);
     else stop = runsPage(main, params);
   } catch (e) {
     main.append(errorBox(e));

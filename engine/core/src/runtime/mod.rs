@@ -61,6 +61,7 @@ mod accept;
 pub mod api_deploy;
 pub mod backlog;
 pub mod clock;
+pub mod connections;
 pub mod deploy;
 mod dispatch;
 pub mod event_view;
@@ -231,6 +232,8 @@ pub(crate) struct Inner {
     /// Evaluated connection settings by workflow version (content hash) and
     /// name: they read only `secrets` and `vars`, which do not change while the engine runs.
     pub connections: std::sync::Mutex<HashMap<String, HashMap<String, crate::action::Connection>>>,
+    /// OAuth connects waiting for their callback (`connections.rs`).
+    pub(crate) pending_connects: connections::PendingConnects,
 }
 
 /// A canned answer for an action step (`reqflow test`): the action is not
@@ -310,6 +313,7 @@ impl Engine {
             deploys: std::sync::Mutex::new(deploy::Deploys::default()),
             stubs: std::sync::Mutex::new(HashMap::new()),
             connections: std::sync::Mutex::new(HashMap::new()),
+            pending_connects: Default::default(),
         });
         Engine { inner }
     }

@@ -32,6 +32,7 @@ pub const ASSETS: &[Asset] = &[
     Asset { name: "runs.js", content_type: JS, body: include_str!("../../console/runs.js") },
     Asset { name: "run.js", content_type: JS, body: include_str!("../../console/run.js") },
     Asset { name: "events.js", content_type: JS, body: include_str!("../../console/events.js") },
+    Asset { name: "connections.js", content_type: JS, body: include_str!("../../console/connections.js") },
 ];
 
 /// Every embedded file with its name, the two pages included (for the test
