@@ -18,7 +18,7 @@
 //! - `reqflow connections list` / `GET /api/connections`: type and state, no secret.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -166,12 +166,11 @@ fn query(q: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() + 1 {
-                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
+            let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let (b'%', Some(v)) = (b[i], hex) {
+                out.push(v);
+                i += 3;
+                continue;
             }
             out.push(if b[i] == b'+' { b' ' } else { b[i] });
             i += 1;
@@ -571,5 +570,4 @@ fn connect_over_the_admin_api_completes_at_the_callback() {
     assert_eq!(t.json()["ok"], true, "{}", t.body);
     let audit = serve.api("/api/audit").json().to_string();
     assert!(audit.contains("connection.connect.callback") && audit.contains("connection.connect"), "{audit}");
-    let _ = Path::new("");
 }
