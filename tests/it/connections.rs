@@ -571,3 +571,65 @@ fn connect_over_the_admin_api_completes_at_the_callback() {
     let audit = serve.api("/api/audit").json().to_string();
     assert!(audit.contains("connection.connect.callback") && audit.contains("connection.connect"), "{audit}");
 }
+
+/// Node, Chromium and playwright-core, or the reason they cannot be used.
+fn browser_tools(root: &std::path::Path) -> Result<(), String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        return Err("/usr/bin/chromium is missing (apt-get install chromium)".into());
+    }
+    if !root.join("tests/browser/node_modules/playwright-core/package.json").exists() {
+        return Err("playwright-core is not installed (cd tests/browser && npm ci)".into());
+    }
+    Ok(())
+}
+
+/// The console's Connections page in a real Chromium (`tests/browser/connections.mjs`):
+/// type and state listed, Test answers ok / auth / network, no Test button for a read session;
+/// an admin connects Workday through the sandbox's consent page and sees it connected;
+/// screenshots in `target/console-screenshots/`.
+#[test]
+fn the_connections_page_in_a_real_browser() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Err(why) = browser_tools(&root) {
+        assert!(std::env::var("REQFLOW_REQUIRE_BROWSER").as_deref() != Ok("1"), "REQFLOW_REQUIRE_BROWSER=1 but {why}");
+        crate::harness::note_skipped(&format!("SKIPPED: connections::the_connections_page_in_a_real_browser: {why}"));
+        return;
+    }
+    let s = Setup::new("connect-browser", None);
+    let serve = s.serve(&[]);
+    let operate = crate::harness::create_token(&s.db, "browser-op", "operate", &[]);
+    let read = crate::harness::create_token(&s.db, "browser-read", "read", &[]);
+    let admin = crate::harness::create_token(&s.db, "browser-admin", "admin", &[]);
+    let out = s.dir.join("browser");
+    let result = Command::new("node")
+        .arg(root.join("tests/browser/connections.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("BASE", format!("http://127.0.0.1:{}", serve.admin))
+        .env("OPERATE", &operate)
+        .env("READ", &read)
+        .env("ADMIN", &admin)
+        .env("SANDBOX", s.sandbox_url())
+        .env("SECRET_CANARY", WORKABLE_TOKEN)
+        .env("OUT", &out)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    eprintln!("{stdout}{stderr}");
+    let shots = root.join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).expect("shots dir");
+    for e in std::fs::read_dir(&out).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "png") {
+            std::fs::copy(e.path(), shots.join(e.file_name())).expect("copy");
+        }
+    }
+    assert!(result.status.success(), "the browser test failed:\n{stdout}\n{stderr}\n{}", serve.log_text());
+    for name in ["connections", "connections-read-dark", "connect-consent", "connect-callback", "connections-connected"]
+    {
+        assert!(out.join(format!("{name}.png")).exists(), "screenshot {name}");
+    }
+}

@@ -300,7 +300,7 @@ impl Engine {
         let r = match out {
             Ok(detail) => {
                 let what = detail.get("read").and_then(Value::as_str).unwrap_or("an authenticated read").to_owned();
-                report(true, None, format!("ok: {what}"), detail)
+                report(true, None, what, detail)
             }
             Err(f) => report(false, Some(f.class), f.message, Value::Null),
         };
