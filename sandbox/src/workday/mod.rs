@@ -4,8 +4,8 @@
 //! seeded with candidates, job requisitions, job applications in the
 //! assessment step, and job postings ([`mod@seed`]).
 //!
-//! Also the OAuth consent page (`/{tenant}/authorize`, [`oauth`]) and the
-//! permission-fault switch (`/_sandbox/workday/deny`, [`permissions`]).
+//! Also the OAuth consent page (`/{tenant}/authorize`, `oauth.rs`) and the
+//! permission-fault switch (`/_sandbox/workday/deny`, `permissions.rs`).
 //!
 //! SOAP operations: `Get_Candidates`, `Put_Candidate`,
 //! `Put_Candidate_Attachment`, `Assess_Candidate` (idempotent per

@@ -1,7 +1,7 @@
 //! The workflows' connections as operators see them: listed with their type
 //! and state, checked with a cheap authenticated read, and connected by an
 //! OAuth 2.0 authorization-code grant — through the connection type's
-//! [`ConnectionHooks`](crate::connection::ConnectionHooks), so the engine
+//! [`ConnectionHooks`], so the engine
 //! knows no ATS.
 //!
 //! Used by `reqflow connections list|test`, `reqflow connect`, `serve
