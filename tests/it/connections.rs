@@ -79,6 +79,10 @@ connections:
     type: http
     base_url: "http://127.0.0.1:{{ vars.DEAD_PORT }}"
     health: { path: /status }
+  https_untrusted:
+    type: http
+    base_url: "https://localhost:{{ vars.TLS_PORT }}"
+    health: { path: /status }
   unset:
     type: workable
     base_url: "{{ vars.SANDBOX }}"
@@ -117,6 +121,7 @@ impl Setup {
             ("REQFLOW_SECRET_KEY".into(), TEST_STATE_KEY.into()),
             ("REQFLOW_VAR_SANDBOX".into(), self.sandbox_url()),
             ("REQFLOW_VAR_DEAD_PORT".into(), dead_port().to_string()),
+            ("REQFLOW_VAR_TLS_PORT".into(), tls_port().to_string()),
             ("REQFLOW_SECRET_WORKDAY_CLIENT_ID".into(), CLIENT_ID.into()),
             ("REQFLOW_SECRET_WORKDAY_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
             ("REQFLOW_SECRET_WORKABLE_TOKEN".into(), WORKABLE_TOKEN.into()),
@@ -157,6 +162,36 @@ impl Setup {
 fn dead_port() -> u16 {
     static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
     *PORT.get_or_init(free_port)
+}
+
+/// A TLS server with a self-signed certificate nobody trusts (rcgen, rustls): it completes
+/// what handshakes it can and closes. Started once per test process.
+fn tls_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+        let cert = made.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![cert], key)
+                .expect("server config"),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for mut sock in listener.incoming().flatten() {
+                let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else { continue };
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = conn.complete_io(&mut sock);
+            }
+        });
+        port
+    })
 }
 
 /// `a=b&c=d`, percent-decoded.
@@ -459,6 +494,43 @@ fn an_existing_refresh_token_is_stored_encrypted() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_grant"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[test]
+fn a_pasted_code_connects_and_a_pasted_url_with_another_state_is_refused() {
+    let s = Setup::new("connect-paste", None);
+    let redirect = "http://127.0.0.1:9/registered-callback";
+    let paste = |wrong_state: bool| {
+        let mut child = s.spawn(&[
+            "connect",
+            "workday",
+            "--workflow",
+            "wd-connected",
+            "--connection",
+            "workday",
+            "--code-stdin",
+            "--redirect-uri",
+            redirect,
+        ]);
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("authorize URL");
+        let q = query(line.trim().split_once('?').expect("query").1);
+        assert_eq!(param(&q, "redirect_uri"), redirect);
+        let (code, state) = code_of(&consent(s.sb.1, CLIENT_ID, redirect, &param(&q, "state")), redirect);
+        let state = if wrong_state { "another-state".to_owned() } else { state };
+        writeln!(child.stdin.take().expect("stdin"), "{redirect}?code={}&state={}", enc(&code), enc(&state))
+            .expect("paste");
+        let out = child.wait_with_output().expect("connect");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = paste(true);
+    assert!(!ok, "a pasted URL with another state is refused");
+    assert!(err.contains("`state` is not the one this command gave"), "{err}");
+    let (ok, err) = paste(false);
+    assert!(ok, "{err}");
+    let (ok, out, err) = s.run(&["connections", "test", "--workflow", "wd-connected"]);
+    assert!(ok, "{out}\n{err}");
+}
+
 fn by_name(reports: &Value) -> std::collections::HashMap<String, Value> {
     reports
         .as_array()
@@ -483,6 +555,7 @@ fn checks_answer_ok_or_the_failure_class() {
     assert_eq!(class("workable_revoked").as_deref(), Some("auth"), "{}", r["workable_revoked"]);
     assert_eq!(class("workday_wrong").as_deref(), Some("auth"), "{}", r["workday_wrong"]);
     assert_eq!(class("http_down").as_deref(), Some("network"), "{}", r["http_down"]);
+    assert_eq!(class("https_untrusted").as_deref(), Some("tls"), "{}", r["https_untrusted"]);
     assert_eq!(class("unset").as_deref(), Some("config"), "{}", r["unset"]);
     assert!(r["unset"]["message"].as_str().unwrap_or("").contains("NEVER_SET_TOKEN"), "{}", r["unset"]);
     for secret in [WORKABLE_TOKEN, WORKABLE_REVOKED, WRONG_PASSWORD, ISU_PASSWORD] {
@@ -514,7 +587,7 @@ fn checks_answer_ok_or_the_failure_class() {
     wait_for(
         || {
             let log = serve.log_text();
-            log.contains("connection check ok") && log.matches("connection check").count() >= 8
+            log.contains("connection check ok") && log.matches("connection check").count() >= 9
         },
         "every connection checked at start",
     );

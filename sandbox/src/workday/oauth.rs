@@ -129,7 +129,7 @@ fn code_grant(sb: &Sandbox, id: &str, secret: &str, form: &BTreeMap<String, Stri
         }
         grant["used"] = Value::Bool(true);
         let n = w.next_number();
-        let refresh = format!("wd-refresh-{n:06}-{}", fastrand_hex());
+        let refresh = format!("wd-refresh-{n:06}-{}", nonce_hex());
         w.refresh_tokens.push(refresh.clone());
         let token = format!("wd-access-{:06}", w.next_number());
         w.access_tokens.insert(token.clone(), crate::util::now_secs() + EXPIRES_IN);
@@ -138,7 +138,9 @@ fn code_grant(sb: &Sandbox, id: &str, secret: &str, form: &BTreeMap<String, Stri
     })
 }
 
-fn fastrand_hex() -> String {
+/// A few hex digits that differ between codes and tokens issued in one run
+/// (not a secret: the sandbox's codes only need to be distinct).
+fn nonce_hex() -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{:08x}", nanos ^ std::process::id())
@@ -243,7 +245,7 @@ pub(crate) async fn authorize_post(State(sb): State<Sandbox>, Path(tenant): Path
     let location = if q.decision == "approve" {
         let code = sb.update(|d| {
             let w = &mut d.workday;
-            let code = format!("wd-code-{:06}-{}", w.next_number(), fastrand_hex());
+            let code = format!("wd-code-{:06}-{}", w.next_number(), nonce_hex());
             w.codes.insert(
                 code.clone(),
                 json!({"client_id": q.client_id, "redirect_uri": q.redirect_uri, "state": q.state,

@@ -159,6 +159,15 @@ impl PendingConnects {
     }
 }
 
+fn unknown_connection(wf: &CompiledWorkflow, name: &str) -> ConnectionError {
+    let known: Vec<&str> = wf.connections.keys().map(String::as_str).collect();
+    ConnectionError::UnknownConnection {
+        workflow: wf.id.clone(),
+        name: name.to_owned(),
+        known: if known.is_empty() { "none".into() } else { known.join(", ") },
+    }
+}
+
 /// 32 random bytes as hex: an unguessable `state`.
 fn random_state() -> Result<String, ConnectionError> {
     let mut bytes = [0u8; 32];
@@ -177,12 +186,7 @@ impl Engine {
     /// A connection's settings evaluated with the secrets and vars.
     pub fn evaluate_connection(&self, wf: &CompiledWorkflow, name: &str) -> Result<Connection, ConnectionError> {
         let Some(c) = wf.connections.get(name) else {
-            let known: Vec<&str> = wf.connections.keys().map(String::as_str).collect();
-            return Err(ConnectionError::UnknownConnection {
-                workflow: wf.id.clone(),
-                name: name.to_owned(),
-                known: if known.is_empty() { "none".into() } else { known.join(", ") },
-            });
+            return Err(unknown_connection(wf, name));
         };
         let settings = self.settings();
         let scope = settings.scope();
@@ -251,11 +255,7 @@ impl Engine {
 
     /// Checks one connection of `wf` with its type's cheap authenticated read.
     pub async fn check_connection(&self, wf: &CompiledWorkflow, name: &str) -> Result<CheckReport, ConnectionError> {
-        let kind = wf
-            .connections
-            .get(name)
-            .map(|c| c.kind.clone())
-            .ok_or_else(|| self.evaluate_connection(wf, name).err().unwrap_or(ConnectionError::BadState))?;
+        let kind = wf.connections.get(name).map(|c| c.kind.clone()).ok_or_else(|| unknown_connection(wf, name))?;
         let started = Instant::now();
         let checked_at = rfc3339(now_ms());
         let report = |ok: bool, class: Option<FailureClass>, message: String, detail: Value| CheckReport {
