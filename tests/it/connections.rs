@@ -79,6 +79,12 @@ connections:
     type: http
     base_url: "http://127.0.0.1:{{ vars.DEAD_PORT }}"
     health: { path: /status }
+  http_slow:
+    type: http
+    base_url: "{{ vars.SANDBOX }}"
+    timeout: 300ms
+    auth: { bearer: "{{ secrets.WORKABLE_TOKEN }}" }
+    health: { path: /spi/v3/jobs }
   https_untrusted:
     type: http
     base_url: "https://localhost:{{ vars.TLS_PORT }}"
@@ -582,12 +588,20 @@ fn checks_answer_ok_or_the_failure_class() {
     assert!(r["workday_isu"]["message"].as_str().unwrap_or("").contains("not authorized"), "{out}");
     http(s.sb.1, "DELETE", "/_sandbox/workday/deny", &[], b"");
 
+    // No answer within the connection's timeout: class timeout.
+    let slow = r#"{"delay_ms": 2000, "path_prefix": "/spi/v3/jobs"}"#;
+    assert_eq!(crate::harness::post_json(s.sb.1, "/_sandbox/faults", &[], slow).status, 200);
+    let (_, out, _) = s.run(&["connections", "test", "--workflow", "checks", "http_slow", "--json"]);
+    let r = by_name(&serde_json::from_str(&out).expect("json"));
+    assert_eq!(r["http_slow"]["class"], "timeout", "{out}");
+    http(s.sb.1, "DELETE", "/_sandbox/faults", &[], b"");
+
     // `serve --check-connections` logs each result; the API answers the same.
     let serve = s.serve(&["--check-connections"]);
     wait_for(
         || {
             let log = serve.log_text();
-            log.contains("connection check ok") && log.matches("connection check").count() >= 9
+            log.contains("connection check ok") && log.matches("connection check").count() >= 10
         },
         "every connection checked at start",
     );
