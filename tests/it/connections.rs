@@ -643,6 +643,12 @@ fn connect_over_the_admin_api_completes_at_the_callback() {
     let state = param(&q, "state");
     let (code, _) = code_of(&consent(s.sb.1, CLIENT_ID, &redirect, &state), &redirect);
     // A wrong state is refused and changes nothing; the right one connects, once.
+    // The tokenless callback: only on the admin listener; without a valid state, no data, no change.
+    assert_eq!(reqflow_server::OAUTH_CALLBACK_PATH, "/connect/callback");
+    assert_eq!(http(serve.port, "GET", "/connect/callback", &[], b"").status, 404, "not on the public listener");
+    let bare = http(serve.admin, "GET", "/connect/callback", &[], b"");
+    assert_eq!(bare.status, 400, "{}", bare.body);
+    assert!(!bare.body.contains("wd-connected") && !bare.body.contains("workday"), "{}", bare.body);
     let cb = |code: &str, state: &str| {
         http(serve.admin, "GET", &format!("/connect/callback?code={}&state={}", enc(code), enc(state)), &[], b"")
     };

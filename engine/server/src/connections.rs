@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Where the callback is served on the admin plane.
-pub(crate) const CALLBACK_PATH: &str = "/connect/callback";
+/// Where the callback is served on the admin plane (the one route there besides the
+/// console's login routes that takes no token).
+pub const CALLBACK_PATH: &str = "/connect/callback";
 
 fn api_error(e: ConnectionError) -> ApiError {
     match e {

@@ -53,6 +53,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use reqflow_engine::runtime::Engine;
 use reqflow_engine::store::Scope;
 
+pub use connections::CALLBACK_PATH as OAUTH_CALLBACK_PATH;
 pub use error::ApiError;
 pub use hooks::request as trigger_request;
 
