@@ -11,6 +11,7 @@ mod bench_erase;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
+mod connections_cmd;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
@@ -103,6 +104,11 @@ enum Command {
     /// Erase one subject in every workflow: in-flight runs cancelled, then its events, runs, attempts, step
     /// results and dedupe keys deleted.
     Erase(subjects_cmd::SubjectArgs),
+    /// Each workflow's connections: list them with their state, or check them (a cheap authenticated read).
+    Connections(connections_cmd::ConnectionsArgs),
+    /// Connect a connection by OAuth (`connect workday`: the authorization-code grant; the refresh
+    /// token is stored encrypted).
+    Connect(connections_cmd::ConnectArgs),
     /// Benchmarks: the engine (`runtime`), the seed path end to end (`seed`), connectors, compile.
     Bench(bench::BenchArgs),
 }
@@ -202,6 +208,8 @@ fn main() -> ExitCode {
         Command::Purge(a) => purge_cmd::run(a),
         Command::Export(a) => subjects_cmd::export(a),
         Command::Erase(a) => subjects_cmd::erase(a),
+        Command::Connections(a) => connections_cmd::connections(a),
+        Command::Connect(a) => connections_cmd::connect(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

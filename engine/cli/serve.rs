@@ -87,6 +87,10 @@ pub(crate) struct ServeArgs {
     /// deleted.
     #[arg(long, value_parser = parse_retain)]
     retain: Option<std::time::Duration>,
+    /// Check every connection at start (a cheap authenticated read each, as `reqflow connections
+    /// test`) and log each result; serving does not wait for them nor stop on a failure.
+    #[arg(long)]
+    check_connections: bool,
 }
 
 /// Where the admin plane listens.
@@ -257,6 +261,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let served = report.workflows.len() + api.len();
         engine.load_with_api(report.workflows.clone(), api).await?;
         let running = engine.start();
+        if args.check_connections {
+            tokio::spawn(crate::connections_cmd::check_at_start(engine.clone()));
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let reload = crate::reload::ReloadOptions {
             path: args.workflows.clone(),

@@ -45,6 +45,11 @@
 //!   (`GET /api/subjects/{v}`, `reqflow export`) and erasure (`DELETE …`, `reqflow erase`: a run
 //!   in flight cancelled, no trace in the SQLite file/WAL or any PostgreSQL row, audited without
 //!   the value); retention with a test clock (`reqflow purge --at`), run counts kept.
+//! - `connections`: `reqflow connect workday` (the authorization-code grant against the sandbox:
+//!   wrong state, reused code, unregistered redirect URI refused; the refresh token stored
+//!   encrypted and used by `serve` on the next start; SQLite and PostgreSQL), the admin API's
+//!   connect and callback, connection checks (ok, auth, permission naming the domain, network,
+//!   config) from the CLI, the API and `serve --check-connections`, `connections list`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -55,6 +60,7 @@ mod backlog;
 mod builder;
 mod cli;
 mod compile;
+mod connections;
 mod console;
 mod crash;
 mod edge;

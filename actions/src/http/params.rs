@@ -24,6 +24,25 @@ pub struct HttpConnection {
     /// Per-request timeout, e.g. `30s` (default `30s`).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A cheap request that `reqflow connections test` sends to check the connection (with its
+    /// `auth:` and `headers:`), e.g. `{path: /me}`. Without it, the check only evaluates the settings.
+    #[serde(default)]
+    pub health: Option<HealthCheck>,
+}
+
+/// `health:` of an `http` connection: one request whose answer says the connection works.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// HTTP method (default `GET`).
+    #[serde(default)]
+    pub method: Option<HttpMethod>,
+    /// Path relative to `base_url`, e.g. `/me`.
+    pub path: String,
+    /// Statuses that mean "working" (default: any 2xx). 401 reads as an auth failure, 403 as a
+    /// missing permission.
+    #[serde(default)]
+    pub expect: Option<Vec<u16>>,
 }
 
 /// Credentials of an `http` connection.

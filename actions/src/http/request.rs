@@ -66,11 +66,15 @@ impl Action for HttpRequest {
             if let Some(h) = &conn.idempotency_header {
                 req = req.header(header_name(h)?, header_value(h, &cx.idempotency_key())?);
             }
-            if let Some(t) = &conn.timeout {
-                req = req.timeout(parse_timeout(t)?);
-            }
         }
-        if let Some(t) = cx.timeout {
+        // The shorter of the connection's `timeout:` and the step's: the step's
+        // (always set by the engine) must not lift the connection's bound.
+        let conn_timeout = conn.as_ref().and_then(|c| c.timeout.as_deref()).map(parse_timeout).transpose()?;
+        let timeout = match (conn_timeout, cx.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(t) = timeout {
             req = req.timeout(t);
         }
         for (k, v) in &p.headers {

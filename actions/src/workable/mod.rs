@@ -3,6 +3,7 @@
 //! `workable.*` actions ([`actions`]).
 
 pub mod actions;
+pub mod check;
 pub mod client;
 mod connection;
 mod params;
@@ -16,10 +17,13 @@ pub use params::*;
 /// Registers the `workable` connection type and the `workable.*` actions.
 pub fn register(registry: &mut Registry) {
     use actions::*;
-    registry.register_connection_type(ConnectionType::of::<WorkableConnection>(
-        "workable",
-        "Workable SPI v3: account subdomain (or base URL) and token",
-    ));
+    registry.register_connection_type(
+        ConnectionType::of::<WorkableConnection>(
+            "workable",
+            "Workable SPI v3: account subdomain (or base URL) and token",
+        )
+        .with_hooks(std::sync::Arc::new(check::WorkableHooks)),
+    );
     registry
         .register(JobsList)
         .register(JobsGet)

@@ -47,9 +47,46 @@ fn lock_for(key: &str) -> Arc<tokio::sync::Mutex<()>> {
     map.entry(key.to_owned()).or_default().clone()
 }
 
+/// Where a connected connection's credentials are kept in the shared state
+/// (encrypted): one entry per workflow and connection name. The value holds
+/// `refresh_token`, the cached `access_token` and `expires_at`, and what
+/// `connections list` shows (`connected_at`, `how`, `last_refresh`, `last_error`).
+pub fn connected_key(workflow: &str, connection: &str) -> String {
+    format!("workday.connected.{workflow}.{connection}")
+}
+
+/// Where the access token of a connection with a `refresh_token:` setting
+/// is cached, and what that entry holds (`None` for an ISU).
+pub async fn stored_state(
+    cx: &ActionContext,
+    conn: &WorkdayConnection,
+) -> Result<Option<(String, Value)>, ActionError> {
+    let WorkdayAuth::Oauth { client_id, refresh_token, .. } = &conn.auth else {
+        return Ok(None);
+    };
+    if let Some(c) = &cx.connection {
+        let key = connected_key(&cx.workflow, &c.name);
+        if let Some(v) = cx.state.get(&key).await? {
+            return Ok(Some((key, v)));
+        }
+    }
+    match refresh_token {
+        Some(rt) => {
+            let key = state_key(conn, client_id, rt);
+            let v = cx.state.get(&key).await?.unwrap_or(Value::Null);
+            Ok(Some((key, v)))
+        }
+        None => Ok(None),
+    }
+}
+
 /// A bearer token for an OAuth connection (`None` for an ISU). With
 /// `rejected`, the caller saw that token refused: a different stored token is
 /// used if another task refreshed meanwhile, else a new one is fetched.
+///
+/// The refresh token is the connected one (`reqflow connect workday`, kept
+/// encrypted under [`connected_key`]) when there is one, else the
+/// `refresh_token:` setting.
 pub async fn bearer(
     cx: &ActionContext,
     conn: &WorkdayConnection,
@@ -58,7 +95,21 @@ pub async fn bearer(
     let WorkdayAuth::Oauth { client_id, client_secret, refresh_token, client_auth, .. } = &conn.auth else {
         return Ok(None);
     };
-    let key = state_key(conn, client_id, refresh_token);
+    let name = cx.connection.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+    let connected = connected_key(&cx.workflow, &name);
+    // The connected entry wins; the lock is per entry, so take it on the one in use.
+    let (key, configured) = if cx.state.get(&connected).await?.is_some() {
+        (connected, None)
+    } else if let Some(rt) = refresh_token {
+        (state_key(conn, client_id, rt), Some(rt.clone()))
+    } else {
+        return Err(ActionError::permanent(format!(
+            "connection `{name}` has no refresh token: connect it (`reqflow connect workday --workflow {} \
+             --connection {name}`) or set `refresh_token:`",
+            cx.workflow
+        ))
+        .with_code("workday.not_connected"));
+    };
     let now = chrono::Utc::now().timestamp();
     let lock = lock_for(&key);
     let _guard = lock.lock().await;
@@ -72,35 +123,56 @@ pub async fn bearer(
             return Ok(Some(token.to_owned()));
         }
     }
-    let refresh = stored_refresh.unwrap_or_else(|| refresh_token.clone());
-    let got = fetch(conn, client_id, client_secret, &refresh, *client_auth).await?;
-    cx.state
-        .put(
-            &key,
-            json!({
-                "access_token": got.access.token,
-                "expires_at": got.access.expires_at,
-                "refresh_token": got.refresh.unwrap_or(refresh),
-            }),
-        )
-        .await?;
+    let Some(refresh) = stored_refresh.or(configured) else {
+        return Err(ActionError::permanent(format!("connection `{name}`: the stored connection has no refresh token"))
+            .with_code("workday.not_connected"));
+    };
+    let mut entry = match stored {
+        Some(Value::Object(m)) => m,
+        _ => Default::default(),
+    };
+    let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let got = match fetch(conn, client_id, client_secret, &grant, *client_auth).await {
+        Ok(g) => g,
+        Err(e) => {
+            // Kept for `connections list`; failing to record it must not hide the error.
+            entry.insert("last_error".into(), json!({"at": now_ms(), "message": e.message}));
+            let _ = cx.state.put(&key, Value::Object(entry)).await;
+            return Err(e);
+        }
+    };
+    entry.insert("access_token".into(), json!(got.access.token));
+    entry.insert("expires_at".into(), json!(got.access.expires_at));
+    entry.insert("refresh_token".into(), json!(got.refresh.unwrap_or(refresh)));
+    entry.insert("last_refresh".into(), json!(now_ms()));
+    entry.remove("last_error");
+    cx.state.put(&key, Value::Object(entry)).await?;
     Ok(Some(got.access.token))
 }
 
-struct Fetched {
-    access: AccessToken,
-    refresh: Option<String>,
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
-async fn fetch(
+/// Tokens from the token endpoint.
+pub struct Fetched {
+    /// The access token.
+    pub access: AccessToken,
+    /// A new refresh token, if one came.
+    pub refresh: Option<String>,
+}
+
+/// One call to the token endpoint with `grant` (`grant_type` and its fields)
+/// and the client credentials.
+pub async fn fetch(
     conn: &WorkdayConnection,
     client_id: &str,
     client_secret: &str,
-    refresh_token: &str,
+    grant: &[(&str, &str)],
     how: ClientAuth,
 ) -> Result<Fetched, ActionError> {
     let url = conn.token_url().map_err(|e| ActionError::permanent(e).with_code("connection.invalid"))?;
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
     let mut req = client().post(&url);
     match how {
         ClientAuth::Basic => req = req.basic_auth(client_id, Some(client_secret)),

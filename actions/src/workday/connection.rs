@@ -46,8 +46,16 @@ pub enum WorkdayAuth {
         client_id: String,
         /// API client secret.
         client_secret: String,
-        /// The refresh token generated for the integration user.
-        refresh_token: String,
+        /// The refresh token generated for the integration user. Leave it out once the connection
+        /// is connected (`reqflow connect workday`): the refresh token is then kept encrypted in
+        /// the store, and a connected one is used even when this is set.
+        #[serde(default)]
+        refresh_token: Option<String>,
+        /// The authorization endpoint `reqflow connect` sends a person to, on the tenant's UI
+        /// host, e.g. `https://impl.workday.com/acme/authorize` (default `{base}/{tenant}/authorize`,
+        /// which is right for `reqflow sandbox`).
+        #[serde(default)]
+        authorize_url: Option<String>,
         /// How the client credentials are sent: `basic` (default) or `body`.
         #[serde(default)]
         client_auth: ClientAuth,
@@ -95,6 +103,14 @@ impl WorkdayConnection {
             return Ok(u.clone());
         }
         Ok(join(&self.base()?, &format!("ccx/oauth2/{}/token", self.tenant)))
+    }
+
+    /// The authorization endpoint: `authorize_url`, else `{base}/{tenant}/authorize`.
+    pub fn authorize_endpoint(&self) -> Result<String, String> {
+        if let WorkdayAuth::Oauth { authorize_url: Some(u), .. } = &self.auth {
+            return Ok(u.clone());
+        }
+        Ok(join(&self.base()?, &format!("{}/authorize", self.tenant)))
     }
 
     /// `{base}/ccx/api/{path}`.

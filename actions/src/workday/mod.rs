@@ -16,6 +16,7 @@ pub mod actions;
 pub mod auth;
 pub mod client;
 mod connection;
+pub mod hooks;
 mod params;
 pub mod refs;
 pub mod requests;
@@ -32,10 +33,13 @@ pub use version::WwsVersion;
 /// Registers the `workday` connection type and the `workday.*` actions.
 pub fn register(registry: &mut Registry) {
     use actions::*;
-    registry.register_connection_type(ConnectionType::of::<WorkdayConnection>(
-        "workday",
-        "Workday: web-services host, tenant, version and credentials (ISU or OAuth 2.0)",
-    ));
+    registry.register_connection_type(
+        ConnectionType::of::<WorkdayConnection>(
+            "workday",
+            "Workday: web-services host, tenant, version and credentials (ISU or OAuth 2.0)",
+        )
+        .with_hooks(std::sync::Arc::new(hooks::WorkdayHooks)),
+    );
     registry
         .register(AssessCandidate)
         .register(CandidatesGet)

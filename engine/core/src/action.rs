@@ -51,6 +51,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::connection::ConnectionHooks;
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -401,7 +403,8 @@ impl<A: Action> DynAction for Erased<A> {
     }
 }
 
-/// A connection type: its name and the schema of its settings.
+/// A connection type: its name, the schema of its settings, and what it can
+/// do besides serving actions ([`ConnectionHooks`]: checks, OAuth connect).
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionType {
     /// The name used in `type:`.
@@ -410,12 +413,21 @@ pub struct ConnectionType {
     pub summary: String,
     /// JSON Schema of the settings (every key but `type`).
     pub schema: Value,
+    /// Checks and connect flows, if the type has them.
+    #[serde(skip)]
+    pub hooks: Option<Arc<dyn ConnectionHooks>>,
 }
 
 impl ConnectionType {
     /// A connection type whose settings deserialize into `T`.
     pub fn of<T: JsonSchema>(name: impl Into<String>, summary: impl Into<String>) -> Self {
-        ConnectionType { name: name.into(), summary: summary.into(), schema: schema_of::<T>() }
+        ConnectionType { name: name.into(), summary: summary.into(), schema: schema_of::<T>(), hooks: None }
+    }
+
+    /// With checks and connect flows.
+    pub fn with_hooks(mut self, hooks: Arc<dyn ConnectionHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 }
 

@@ -34,6 +34,7 @@
 
 pub mod action;
 pub mod compile;
+pub mod connection;
 pub mod diagnostics;
 pub mod graph_view;
 mod hash;

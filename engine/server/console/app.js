@@ -1,11 +1,12 @@
 // The console's router: hash routes #/overview, #/runs, #/runs/{id}, #/events,
-// #/workflows, #/workflows/{id}.
+// #/workflows, #/workflows/{id}, #/connections.
 import { loadSession, logout, el, errorBox } from './api.js';
 import { runsPage } from './runs.js';
 import { runPage } from './run.js';
 import { eventsPage } from './events.js';
 import { workflowsPage, workflowPage } from './workflows.js';
 import { overviewPage, startSampling } from './overview.js';
+import { connectionsPage } from './connections.js';
 
 const main = document.getElementById('main');
 let stop = null; // the current page's cleanup (its polling timer)
@@ -28,6 +29,7 @@ function route() {
     else if (section === 'workflows' && parts[1]) stop = workflowPage(main, decodeURIComponent(parts[1]));
     else if (section === 'workflows') stop = workflowsPage(main);
     else if (section === 'overview') stop = overviewPage(main);
+    else if (section === 'connections') stop = connectionsPage(main);
     else stop = runsPage(main, params);
   } catch (e) {
     main.append(errorBox(e));

@@ -34,6 +34,7 @@ mod access;
 mod admin;
 mod api;
 mod builder;
+mod connections;
 pub mod console;
 pub mod edge;
 mod error;
@@ -53,6 +54,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use reqflow_engine::runtime::Engine;
 use reqflow_engine::store::Scope;
 
+pub use connections::CALLBACK_PATH as OAUTH_CALLBACK_PATH;
 pub use error::ApiError;
 pub use hooks::request as trigger_request;
 
@@ -154,6 +156,15 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::GET, "/api/events/{id}", Read, None), get(api::event)),
         (r(Method::POST, "/api/events/{id}/redeliver", Operate, Some("event.redeliver")), post(api::redeliver)),
         (r(Method::POST, "/api/runs/{id}/retry", Operate, Some("run.retry")), post(api::retry)),
+        (r(Method::GET, "/api/connections", Read, None), get(connections::list)),
+        (
+            r(Method::POST, "/api/connections/{workflow}/{name}/test", Operate, Some("connection.test")),
+            post(connections::test),
+        ),
+        (
+            r(Method::POST, "/api/connections/{workflow}/{name}/connect", Admin, Some("connection.connect")),
+            post(connections::connect),
+        ),
         (r(Method::GET, "/api/actions", Read, None), get(builder::actions)),
         // A POST only because it carries a body: it changes nothing, so it is not audited.
         (r(Method::POST, "/api/validate", Read, None), post(builder::validate)),
@@ -203,7 +214,9 @@ fn admin(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
         .with_state(state.clone())
-        .merge(console::router(state))
+        .merge(console::router(state.clone()))
+        // Outside the token guard: the OAuth `state` authorizes it (see connections.rs).
+        .merge(Router::new().route(connections::CALLBACK_PATH, get(connections::callback)).with_state(state))
 }
 
 /// Both planes on one listener (`--admin-listen same`); admin routes still

@@ -311,6 +311,49 @@ fn describe(route: &AdminRoute) -> Option<Op> {
                 ),
             )
         },
+        (&Method::GET, "/api/connections") => op(
+            "listConnections",
+            "connections",
+            "Each workflow's connections: type, configured or not, and what is known of the credentials \
+             (connected, token age, last refresh, last error); never a secret",
+            (
+                200,
+                "The connections",
+                object("`{connections: [{workflow, name, type, status, problem?, checkable, connectable, state}]}`"),
+            ),
+        ),
+        (&Method::POST, "/api/connections/{workflow}/{name}/test") => Op {
+            errors: &[(404, "No such workflow or connection")],
+            ..op(
+                "testConnection",
+                "connections",
+                "Check a connection with a cheap authenticated read; the answer says ok or the failure class \
+                 (auth, permission, network, tls, timeout, config, unexpected) with the message",
+                (
+                    200,
+                    "The check's outcome",
+                    object("`{workflow, connection, type, ok, class?, message, detail?, checked_at, elapsed_ms}`"),
+                ),
+            )
+        },
+        (&Method::POST, "/api/connections/{workflow}/{name}/connect") => Op {
+            body: Some(json_body(schema::<crate::connections::ConnectBody>())),
+            errors: &[
+                (400, "The connection cannot be connected by OAuth, or is not configured"),
+                (404, "No such workflow or connection"),
+            ],
+            ..op(
+                "connectConnection",
+                "connections",
+                "Start an OAuth authorization-code grant: the authorize URL (with a random `state`, valid once \
+                 for 10 minutes); the vendor redirects to `/connect/callback`, which stores the token encrypted",
+                (
+                    200,
+                    "The authorize URL",
+                    object("`{authorize_url, state, redirect_uri, workflow, connection, expires_at}`"),
+                ),
+            )
+        },
         (&Method::GET, "/api/openapi.json") => op(
             "getOpenApi",
             "builder",

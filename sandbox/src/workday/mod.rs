@@ -4,6 +4,9 @@
 //! seeded with candidates, job requisitions, job applications in the
 //! assessment step, and job postings ([`mod@seed`]).
 //!
+//! Also the OAuth consent page (`/{tenant}/authorize`, `oauth.rs`) and the
+//! permission-fault switch (`/_sandbox/workday/deny`, `permissions.rs`).
+//!
 //! SOAP operations: `Get_Candidates`, `Put_Candidate`,
 //! `Put_Candidate_Attachment`, `Assess_Candidate` (idempotent per
 //! `Assess_Candidate_Reference`), `Move_Candidate`, `Get_Job_Requisitions`
@@ -21,6 +24,7 @@ mod assess;
 mod candidates;
 pub mod check;
 mod oauth;
+mod permissions;
 mod requisitions;
 mod rest;
 pub mod seed;
@@ -67,6 +71,12 @@ pub struct WorkdayData {
     pub refresh_tokens: Vec<String>,
     /// Access tokens issued: token → expiry (Unix seconds).
     pub access_tokens: BTreeMap<String, i64>,
+    /// Authorization codes issued by the consent page: code → `{client_id, redirect_uri, state,
+    /// issued_at, used}`.
+    pub codes: BTreeMap<String, Value>,
+    /// The permission-fault switch (`POST /_sandbox/workday/deny`): `{operations: [...], domain}`;
+    /// the SOAP operations listed (all when empty) answer "The task submitted is not authorized".
+    pub denied: Option<Value>,
     /// Counter for ids.
     pub next_id: u64,
 }
@@ -110,6 +120,8 @@ impl WorkdayData {
 pub fn router(_sb: Sandbox) -> Router<Sandbox> {
     Router::new()
         .route("/ccx/oauth2/{tenant}/token", axum::routing::post(oauth::token))
+        .route("/{tenant}/authorize", axum::routing::get(oauth::authorize_page).post(oauth::authorize_post))
+        .route("/_sandbox/workday/deny", axum::routing::post(permissions::deny).delete(permissions::allow))
         .route("/ccx/service/{tenant}/{service}/{version}", axum::routing::post(soap::service))
         .route("/ccx/api/recruiting/v4/{tenant}/jobPostings", axum::routing::get(rest::job_postings))
         .route("/ccx/api/recruiting/v4/{tenant}/jobPostings/{id}", axum::routing::get(rest::job_posting))

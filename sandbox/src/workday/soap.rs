@@ -69,6 +69,22 @@ pub fn validation(message: &str, xpath: Option<&str>) -> Response {
     )
 }
 
+/// Workday's answer to a task the user's security groups may not do.
+fn not_authorized(domain: Option<&str>) -> Response {
+    let esc = reqflow_engine::xml::escape;
+    let detail = match domain {
+        Some(d) => format!("The task submitted is not authorized. Missing permission on domain: {d}"),
+        None => "The task submitted is not authorized.".to_owned(),
+    };
+    xml(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        envelope(&format!(
+            "<SOAP-ENV:Fault xmlns:wd=\"{WD_NS}\"><faultcode>SOAP-ENV:Server.processingError</faultcode><faultstring>Processing error occurred. The task submitted is not authorized.</faultstring><detail><wd:Processing_Fault><wd:Detail_Message>{}</wd:Detail_Message></wd:Processing_Fault></detail></SOAP-ENV:Fault>",
+            esc(&detail)
+        )),
+    )
+}
+
 fn processing(message: &str) -> Response {
     let esc = reqflow_engine::xml::escape;
     xml(
@@ -174,6 +190,9 @@ pub(crate) async fn service(
     let Some(op) = operation(&msg.operation) else {
         return validation(unsupported, None);
     };
+    if let Some(domain) = super::permissions::denied(&sb, &msg.operation) {
+        return not_authorized(domain.as_deref());
+    }
     let xpath = format!("/wd:{}[1]", msg.operation);
     match op(&sb, &msg.element, ver, &xpath) {
         Ok(children) => respond(&msg.operation.replace("_Request", "_Response"), &version, &children),

@@ -61,6 +61,7 @@ mod accept;
 pub mod api_deploy;
 pub mod backlog;
 pub mod clock;
+pub mod connections;
 pub mod deploy;
 mod dispatch;
 pub mod event_view;
@@ -236,6 +237,8 @@ pub(crate) struct Inner {
     pub connections: std::sync::Mutex<HashMap<String, HashMap<String, crate::action::Connection>>>,
     /// The key subjects are hashed with, resolved on first use ([`subjects`]).
     subject_key: tokio::sync::OnceCell<subjects::SubjectKey>,
+    /// OAuth connects waiting for their callback (`connections.rs`).
+    pub(crate) pending_connects: connections::PendingConnects,
 }
 
 /// A canned answer for an action step (`reqflow test`): the action is not
@@ -316,6 +319,7 @@ impl Engine {
             stubs: std::sync::Mutex::new(HashMap::new()),
             connections: std::sync::Mutex::new(HashMap::new()),
             subject_key: tokio::sync::OnceCell::new(),
+            pending_connects: Default::default(),
         });
         Engine { inner }
     }

@@ -34,6 +34,7 @@ pub const ASSETS: &[Asset] = &[
     Asset { name: "events.js", content_type: JS, body: include_str!("../../console/events.js") },
     Asset { name: "workflows.js", content_type: JS, body: include_str!("../../console/workflows.js") },
     Asset { name: "overview.js", content_type: JS, body: include_str!("../../console/overview.js") },
+    Asset { name: "connections.js", content_type: JS, body: include_str!("../../console/connections.js") },
 ];
 
 /// Every embedded file with its name, the two pages included (for the test
