@@ -9,6 +9,7 @@ mod bench_connectors;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
+mod demo;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
@@ -17,8 +18,10 @@ mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
 mod serve;
+mod serve_subscriptions;
 mod serve_tls;
 mod settings;
+mod subscriptions_cmd;
 mod test_cmd;
 mod tokens_cmd;
 mod validate;
@@ -84,6 +87,8 @@ enum Command {
     Test(test_cmd::TestArgs),
     /// Emulate the Workable and Workday APIs locally, for trying workflows and for tests.
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Vendor subscriptions that feed `subscribe:` triggers: sync (create, renew, remove), list.
+    Subscriptions(subscriptions_cmd::SubscriptionsArgs),
     /// API tokens of the admin plane: create, list, revoke.
     Tokens(tokens_cmd::TokensArgs),
     /// The audit trail of state-changing calls, newest first.
@@ -181,6 +186,7 @@ fn main() -> ExitCode {
         Command::Events(a) => events_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Subscriptions(a) => subscriptions_cmd::run(a),
         Command::Tokens(a) => tokens_cmd::run(a),
         Command::Audit(a) => tokens_cmd::audit_log(a),
         Command::Bench(a) => bench::run(a),

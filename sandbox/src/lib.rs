@@ -113,6 +113,16 @@ pub async fn serve(opts: Options) -> Result<(), SandboxError> {
     axum::serve(listener, router(sandbox)).await.map_err(|source| SandboxError::Listen { addr: opts.listen, source })
 }
 
+/// Moves Workable candidate `id` to the stage `stage_slug` (as
+/// `POST /_sandbox/workable/candidates/{id}/move` does) and delivers
+/// `candidate_moved` to the matching subscriptions: `{candidate, deliveries}`,
+/// or `None` when there is no such candidate or stage.
+pub async fn move_workable_candidate(sandbox: &Sandbox, id: &str, stage_slug: &str) -> Option<serde_json::Value> {
+    let candidate = workable::candidates::move_candidate(sandbox, id, stage_slug, None).ok()?;
+    let deliveries = workable::deliver_now(sandbox, "candidate_moved", &candidate, Some(stage_slug)).await;
+    Some(serde_json::json!({ "candidate": candidate, "deliveries": deliveries }))
+}
+
 /// A sandbox running in the background.
 #[derive(Debug)]
 pub struct Running {

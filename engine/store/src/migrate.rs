@@ -40,6 +40,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
     },
+    Migration {
+        version: 9,
+        name: "subscriptions",
+        sql: include_str!("../migrations/sqlite/0009_subscriptions.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -58,6 +63,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "api_deployments",
         sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "subscriptions",
+        sql: include_str!("../migrations/postgres/0009_subscriptions.sql"),
     },
 ];
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 pub use graph::StepGraph;
-pub use trigger::{CompiledAuth, CompiledHmac, CompiledTrigger, SchedulePlan};
+pub use trigger::{CompiledAuth, CompiledHmac, CompiledSubscribe, CompiledTrigger, SchedulePlan};
 
 use crate::action::{DynAction, Registry};
 use crate::diagnostics::{Diagnostic, SourceFile, codes};
@@ -227,7 +227,8 @@ pub fn compile(
     // Trigger.
     let trigger = {
         let mut ec = ExprCompiler { text: &text, templates: &mut templates, diags: &mut diags };
-        trigger::compile(&spec.trigger, &mut ec)
+        let cx = trigger::TriggerContext { connections: &spec.connections, registry };
+        trigger::compile(&spec.trigger, &mut ec, &cx)
     };
 
     // Steps: ids, needs, graph, then each step's content.

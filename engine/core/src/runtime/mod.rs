@@ -74,6 +74,7 @@ mod scheduler;
 pub mod sealed;
 pub mod secrets;
 pub mod settings;
+pub mod subscriptions;
 pub mod tokens;
 pub mod trigger;
 pub mod vars;

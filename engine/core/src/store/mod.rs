@@ -21,14 +21,17 @@
 //! - [`WorkflowStore`]: the source of each workflow version runs were started
 //!   with, so a retry can use the original definition;
 //! - [`TokenStore`], [`AuditStore`]: the admin plane's API tokens (hashes
-//!   only) and the audit trail of state-changing calls.
+//!   only) and the audit trail of state-changing calls;
+//! - [`SubscriptionStore`]: the vendor subscriptions the engine manages.
 //!
 //! Times are Unix milliseconds (UTC) throughout.
 
 mod access;
+mod subscriptions;
 mod types;
 
 pub use access::*;
+pub use subscriptions::*;
 pub use types::*;
 
 use crate::action::{BoxFuture, SharedState};
@@ -256,7 +259,16 @@ pub trait WorkflowStore: Send + Sync {
 
 /// Everything the runtime needs from a database.
 pub trait Store:
-    EventStore + QueueStore + StepStore + RunStore + ScheduleStore + WorkflowStore + TokenStore + AuditStore + SharedState
+    EventStore
+    + QueueStore
+    + StepStore
+    + RunStore
+    + ScheduleStore
+    + WorkflowStore
+    + TokenStore
+    + AuditStore
+    + SubscriptionStore
+    + SharedState
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

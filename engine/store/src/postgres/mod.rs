@@ -19,6 +19,7 @@ mod meta;
 mod queue;
 mod runs;
 mod steps;
+mod subscriptions;
 
 use std::fmt;
 use std::str::FromStr;

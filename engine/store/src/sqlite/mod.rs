@@ -23,6 +23,7 @@ mod meta;
 mod queue;
 mod runs;
 mod steps;
+mod subscriptions;
 mod writer;
 
 use std::fmt;
