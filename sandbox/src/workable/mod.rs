@@ -40,6 +40,9 @@ pub struct WorkableData {
     /// How long new subscriptions are valid, in seconds (default: a year).
     #[serde(default)]
     pub subscription_validity_secs: Option<u64>,
+    /// How many subscriptions were ever created (ids are not reused).
+    #[serde(default)]
+    pub subscriptions_created: u64,
 }
 
 impl WorkableData {

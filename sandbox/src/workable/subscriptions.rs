@@ -85,8 +85,12 @@ pub(crate) async fn create(
         if w.subscriptions.iter().any(|s| str_of(s, "target") == Some(&target)) {
             return error(StatusCode::CONFLICT, "Conflict");
         }
+        // Ids are never reused (a renewed subscription is a new one, as at Workable).
         let id = 104_000
-            + w.subscriptions.iter().filter_map(|s| s["id"].as_u64()).map(|i| i - 104_000 + 1).max().unwrap_or(0);
+            + w.subscriptions_created.max(
+                w.subscriptions.iter().filter_map(|s| s["id"].as_u64()).map(|i| i.saturating_sub(104_000) + 1).max().unwrap_or(0),
+            );
+        w.subscriptions_created = id - 104_000 + 1;
         let now = chrono::Utc::now();
         // One year, as Workable's example shows; `/_sandbox/workable/subscriptions/validity` shortens it.
         let validity = chrono::Duration::seconds(
