@@ -17,7 +17,7 @@ use crate::harness::{PgDb, Serve, free_port, get, http, post_json, postgres_url,
 
 const TOKEN: &str = "subscriptions-workable-token";
 
-/// `reqflow sandbox --no-rate-limit` (a sync and its checks make more than 10 calls in 10 s).
+/// A child process (`reqflow sandbox --no-rate-limit`, `reqflow serve --demo`) and its port; killed on drop.
 struct Sandbox(std::process::Child, u16);
 
 impl Drop for Sandbox {
@@ -27,6 +27,7 @@ impl Drop for Sandbox {
     }
 }
 
+/// `reqflow sandbox --no-rate-limit` (a sync and its checks make more than 10 calls in 10 s).
 fn sandbox() -> Sandbox {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_reqflow"))
@@ -263,7 +264,7 @@ fn serve_demo_runs_with_nothing_set_and_ignores_the_users_settings() {
     let (port, admin) = (free_port(), free_port());
     let log = dir.join("demo.log");
     let file = std::fs::File::create(&log).expect("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reqflow"))
+    let child = Command::new(env!("CARGO_BIN_EXE_reqflow"))
         .args(["serve", "--demo", "--workflows"])
         .arg(crate::root().join("workflows"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
@@ -277,6 +278,8 @@ fn serve_demo_runs_with_nothing_set_and_ignores_the_users_settings() {
         .stderr(Stdio::from(file))
         .spawn()
         .expect("serve --demo");
+    let mut child = Sandbox(child, port); // killed on drop, even when an assertion fails
+    let child = &mut child.0;
     let text = || std::fs::read_to_string(&log).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !text().contains("reqflow: demo: runs:") {
@@ -309,6 +312,4 @@ fn serve_demo_runs_with_nothing_set_and_ignores_the_users_settings() {
     wait_for(|| succeeded("workday-candidate-poll"), "the demo's Workday poll");
     let all = runs();
     assert!(all.as_array().is_some_and(|r| r.iter().all(|r| r["status"] != "failed")), "{all:#}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

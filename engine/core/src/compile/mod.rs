@@ -290,10 +290,14 @@ pub fn compile(
                 .with_help("add at least one step under `steps:`"),
         );
     }
-    let has_trigger_auth = match &trigger {
-        Some(CompiledTrigger::Webhook { auth, .. }) | Some(CompiledTrigger::Soap { auth, .. }) => auth.is_some(),
-        _ => true,
-    };
+    // A trigger with `subscribe:` gets its auth from the connection; when that
+    // failed, the error about `subscribe:` says why (no second, misleading warning).
+    let subscribes = matches!(&spec.trigger.value, crate::spec::TriggerSpec::Webhook(w) if w.subscribe.is_some());
+    let has_trigger_auth = subscribes
+        || match &trigger {
+            Some(CompiledTrigger::Webhook { auth, .. }) | Some(CompiledTrigger::Soap { auth, .. }) => auth.is_some(),
+            _ => true,
+        };
     if !has_trigger_auth {
         diags.push(
             Diagnostic::warning(
