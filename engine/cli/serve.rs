@@ -329,12 +329,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("reqflow: admin API on the same listener ({}), behind bearer tokens", scheme(&tls.public))
             }
         }
-        if engine
-            .store()
-            .tokens()
-            .await
-            .map(|t| t.iter().all(|t| !t.is_active(reqflow_engine::runtime::clock::now_ms())))
-            .unwrap_or(false)
+        if !args.demo
+            && engine
+                .store()
+                .tokens()
+                .await
+                .map(|t| t.iter().all(|t| !t.is_active(reqflow_engine::runtime::clock::now_ms())))
+                .unwrap_or(false)
         {
             eprintln!(
                 "reqflow: no API token yet: every admin call will get 401 (`reqflow tokens create NAME --scope admin`)"
@@ -392,10 +393,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let subscriptions = match public_url {
             Some(public_url) => {
-                let opts = reqflow_engine::runtime::subscriptions::SyncOptions {
-                    public_url,
-                    renew_before: args.renew_before,
-                };
+                let opts =
+                    reqflow_engine::runtime::subscriptions::SyncOptions { public_url, renew_before: args.renew_before };
                 crate::serve_subscriptions::first(&engine, &opts).await;
                 Some(crate::serve_subscriptions::spawn(engine.clone(), opts, stop_rx_subs))
             }

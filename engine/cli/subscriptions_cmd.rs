@@ -128,14 +128,7 @@ pub(crate) fn print_sync(done: &SyncReport, out: &mut dyn std::io::Write) -> std
     }
     for i in &done.items {
         let change = serde_json::to_value(&i.change).ok().and_then(|v| v.as_str().map(str::to_owned));
-        write!(
-            out,
-            "{:<8} {:<28} {:<18} {}",
-            change.unwrap_or_default(),
-            i.workflow,
-            i.event,
-            i.target
-        )?;
+        write!(out, "{:<8} {:<28} {:<18} {}", change.unwrap_or_default(), i.workflow, i.event, i.target)?;
         if let Some(id) = &i.remote_id {
             write!(out, " (id {id}")?;
             match i.valid_until {

@@ -20,7 +20,13 @@
 //! - **Control** under `/_sandbox/…` ([`control`]): what was received
 //!   (`GET /_sandbox/requests`, credentials redacted), faults for tests
 //!   (`POST /_sandbox/faults`: 5xx, 429, slow answers, token expiry), and
-//!   signed Workable-style webhooks (`POST /_sandbox/webhooks/send`).
+//!   signed Workable-style webhooks (`POST /_sandbox/webhooks/send`), a
+//!   candidate moved as a recruiter would (`POST
+//!   /_sandbox/workable/candidates/{id}/move`: `candidate_moved` delivered to
+//!   the matching subscriptions, signed with the token that created each), and
+//!   a shorter validity for new subscriptions
+//!   (`POST /_sandbox/workable/subscriptions/validity`). Subscriptions also
+//!   receive `candidate_created` when a candidate is created through the API.
 //!   In process, [`Sandbox::set_observer`] sees each API request as it is
 //!   answered, and [`Sandbox::set_rate_limit`] turns Workable's limits off
 //!   for load tests (`reqflow sandbox --no-rate-limit`).

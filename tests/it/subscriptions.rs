@@ -140,7 +140,10 @@ fn sync_lifecycle(db: &str, tag: &str) {
     let short = post_json(sb.1, "/_sandbox/workable/subscriptions/validity", &[], r#"{"seconds": 3600}"#);
     assert_eq!(short.status, 200, "{}", short.body);
     let id = created["id"].as_u64().expect("id");
-    assert_eq!(http(sb.1, "DELETE", &format!("/spi/v3/subscriptions/{id}"), &[("Authorization", &auth)], b"").status, 200);
+    assert_eq!(
+        http(sb.1, "DELETE", &format!("/spi/v3/subscriptions/{id}"), &[("Authorization", &auth)], b"").status,
+        200
+    );
     let (ok, items) = sync(db, &wf, public, sb.1);
     assert!(ok, "{items:#?}");
     assert_eq!(change_of(&items, &a_created), "created", "{items:#?}");
@@ -236,9 +239,9 @@ fn a_moved_candidate_reaches_a_run_through_the_subscription() {
     let new_id = created.json()["candidate"]["id"].as_str().expect("id").to_owned();
     wait_for(
         || {
-            serve.api("/api/runs?workflow=sub-a").json()["runs"].as_array().is_some_and(|r| {
-                r.iter().filter(|r| r["status"] == "succeeded").count() == 2
-            })
+            serve.api("/api/runs?workflow=sub-a").json()["runs"]
+                .as_array()
+                .is_some_and(|r| r.iter().filter(|r| r["status"] == "succeeded").count() == 2)
         },
         "the candidate_created run",
     );
@@ -306,7 +309,9 @@ fn serve_demo_runs_with_nothing_set_and_ignores_the_users_settings() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
     };
     let succeeded = |wf: &str| {
-        runs().as_array().is_some_and(|r| r.iter().any(|r| r["workflow"]["workflow_id"] == wf && r["status"] == "succeeded"))
+        runs()
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["workflow"]["workflow_id"] == wf && r["status"] == "succeeded"))
     };
     wait_for(|| succeeded("workable-phone-screen"), "the demo's Workable run");
     wait_for(|| succeeded("workday-candidate-poll"), "the demo's Workday poll");

@@ -40,11 +40,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
     },
-    Migration {
-        version: 9,
-        name: "subscriptions",
-        sql: include_str!("../migrations/sqlite/0009_subscriptions.sql"),
-    },
+    Migration { version: 9, name: "subscriptions", sql: include_str!("../migrations/sqlite/0009_subscriptions.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -64,11 +60,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "api_deployments",
         sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
     },
-    Migration {
-        version: 9,
-        name: "subscriptions",
-        sql: include_str!("../migrations/postgres/0009_subscriptions.sql"),
-    },
+    Migration { version: 9, name: "subscriptions", sql: include_str!("../migrations/postgres/0009_subscriptions.sql") },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

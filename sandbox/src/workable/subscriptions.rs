@@ -88,7 +88,12 @@ pub(crate) async fn create(
         // Ids are never reused (a renewed subscription is a new one, as at Workable).
         let id = 104_000
             + w.subscriptions_created.max(
-                w.subscriptions.iter().filter_map(|s| s["id"].as_u64()).map(|i| i.saturating_sub(104_000) + 1).max().unwrap_or(0),
+                w.subscriptions
+                    .iter()
+                    .filter_map(|s| s["id"].as_u64())
+                    .map(|i| i.saturating_sub(104_000) + 1)
+                    .max()
+                    .unwrap_or(0),
             );
         w.subscriptions_created = id - 104_000 + 1;
         let now = chrono::Utc::now();

@@ -312,12 +312,8 @@ fn subscribe(
     }
     for e in &s.value.events {
         if !known.contains(&e.value.as_str()) {
-            let mut d = Diagnostic::error(
-                codes::SHAPE,
-                e.span,
-                format!("`{}` is not a `{kind}` event", e.value),
-            )
-            .with_label("unknown event");
+            let mut d = Diagnostic::error(codes::SHAPE, e.span, format!("`{}` is not a `{kind}` event", e.value))
+                .with_label("unknown event");
             d = match closest(&e.value, known.iter().copied()) {
                 Some(b) => d.with_help(format!("did you mean `{b}`?")),
                 None => d.with_help(format!("known events: {}", known.join(", "))),
@@ -334,7 +330,10 @@ fn subscribe(
             ec.diags.push(Diagnostic::error(
                 codes::SHAPE,
                 a.span,
-                format!("`args:` must be a mapping (e.g. `{{ job_shortcode: ABC123 }}`), found {}", a.value.type_name()),
+                format!(
+                    "`args:` must be a mapping (e.g. `{{ job_shortcode: ABC123 }}`), found {}",
+                    a.value.type_name()
+                ),
             ));
             return None;
         }

@@ -193,6 +193,9 @@ pub async fn sync(engine: &Engine, opts: &SyncOptions) -> SyncReport {
 
     // Wanted: kept, renewed, created or adopted.
     let now = now_ms();
+    // Report items created without a known expiry, by account; and their records, by item.
+    let mut unexpiring: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    let mut created: HashMap<usize, SubscriptionRecord> = HashMap::new();
     let renew_ms = i64::try_from(opts.renew_before.as_millis()).unwrap_or(i64::MAX);
     for (key, w) in &wanted {
         let (provider, account, target) = key;
@@ -216,8 +219,7 @@ pub async fn sync(engine: &Engine, opts: &SyncOptions) -> SyncReport {
                 change = Change::Renewed;
             }
         }
-        let created = acc.provider.create(&w.connection, &w.event, target, &w.args).await;
-        let (id, valid_until, change) = match created {
+        let (id, valid_until, change) = match acc.provider.create(&w.connection, &w.event, target, &w.args).await {
             Ok(Created::New { id, valid_until }) => (id, valid_until, change),
             Ok(Created::Conflict) => {
                 // Already registered: list, and adopt the one to this target.
@@ -230,7 +232,10 @@ pub async fn sync(engine: &Engine, opts: &SyncOptions) -> SyncReport {
                             provider,
                             &w.event,
                             target,
-                            format!("the target is already subscribed to `{}` (id {}), not created by reqflow", r.event, r.id),
+                            format!(
+                                "the target is already subscribed to `{}` (id {}), not created by reqflow",
+                                r.event, r.id
+                            ),
                         ));
                         continue;
                     }
@@ -257,17 +262,6 @@ pub async fn sync(engine: &Engine, opts: &SyncOptions) -> SyncReport {
                 continue;
             }
         };
-        let valid_until = match valid_until {
-            Some(v) => Some(v),
-            // Workable answers a creation with its id only: its expiry is in the list.
-            None => acc
-                .provider
-                .list(&acc.connection)
-                .await
-                .ok()
-                .and_then(|l| l.into_iter().find(|r| r.id == id))
-                .and_then(|r| r.valid_until),
-        };
         let record = SubscriptionRecord {
             provider: provider.clone(),
             account: account.clone(),
@@ -281,11 +275,34 @@ pub async fn sync(engine: &Engine, opts: &SyncOptions) -> SyncReport {
             created_at: now_ms(),
         };
         if let Err(e) = engine.store().put_subscription(record.clone()).await {
-            report.items.push(failed(&w.workflow, provider, &w.event, target, format!("created, but not recorded: {e}")));
+            report.items.push(failed(
+                &w.workflow,
+                provider,
+                &w.event,
+                target,
+                format!("created, but not recorded: {e}"),
+            ));
             continue;
         }
         tracing::info!(workflow = %w.workflow, event = %w.event, target = %target, remote_id = %record.remote_id, change = ?change, "subscription");
+        if record.valid_until.is_none() {
+            unexpiring.entry((provider.clone(), account.clone())).or_default().push(report.items.len());
+        }
         report.items.push(item(change, &record, None));
+        created.insert(report.items.len() - 1, record);
+    }
+
+    // Workable answers a creation with its id only: the expiry is in the list, read once per account.
+    for (acc_key, indices) in unexpiring {
+        let Some(acc) = accounts.get(&acc_key) else { continue };
+        let Ok(listed) = acc.provider.list(&acc.connection).await else { continue };
+        for i in indices {
+            let Some(mut record) = created.remove(&i) else { continue };
+            record.valid_until = listed.iter().find(|r| r.id == record.remote_id).and_then(|r| r.valid_until);
+            if record.valid_until.is_some() && engine.store().put_subscription(record.clone()).await.is_ok() {
+                report.items[i].valid_until = record.valid_until;
+            }
+        }
     }
     report
 }
@@ -351,7 +368,12 @@ fn collect(
         let target = target_url(&opts.public_url, path, event);
         wanted.insert(
             (sub.connection_type.clone(), account.clone(), target),
-            Wanted { workflow: wf.id.clone(), connection: connection.clone(), event: event.clone(), args: args.clone() },
+            Wanted {
+                workflow: wf.id.clone(),
+                connection: connection.clone(),
+                event: event.clone(),
+                args: args.clone(),
+            },
         );
     }
 }
