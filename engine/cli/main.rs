@@ -12,6 +12,7 @@ mod bench_runtime;
 mod bench_seed;
 mod bench_util;
 mod connections_cmd;
+mod demo;
 mod eval_cmd;
 mod events_cmd;
 mod inspect;
@@ -22,9 +23,11 @@ mod run_cmd;
 mod runs_cmd;
 mod sandbox_cmd;
 mod serve;
+mod serve_subscriptions;
 mod serve_tls;
 mod settings;
 mod subjects_cmd;
+mod subscriptions_cmd;
 mod test_cmd;
 mod tokens_cmd;
 mod validate;
@@ -93,6 +96,8 @@ enum Command {
     Test(test_cmd::TestArgs),
     /// Emulate the Workable and Workday APIs locally, for trying workflows and for tests.
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Vendor subscriptions that feed `subscribe:` triggers: sync (create, renew, remove), list.
+    Subscriptions(subscriptions_cmd::SubscriptionsArgs),
     /// API tokens of the admin plane: create, list, revoke.
     Tokens(tokens_cmd::TokensArgs),
     /// The audit trail of state-changing calls, newest first.
@@ -203,6 +208,7 @@ fn main() -> ExitCode {
         Command::Events(a) => events_cmd::run(a),
         Command::Test(a) => test_cmd::run(a),
         Command::Sandbox(a) => sandbox_cmd::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Subscriptions(a) => subscriptions_cmd::run(a),
         Command::Tokens(a) => tokens_cmd::run(a),
         Command::Audit(a) => tokens_cmd::audit_log(a),
         Command::Purge(a) => purge_cmd::run(a),

@@ -91,6 +91,21 @@ pub(crate) struct ServeArgs {
     /// test`) and log each result; serving does not wait for them nor stop on a failure.
     #[arg(long)]
     check_connections: bool,
+    /// The address vendors reach the public listener at, e.g. `https://hooks.example.com`. With it,
+    /// the subscriptions that webhook triggers declare (`subscribe:`) are created at the vendor,
+    /// renewed before they expire and removed when no workflow declares them (at start, after each
+    /// deploy or reload, and hourly); `reqflow subscriptions list` shows them.
+    #[arg(long, env = "REQFLOW_PUBLIC_URL", value_parser = crate::subscriptions_cmd::parse_public_url)]
+    public_url: Option<String>,
+    /// With --public-url: renew a subscription that expires within this.
+    #[arg(long, default_value = "7d", value_parser = crate::subscriptions_cmd::parse_renew)]
+    renew_before: std::time::Duration,
+    /// Try it out: the workflows against a sandbox started in this process (Workable, Workday and
+    /// the vendors on a loopback port), with settings made for it — REQFLOW_SECRET_*/REQFLOW_VAR_*,
+    /// --secrets and --vars are ignored, so no real vendor is called. Runs are kept in
+    /// reqflow-demo.db unless --db names another database.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Where the admin plane listens.
@@ -227,12 +242,26 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if warnings {
         print_report(&report, Format::Short)?;
     }
-    let settings = args.settings.load()?;
-    crate::settings::warn_short_secrets(settings.secrets());
-    let state_key = crate::at_rest::serve_key(settings.secrets())?;
+    let settings = if args.demo { reqflow_engine::runtime::Settings::default() } else { args.settings.load()? };
+    let state_key = if args.demo {
+        // The demo's OAuth tokens are the sandbox's: a key for this process is enough.
+        Some(crate::at_rest::ephemeral()?)
+    } else {
+        crate::settings::warn_short_secrets(settings.secrets());
+        crate::at_rest::serve_key(settings.secrets())?
+    };
+    let mut args = args;
+    if args.demo && args.db.db == "sqlite://reqflow.db" {
+        args.db.db = crate::demo::DEMO_DB.to_owned();
+    }
     let tls = args.tls.load(args.admin_listen)?;
     let rt = runtime()?;
     rt.block_on(async move {
+        let demo = if args.demo { Some(crate::demo::Demo::start().await?) } else { None };
+        let settings = match &demo {
+            Some(d) => d.settings(),
+            None => settings,
+        };
         let store = open_store(&args.db.db).await?;
         let config = EngineConfig {
             state_key,
@@ -333,12 +362,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("reqflow: admin API on the same listener ({}), behind bearer tokens", scheme(&tls.public))
             }
         }
-        if engine
-            .store()
-            .tokens()
-            .await
-            .map(|t| t.iter().all(|t| !t.is_active(reqflow_engine::runtime::clock::now_ms())))
-            .unwrap_or(false)
+        if !args.demo
+            && engine
+                .store()
+                .tokens()
+                .await
+                .map(|t| t.iter().all(|t| !t.is_active(reqflow_engine::runtime::clock::now_ms())))
+                .unwrap_or(false)
         {
             eprintln!(
                 "reqflow: no API token yet: every admin call will get 401 (`reqflow tokens create NAME --scope admin`)"
@@ -373,6 +403,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 humantime::format_duration(args.watch_interval)
             );
         }
+        let stop_rx_subs = stop_rx.clone();
+        let admin_addr = match &admin {
+            Some(l) => l.local_addr().ok(),
+            None => Some(addr),
+        };
         let admin_task = admin.map(|l| {
             let app = reqflow_server::admin_router(engine.clone(), &opts);
             let stop = stopped(stop_rx.clone());
@@ -385,8 +420,27 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tls.public.clone(),
             stopped(stop_rx),
         ));
+        let public_url = match &demo {
+            Some(_) => Some(format!("http://{addr}")),
+            None => args.public_url.clone(),
+        };
+        let subscriptions = match public_url {
+            Some(public_url) => {
+                let opts =
+                    reqflow_engine::runtime::subscriptions::SyncOptions { public_url, renew_before: args.renew_before };
+                crate::serve_subscriptions::first(&engine, &opts).await;
+                Some(crate::serve_subscriptions::spawn(engine.clone(), opts, stop_rx_subs))
+            }
+            None => None,
+        };
+        if let Some(d) = &demo {
+            demo_banner(d, &engine, &args, &admin_addr).await;
+        }
         shutdown_signal().await;
         eprintln!("reqflow: stopping: no new connections; finishing the requests in flight");
+        if let Some(t) = subscriptions {
+            t.abort();
+        }
         let _ = stop_tx.send(true);
         public_task.await??;
         if let Some(t) = admin_task {
@@ -398,6 +452,58 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         running.shutdown().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What the demo did and where to look: the console, `runs list`, the sandbox.
+async fn demo_banner(
+    demo: &crate::demo::Demo,
+    engine: &Engine,
+    args: &ServeArgs,
+    admin: &Option<std::net::SocketAddr>,
+) {
+    let db = &args.db.db;
+    eprintln!("reqflow: demo: the workflows run against the sandbox at {} (in this process)", demo.base_url);
+    eprintln!(
+        "reqflow: demo: no real vendor is called: REQFLOW_SECRET_*/REQFLOW_VAR_* and --secrets/--vars are ignored"
+    );
+    match demo.move_candidate().await {
+        Ok(v) => {
+            let ok = v["deliveries"].as_array().is_some_and(|d| d.iter().any(|d| d["status"] == 202));
+            eprintln!(
+                "reqflow: demo: moved Workable candidate {} to Phone Screen: {}",
+                crate::demo::DEMO_CANDIDATE,
+                if ok {
+                    "the subscription delivered it, a run started"
+                } else {
+                    "no subscription accepted it (see above)"
+                }
+            );
+        }
+        Err(e) => eprintln!("reqflow: demo: could not move the demo candidate: {e:#}"),
+    }
+    let now = reqflow_engine::runtime::clock::now_ms();
+    let name = format!("demo-{now}");
+    match reqflow_engine::runtime::tokens::issue(
+        engine.store().as_ref(),
+        &name,
+        reqflow_engine::store::Scope::Admin,
+        Some(now + 24 * 3600 * 1000),
+        now,
+    )
+    .await
+    {
+        Ok(token) => {
+            if let Some(a) = admin {
+                eprintln!("reqflow: demo: console: http://{a}/  (log in with this token, valid 24 h: {token})");
+            }
+        }
+        Err(e) => eprintln!("reqflow: demo: no console token: {e}"),
+    }
+    eprintln!("reqflow: demo: runs: reqflow runs list --db {db}   (then `reqflow runs show RUN_ID --db {db}`)");
+    eprintln!(
+        "reqflow: demo: another event: curl -X POST {}/_sandbox/workable/candidates/27270002/move -d '{{\"stage\": \"phone-screen\"}}'",
+        demo.base_url
+    );
 }
 
 async fn shutdown_signal() {

@@ -9,8 +9,15 @@
 //! - `POST /_sandbox/webhooks/send` with `{url, key, event_type?, candidate_id?, payload?}`:
 //!   POSTs a Workable-style delivery signed `hex(HMAC-SHA256(key, body))` in
 //!   `X-Workable-Signature` and answers `{status, body, signature}`.
+//! - `POST /_sandbox/workable/candidates/{id}/move` with `{"stage": SLUG}` (default
+//!   `phone-screen`): moves the candidate as a recruiter would in Workable and delivers
+//!   `candidate_moved` to every matching subscription, signed with the token that
+//!   created it; answers `{candidate, deliveries: [{target, status, body}]}` once
+//!   they were answered.
+//! - `POST /_sandbox/workable/subscriptions/validity` with `{"seconds": N}` (or
+//!   `null`: a year): how long subscriptions created from now on are valid.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +36,8 @@ pub fn router(_sb: Sandbox) -> Router<Sandbox> {
         .route("/_sandbox/faults", post(set_faults).delete(clear_faults).get(get_faults))
         .route("/_sandbox/webhooks/send", post(send_webhook))
         .route("/_sandbox/health", get(|| async { "ok" }))
+        .route("/_sandbox/workable/candidates/{id}/move", post(move_candidate))
+        .route("/_sandbox/workable/subscriptions/validity", post(subscription_validity))
 }
 
 async fn requests(State(sb): State<Sandbox>) -> Json<Value> {
@@ -106,4 +115,45 @@ async fn send_webhook(State(sb): State<Sandbox>, body: axum::body::Bytes) -> Res
         Ok((status, text)) => Json(json!({ "status": status, "body": text, "signature": signature })).into_response(),
         Err(e) => error(StatusCode::BAD_GATEWAY, &format!("delivery failed: {e}")),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MoveRequest {
+    /// The stage slug (`phone-screen`, `interview`, …).
+    #[serde(default, alias = "target_stage")]
+    stage: Option<String>,
+}
+
+async fn move_candidate(State(sb): State<Sandbox>, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let req: MoveRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MoveRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
+        }
+    };
+    let slug = req.stage.unwrap_or_else(|| "phone-screen".to_owned());
+    let candidate = match crate::workable::candidates::move_candidate(&sb, &id, &slug, None) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let deliveries = crate::workable::deliver_now(&sb, "candidate_moved", &candidate, Some(&slug)).await;
+    Json(json!({ "candidate": candidate, "deliveries": deliveries })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Validity {
+    seconds: Option<u64>,
+}
+
+async fn subscription_validity(State(sb): State<Sandbox>, body: axum::body::Bytes) -> Response {
+    let req: Validity = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
+    };
+    sb.update(|d| d.workable.subscription_validity_secs = req.seconds);
+    Json(json!({ "seconds": req.seconds })).into_response()
 }

@@ -20,7 +20,13 @@
 //! - **Control** under `/_sandbox/…` ([`control`]): what was received
 //!   (`GET /_sandbox/requests`, credentials redacted), faults for tests
 //!   (`POST /_sandbox/faults`: 5xx, 429, slow answers, token expiry), and
-//!   signed Workable-style webhooks (`POST /_sandbox/webhooks/send`).
+//!   signed Workable-style webhooks (`POST /_sandbox/webhooks/send`), a
+//!   candidate moved as a recruiter would (`POST
+//!   /_sandbox/workable/candidates/{id}/move`: `candidate_moved` delivered to
+//!   the matching subscriptions, signed with the token that created each), and
+//!   a shorter validity for new subscriptions
+//!   (`POST /_sandbox/workable/subscriptions/validity`). Subscriptions also
+//!   receive `candidate_created` when a candidate is created through the API.
 //!   In process, [`Sandbox::set_observer`] sees each API request as it is
 //!   answered, and [`Sandbox::set_rate_limit`] turns Workable's limits off
 //!   for load tests (`reqflow sandbox --no-rate-limit`).
@@ -111,6 +117,16 @@ pub async fn serve(opts: Options) -> Result<(), SandboxError> {
         .await
         .map_err(|source| SandboxError::Listen { addr: opts.listen, source })?;
     axum::serve(listener, router(sandbox)).await.map_err(|source| SandboxError::Listen { addr: opts.listen, source })
+}
+
+/// Moves Workable candidate `id` to the stage `stage_slug` (as
+/// `POST /_sandbox/workable/candidates/{id}/move` does) and delivers
+/// `candidate_moved` to the matching subscriptions: `{candidate, deliveries}`,
+/// or `None` when there is no such candidate or stage.
+pub async fn move_workable_candidate(sandbox: &Sandbox, id: &str, stage_slug: &str) -> Option<serde_json::Value> {
+    let candidate = workable::candidates::move_candidate(sandbox, id, stage_slug, None).ok()?;
+    let deliveries = workable::deliver_now(sandbox, "candidate_moved", &candidate, Some(stage_slug)).await;
+    Some(serde_json::json!({ "candidate": candidate, "deliveries": deliveries }))
 }
 
 /// A sandbox running in the background.

@@ -26,7 +26,7 @@ fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 fn validate_exits_0_on_valid_and_1_on_invalid() {
     let (code, out, _) = run(&["validate", "tests/data/compile/ok"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ok: 5 files valid (1 warning)"), "{out}");
+    assert!(out.contains("ok: 6 files valid (1 warning)"), "{out}");
     let (code, out, _) = run(&["validate", "tests/data/compile/err/cycle.yaml"]);
     assert_eq!(code, 1);
     assert!(out.contains("tests/data/compile/err/cycle.yaml:6:13"), "{out}");

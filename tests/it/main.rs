@@ -52,6 +52,10 @@
 //!   config) from the CLI, the API and `serve --check-connections`, `connections list`.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
+//! - `subscriptions`: managed Workable subscriptions (`subscribe:`): `reqflow subscriptions sync`
+//!   creates, is idempotent, adopts a 409, renews, removes (SQLite and PostgreSQL); through
+//!   `serve --public-url`, a candidate moved in the sandbox reaches a run with a checked
+//!   signature; `serve --demo` succeeds with nothing set and ignores the user's settings.
 
 mod accept;
 mod admin;
@@ -79,6 +83,7 @@ mod schema;
 mod security;
 mod seeds;
 mod serve;
+mod subscriptions;
 mod tls;
 mod vars;
 

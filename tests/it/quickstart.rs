@@ -1,6 +1,7 @@
-//! The README's quickstart, end to end: `reqflow sandbox` and `reqflow serve`
-//! (the shipped `workflows/`) as real processes; the sandbox sends a signed
-//! Workable `candidate_moved` webhook, the run invites the candidate at the
+//! The README's quickstart, end to end: `reqflow sandbox` and `reqflow serve
+//! --public-url` (the shipped `workflows/`) as real processes; serve creates the
+//! Workable subscription, a candidate moved in the sandbox is delivered through
+//! it (signed with the token), the run invites the candidate at the
 //! (sandbox) interview vendor and comments on the Workable timeline; then the
 //! vendor's signed completion webhook rates the candidate and posts the
 //! transcript. Everything is checked in what the sandbox received.
@@ -18,13 +19,10 @@ const VENDOR_SECRET: &str = "quickstart-vendor-secret";
 fn quickstart_workable_phone_screen_end_to_end() {
     let sb = sandbox();
     let auth = format!("Bearer {TOKEN}");
-    let candidates = http(sb.1, "GET", "/spi/v3/candidates?limit=100", &[("Authorization", &auth)], b"").json();
-    let candidate = candidates["candidates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["stage"] == "Phone Screen" && c["disqualified"] != true))
-        .cloned()
-        .expect("the sandbox seeds a candidate in Phone Screen");
-    let candidate_id = candidate["id"].as_str().expect("id").to_string();
+    // The README moves this (seeded `Sourced`) candidate to Phone Screen.
+    let candidate_id = "27270001".to_string();
+    let c = http(sb.1, "GET", &format!("/spi/v3/candidates/{candidate_id}"), &[("Authorization", &auth)], b"").json();
+    assert_eq!(c["candidate"]["stage"], "Sourced", "{c}");
     let members = http(sb.1, "GET", "/spi/v3/members", &[("Authorization", &auth)], b"").json();
     let member_id = members["members"][0]["id"].as_str().expect("a seeded member").to_string();
 
@@ -46,23 +44,36 @@ fn quickstart_workable_phone_screen_end_to_end() {
         ("REQFLOW_SECRET_WORKDAY_REFRESH_TOKEN", "sandbox-refresh-token"),
         ("REQFLOW_SECRET_WORKDAY_HOOK_API_KEY", "demo-key"),
     ];
-    let serve = Serve::start(
+    let port = crate::harness::free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let serve = Serve::start_with(
+        port,
         &crate::root().join("workflows"),
         &format!("sqlite://{}", dir.join("reqflow.db").display()),
         &env,
         &dir,
+        &["--public-url", &public_url],
     );
+    // serve created the subscription `workable-phone-screen` declares.
+    let target = format!("{public_url}/hooks/workable/candidate-moved?event=candidate_moved");
+    // (Read from serve's banner: polling Workable with the same token would eat the 10-per-10-s budget
+    // the run needs.)
+    wait_for(|| serve.log_text().lines().any(|l| l.contains("created") && l.contains(&target)), "the subscription");
+    let subs = http(sb.1, "GET", "/spi/v3/subscriptions", &[("Authorization", &auth)], b"").json();
+    assert_eq!(subs["subscriptions"][0]["target"], target.as_str(), "{subs}");
 
-    // 1. Workable says the candidate moved to Phone Screen (signed with the account token).
-    let sent = post_json(
+    // 1. A recruiter moves the candidate to Phone Screen: Workable delivers through the subscription.
+    let moved = post_json(
         sb.1,
-        "/_sandbox/webhooks/send",
+        &format!("/_sandbox/workable/candidates/{candidate_id}/move"),
         &[],
-        &json!({ "url": format!("http://127.0.0.1:{}/hooks/workable/candidate-moved", serve.port), "key": TOKEN, "candidate_id": candidate_id }).to_string(),
+        r#"{"stage": "phone-screen"}"#,
     );
-    assert_eq!(sent.status, 200, "{}", sent.body);
-    assert_eq!(sent.json()["status"], 202, "{}", sent.body);
-    let body: Value = serde_json::from_str(sent.json()["body"].as_str().unwrap_or("{}")).expect("json");
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let delivery = moved.json()["deliveries"][0].clone();
+    assert_eq!(delivery["target"], target.as_str(), "{delivery}");
+    assert_eq!(delivery["status"], 202, "{delivery}");
+    let body: Value = serde_json::from_str(delivery["body"].as_str().unwrap_or("{}")).expect("json");
     let run_id = body["run_id"].as_str().expect("run id").to_string();
     let run = serve.wait_run(&run_id, Duration::from_secs(30));
     assert_eq!(run["run"]["status"], "succeeded", "{run:#}");
@@ -104,7 +115,8 @@ fn quickstart_workable_phone_screen_end_to_end() {
     let rating = reqs.iter().find(|r| r["path"] == ratings_path.as_str()).expect("rating");
     let rating: Value = serde_json::from_str(rating["body"].as_str().unwrap_or("{}")).expect("json");
     assert_eq!(rating["grade"], 4, "{rating}");
-    assert_eq!(reqs.iter().filter(|r| r["path"] == comment_path.as_str()).count(), 2, "invite note + transcript");
+    let comments: Vec<&Value> = reqs.iter().filter(|r| r["path"] == comment_path.as_str()).collect();
+    assert_eq!(comments.len(), 2, "invite note + transcript: {comments:#?}");
 
     // A forged completion (wrong secret) is refused and starts nothing.
     let forged = post_json(

@@ -1,6 +1,7 @@
 //! Workable SPI v3: the `workable` connection type (`connection`), the
 //! client with per-token rate limiting ([`client`], [`ratelimit`]), and the
-//! `workable.*` actions ([`actions`]).
+//! `workable.*` actions ([`actions`]), and the provider of managed
+//! webhook subscriptions ([`subscriptions`]).
 
 pub mod actions;
 pub mod check;
@@ -8,13 +9,17 @@ pub mod client;
 mod connection;
 mod params;
 pub mod ratelimit;
+pub mod subscriptions;
+
+use std::sync::Arc;
 
 use reqflow_engine::action::{ConnectionType, Registry};
 
 pub use connection::{RateLimit, TokenType, WorkableConnection};
 pub use params::*;
 
-/// Registers the `workable` connection type and the `workable.*` actions.
+/// Registers the `workable` connection type, the `workable.*` actions and the
+/// subscription provider (`subscribe:` on webhook triggers).
 pub fn register(registry: &mut Registry) {
     use actions::*;
     registry.register_connection_type(
@@ -41,4 +46,5 @@ pub fn register(registry: &mut Registry) {
         .register(SubscriptionsCreate)
         .register(SubscriptionsList)
         .register(SubscriptionsDelete);
+    registry.register_subscription_provider(Arc::new(subscriptions::WorkableSubscriptions));
 }

@@ -450,6 +450,8 @@ pub fn schema_of<T: JsonSchema>() -> Value {
 pub struct Registry {
     actions: BTreeMap<String, Arc<dyn DynAction>>,
     connections: BTreeMap<String, ConnectionType>,
+    /// Subscription providers by connection type (`subscribe:` on webhook triggers).
+    providers: BTreeMap<String, Arc<dyn crate::subscription::SubscriptionProvider>>,
 }
 
 impl fmt::Debug for Registry {
@@ -505,5 +507,28 @@ impl Registry {
     /// Every connection type, by name.
     pub fn connection_types(&self) -> impl Iterator<Item = &ConnectionType> {
         self.connections.values()
+    }
+
+    /// Registers the subscription provider of a connection type (what makes
+    /// `subscribe:` on a webhook trigger possible for it).
+    pub fn register_subscription_provider(
+        &mut self,
+        provider: Arc<dyn crate::subscription::SubscriptionProvider>,
+    ) -> &mut Self {
+        self.providers.insert(provider.connection_type().to_owned(), provider);
+        self
+    }
+
+    /// The subscription provider of a connection type, if it has one.
+    pub fn subscription_provider(
+        &self,
+        connection_type: &str,
+    ) -> Option<&Arc<dyn crate::subscription::SubscriptionProvider>> {
+        self.providers.get(connection_type)
+    }
+
+    /// The connection types that have a subscription provider.
+    pub fn subscription_types(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
     }
 }

@@ -45,6 +45,7 @@ pub mod runtime;
 pub mod schema;
 pub mod spec;
 pub mod store;
+pub mod subscription;
 mod suggest;
 pub mod value;
 pub mod xml;

@@ -41,6 +41,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0006_api_deployments.sql"),
     },
     Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/sqlite/0007_lifecycle.sql") },
+    Migration { version: 9, name: "subscriptions", sql: include_str!("../migrations/sqlite/0009_subscriptions.sql") },
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/sqlite/0011_runs_console.sql") },
 ];
 
@@ -62,6 +63,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0006_api_deployments.sql"),
     },
     Migration { version: 7, name: "lifecycle", sql: include_str!("../migrations/postgres/0007_lifecycle.sql") },
+    Migration { version: 9, name: "subscriptions", sql: include_str!("../migrations/postgres/0009_subscriptions.sql") },
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/postgres/0011_runs_console.sql") },
 ];
 

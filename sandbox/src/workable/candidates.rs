@@ -334,28 +334,28 @@ pub(crate) async fn create(
         _ if !first.is_empty() && !last.is_empty() => format!("{first} {last}"),
         _ => return invalid("name", "can't be blank"),
     };
-    sb.update(|d| {
+    let created = sb.update(|d| {
         let d = &mut d.workable;
         let Some(job) = d.jobs.iter().find(|j| str_of(j, "shortcode") == Some(&shortcode)).cloned() else {
-            return error(StatusCode::NOT_FOUND, "Not found");
+            return Err(error(StatusCode::NOT_FOUND, "Not found"));
         };
         let slug = q.get("stage").cloned().unwrap_or_else(|| if sourced { "sourced".into() } else { "applied".into() });
         let Some(stage) = stage_by_slug(d, &slug).cloned() else {
-            return invalid("stage", "is not a valid stage slug");
+            return Err(invalid("stage", "is not a valid stage slug"));
         };
         let duplicate = d.candidates.iter().any(|x| {
             x["job"]["shortcode"].as_str() == Some(shortcode.as_str())
                 && str_of(x, "email").is_some_and(|e| e.eq_ignore_ascii_case(&email))
         });
         if duplicate {
-            return (
+            return Err((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(json!({
                     "error": "Validation failed: Email candidate already exists",
                     "validation_errors": { "email": ["candidate already exists"] },
                 })),
             )
-                .into_response();
+                .into_response());
         }
         let (first, last) = if first.is_empty() && last.is_empty() {
             match name.split_once(' ') {
@@ -389,8 +389,15 @@ pub(crate) async fn create(
         });
         d.candidates.push(candidate.clone());
         activity(d, &id, if sourced { "sourced" } else { "applied" }, None, json!({}));
-        (StatusCode::OK, Json(json!({ "status": "created", "candidate": candidate }))).into_response()
-    })
+        Ok((candidate, slug))
+    });
+    match created {
+        Ok((candidate, slug)) => {
+            super::deliver(&sb, "candidate_created", &candidate, Some(&slug));
+            (StatusCode::OK, Json(json!({ "status": "created", "candidate": candidate }))).into_response()
+        }
+        Err(r) => r,
+    }
 }
 
 pub(crate) async fn update(
@@ -560,6 +567,26 @@ pub(crate) async fn rate(
     })
 }
 
+/// Moves candidate `id` to the stage `slug` as `member` (or the sandbox itself) would:
+/// the candidate after the move, or the answer to give.
+pub(crate) fn move_candidate(sb: &Sandbox, id: &str, slug: &str, member: Option<&str>) -> Result<Value, Response> {
+    sb.update(|d| {
+        let w = &mut d.workable;
+        let Some(stage) = stage_by_slug(w, slug).cloned() else {
+            return Err(invalid("target_stage", "is not a valid stage slug"));
+        };
+        let Some(c) = find(w, id) else {
+            return Err(error(StatusCode::NOT_FOUND, "Not found"));
+        };
+        c["stage"] = stage["name"].clone();
+        c["stage_kind"] = stage["kind"].clone();
+        c["updated_at"] = Value::String(now_iso());
+        let candidate = c.clone();
+        activity(w, id, slug, member, json!({"target_stage": slug, "action_stage": {"id": stage["id"], "name": stage["name"], "slug": stage["slug"]}}));
+        Ok(candidate)
+    })
+}
+
 pub(crate) async fn move_to(
     State(sb): State<Sandbox>,
     Path(id): Path<String>,
@@ -573,24 +600,11 @@ pub(crate) async fn move_to(
     let Some(target) = root.get("target_stage").and_then(Value::as_str).map(str::to_owned) else {
         return invalid("target_stage", "can't be blank");
     };
-    let moved = sb.update(|d| {
-        let w = &mut d.workable;
-        member_exists(w, &root)?;
-        let Some(stage) = stage_by_slug(w, &target).cloned() else {
-            return Err(invalid("target_stage", "is not a valid stage slug"));
-        };
-        let Some(c) = find(w, &id) else {
-            return Err(error(StatusCode::NOT_FOUND, "Not found"));
-        };
-        c["stage"] = stage["name"].clone();
-        c["stage_kind"] = stage["kind"].clone();
-        c["updated_at"] = Value::String(now_iso());
-        let candidate = c.clone();
-        activity(w, &id, &target, root.get("member_id").and_then(Value::as_str), json!({"target_stage": target, "action_stage": {"id": stage["id"], "name": stage["name"], "slug": stage["slug"]}}));
-        Ok((candidate, w.subdomain.clone()))
-    });
-    match moved {
-        Ok((candidate, _)) => {
+    if let Err(r) = sb.read(|d| member_exists(&d.workable, &root)) {
+        return r;
+    }
+    match move_candidate(&sb, &id, &target, root.get("member_id").and_then(Value::as_str)) {
+        Ok(candidate) => {
             super::deliver(&sb, "candidate_moved", &candidate, Some(&target));
             empty_ok()
         }

@@ -3,7 +3,7 @@
 //! headers, `{"error": …}` bodies, `paging.next` links that the last page
 //! leaves out.
 
-mod candidates;
+pub(crate) mod candidates;
 mod jobs;
 mod limits;
 mod paging;
@@ -37,6 +37,12 @@ pub struct WorkableData {
     pub subscriptions: Vec<Value>,
     /// The next id to hand out (hex).
     pub next_id: u64,
+    /// How long new subscriptions are valid, in seconds (default: a year).
+    #[serde(default)]
+    pub subscription_validity_secs: Option<u64>,
+    /// How many subscriptions were ever created (ids are not reused).
+    #[serde(default)]
+    pub subscriptions_created: u64,
 }
 
 impl WorkableData {
@@ -70,4 +76,4 @@ pub fn router(sandbox: Sandbox) -> Router<Sandbox> {
 }
 
 pub(crate) use subscriptions as subscriptions_api;
-pub(crate) use subscriptions::deliver;
+pub(crate) use subscriptions::{deliver, deliver_now};

@@ -85,12 +85,25 @@ pub(crate) async fn create(
         if w.subscriptions.iter().any(|s| str_of(s, "target") == Some(&target)) {
             return error(StatusCode::CONFLICT, "Conflict");
         }
+        // Ids are never reused (a renewed subscription is a new one, as at Workable).
         let id = 104_000
-            + w.subscriptions.iter().filter_map(|s| s["id"].as_u64()).map(|i| i - 104_000 + 1).max().unwrap_or(0);
+            + w.subscriptions_created.max(
+                w.subscriptions
+                    .iter()
+                    .filter_map(|s| s["id"].as_u64())
+                    .map(|i| i.saturating_sub(104_000) + 1)
+                    .max()
+                    .unwrap_or(0),
+            );
+        w.subscriptions_created = id - 104_000 + 1;
         let now = chrono::Utc::now();
+        // One year, as Workable's example shows; `/_sandbox/workable/subscriptions/validity` shortens it.
+        let validity = chrono::Duration::seconds(
+            w.subscription_validity_secs.and_then(|s| i64::try_from(s).ok()).unwrap_or(365 * 24 * 3600),
+        );
         w.subscriptions.push(json!({
             "id": id, "event": event, "target": target,
-            "valid_until": (now + chrono::Duration::days(365)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "valid_until": (now + validity).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "stage_slug": stage, "job_shortcode": job, "token": token,
         }));
@@ -145,9 +158,9 @@ pub async fn send_signed(url: &str, key: &str, body: Vec<u8>) -> Result<(u16, St
     Ok((status, r.text().await.unwrap_or_default()))
 }
 
-/// Sends `event` for `candidate` to every matching subscription, in the background.
-pub(crate) fn deliver(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: Option<&str>) {
-    let targets: Vec<(String, String)> = sb.read(|d| {
+/// The subscriptions (target, signing token) that `event` for `candidate` at `stage_slug` goes to.
+fn targets(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: Option<&str>) -> Vec<(String, String)> {
+    sb.read(|d| {
         d.workable
             .subscriptions
             .iter()
@@ -156,7 +169,12 @@ pub(crate) fn deliver(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: 
             .filter(|s| s["stage_slug"].as_str().is_none_or(|st| stage_slug == Some(st)))
             .map(|s| (str_of(s, "target").unwrap_or("").to_owned(), str_of(s, "token").unwrap_or("").to_owned()))
             .collect()
-    });
+    })
+}
+
+/// Sends `event` for `candidate` to every matching subscription, in the background.
+pub(crate) fn deliver(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: Option<&str>) {
+    let targets = targets(sb, event, candidate, stage_slug);
     if targets.is_empty() {
         return;
     }
@@ -167,4 +185,18 @@ pub(crate) fn deliver(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: 
             let _ = send_signed(&url, &key, body).await;
         });
     }
+}
+
+/// Sends `event` for `candidate` to every matching subscription and waits:
+/// `[{target, status, body}]` (or `error` when the target could not be reached).
+pub(crate) async fn deliver_now(sb: &Sandbox, event: &str, candidate: &Value, stage_slug: Option<&str>) -> Vec<Value> {
+    let body = payload(event, candidate).to_string().into_bytes();
+    let mut out = Vec::new();
+    for (url, key) in targets(sb, event, candidate, stage_slug) {
+        out.push(match send_signed(&url, &key, body.clone()).await {
+            Ok((status, text)) => json!({ "target": url, "status": status, "body": text }),
+            Err(e) => json!({ "target": url, "error": e }),
+        });
+    }
+    out
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 pub use graph::StepGraph;
-pub use trigger::{CompiledAuth, CompiledHmac, CompiledTrigger, SchedulePlan};
+pub use trigger::{CompiledAuth, CompiledHmac, CompiledSubscribe, CompiledTrigger, SchedulePlan};
 
 use crate::action::{DynAction, Registry};
 use crate::diagnostics::{Diagnostic, SourceFile, codes};
@@ -233,7 +233,8 @@ pub fn compile(
     // Trigger.
     let trigger = {
         let mut ec = ExprCompiler { text: &text, templates: &mut templates, diags: &mut diags };
-        trigger::compile(&spec.trigger, &mut ec)
+        let cx = trigger::TriggerContext { connections: &spec.connections, registry };
+        trigger::compile(&spec.trigger, &mut ec, &cx)
     };
 
     if let Some(r) = &spec.retention
@@ -305,10 +306,14 @@ pub fn compile(
                 .with_help("add at least one step under `steps:`"),
         );
     }
-    let has_trigger_auth = match &trigger {
-        Some(CompiledTrigger::Webhook { auth, .. }) | Some(CompiledTrigger::Soap { auth, .. }) => auth.is_some(),
-        _ => true,
-    };
+    // A trigger with `subscribe:` gets its auth from the connection; when that
+    // failed, the error about `subscribe:` says why (no second, misleading warning).
+    let subscribes = matches!(&spec.trigger.value, crate::spec::TriggerSpec::Webhook(w) if w.subscribe.is_some());
+    let has_trigger_auth = subscribes
+        || match &trigger {
+            Some(CompiledTrigger::Webhook { auth, .. }) | Some(CompiledTrigger::Soap { auth, .. }) => auth.is_some(),
+            _ => true,
+        };
     if !has_trigger_auth {
         diags.push(
             Diagnostic::warning(

@@ -4,8 +4,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::exprs::{ExprCompiler, SETTINGS_ROOTS, Visibility};
+use indexmap::IndexMap;
+
+use crate::action::Registry;
 use crate::diagnostics::{Diagnostic, codes};
-use crate::spec::{AuthSpec, HmacAlgorithm, HmacEncoding, TriggerSpec};
+use crate::spec::{AuthSpec, ConnectionSpec, HmacAlgorithm, HmacEncoding, SubscribeSpec, TriggerSpec};
+use crate::suggest::closest;
 use crate::value::CompiledValue;
 use crate::yaml::{Spanned, Tree};
 
@@ -27,6 +31,8 @@ pub enum CompiledTrigger {
         dedupe_ttl: Duration,
         /// Filter.
         when: Option<CompiledValue>,
+        /// `subscribe:`: what the engine subscribes this endpoint to at the vendor.
+        subscribe: Option<CompiledSubscribe>,
     },
     /// `POST /soap/{path}`.
     Soap {
@@ -119,6 +125,19 @@ pub struct CompiledHmac {
     pub tolerance: Duration,
 }
 
+/// `subscribe:` on a webhook trigger, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledSubscribe {
+    /// The connection (a key of `connections:`).
+    pub connection: String,
+    /// Its type (which has a subscription provider).
+    pub connection_type: String,
+    /// The events, in file order, without repeats.
+    pub events: Vec<String>,
+    /// The vendor's filters (an object, or null), over `secrets` and `vars`.
+    pub args: CompiledValue,
+}
+
 const EVENT_ROOTS: &[&str] = &["event", "secrets", "vars"];
 
 /// `subject:`: a template expression over the event, or a list of them.
@@ -156,7 +175,18 @@ pub(super) fn subjects(spec: Option<&Spanned<Tree>>, ec: &mut ExprCompiler<'_>) 
     out
 }
 
-pub(super) fn compile(spec: &Spanned<TriggerSpec>, ec: &mut ExprCompiler<'_>) -> Option<CompiledTrigger> {
+/// What the trigger compiler needs besides the trigger: the workflow's
+/// connections and the registry (for `subscribe:`).
+pub(super) struct TriggerContext<'a> {
+    pub connections: &'a IndexMap<String, Spanned<ConnectionSpec>>,
+    pub registry: &'a Registry,
+}
+
+pub(super) fn compile(
+    spec: &Spanned<TriggerSpec>,
+    ec: &mut ExprCompiler<'_>,
+    cx: &TriggerContext<'_>,
+) -> Option<CompiledTrigger> {
     let auth_vis = Visibility { roots: SETTINGS_ROOTS, steps: None, place: "trigger `auth:`" };
     let event_vis = Visibility { roots: EVENT_ROOTS, steps: None, place: "the trigger" };
     let expr = |ec: &mut ExprCompiler<'_>, t: &Option<Spanned<Tree>>, key: &str| -> Option<CompiledValue> {
@@ -186,15 +216,22 @@ pub(super) fn compile(spec: &Spanned<TriggerSpec>, ec: &mut ExprCompiler<'_>) ->
     match &spec.value {
         TriggerSpec::Webhook(w) => {
             check_path(&w.path, ec);
-            let auth = w.auth.as_ref().map(|a| auth(a, ec, &auth_vis));
+            let mut auth = w.auth.as_ref().map(|a| auth(a, ec, &auth_vis));
             let dedupe = expr(ec, &w.dedupe, "dedupe");
             let when = expr(ec, &w.when, "when");
+            let subscribe = w.subscribe.as_ref().and_then(|s| subscribe(s, ec, cx, &auth_vis));
+            if auth.is_none()
+                && let Some((_, derived)) = &subscribe
+            {
+                auth = derived.clone();
+            }
             Some(CompiledTrigger::Webhook {
                 path: w.path.value.trim_matches('/').to_owned(),
                 auth,
                 dedupe,
                 dedupe_ttl: w.dedupe_ttl.as_ref().map(|d| d.value.0).unwrap_or(DEFAULT_DEDUPE_TTL),
                 when,
+                subscribe: subscribe.map(|(s, _)| s),
             })
         }
         TriggerSpec::Soap(s) => {
@@ -259,6 +296,101 @@ pub(super) fn compile(spec: &Spanned<TriggerSpec>, ec: &mut ExprCompiler<'_>) ->
         },
         TriggerSpec::Manual(_) => Some(CompiledTrigger::Manual),
     }
+}
+
+/// `subscribe:`: the connection must exist and have a subscription provider,
+/// the events must be the vendor's. Also returns the trigger auth that follows
+/// from the connection (the vendor's signature keyed by its credential).
+fn subscribe(
+    s: &Spanned<SubscribeSpec>,
+    ec: &mut ExprCompiler<'_>,
+    cx: &TriggerContext<'_>,
+    vis: &Visibility<'_>,
+) -> Option<(CompiledSubscribe, Option<CompiledAuth>)> {
+    let name = &s.value.connection;
+    let Some(conn) = cx.connections.get(&name.value) else {
+        let mut d = Diagnostic::error(
+            codes::BAD_CONNECTION,
+            name.span,
+            format!("`subscribe:` names connection `{}`, which is not defined under `connections:`", name.value),
+        )
+        .with_label("unknown connection");
+        if let Some(b) = closest(&name.value, cx.connections.keys().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{b}`?"));
+        }
+        ec.diags.push(d);
+        return None;
+    };
+    let kind = &conn.value.kind.value;
+    let Some(provider) = cx.registry.subscription_provider(kind) else {
+        let types: Vec<String> = cx.registry.subscription_types().map(|t| format!("`{t}`")).collect();
+        ec.diags.push(
+            Diagnostic::error(
+                codes::BAD_CONNECTION,
+                name.span,
+                format!("connection `{}` is of type `{kind}`, which has no managed subscriptions", name.value),
+            )
+            .with_help(format!(
+                "`subscribe:` takes a connection of type {}; subscribe by other means and drop `subscribe:`",
+                if types.is_empty() { "(none registered)".to_owned() } else { types.join(", ") }
+            )),
+        );
+        return None;
+    };
+    let known = provider.events();
+    let mut events: Vec<String> = Vec::new();
+    if s.value.events.is_empty() {
+        ec.diags.push(
+            Diagnostic::error(codes::SHAPE, s.span, "`subscribe:` has no `events:`")
+                .with_help(format!("list one or more of: {}", known.join(", "))),
+        );
+    }
+    for e in &s.value.events {
+        if !known.contains(&e.value.as_str()) {
+            let mut d = Diagnostic::error(codes::SHAPE, e.span, format!("`{}` is not a `{kind}` event", e.value))
+                .with_label("unknown event");
+            d = match closest(&e.value, known.iter().copied()) {
+                Some(b) => d.with_help(format!("did you mean `{b}`?")),
+                None => d.with_help(format!("known events: {}", known.join(", "))),
+            };
+            ec.diags.push(d);
+        } else if !events.contains(&e.value) {
+            events.push(e.value.clone());
+        }
+    }
+    let args = match &s.value.args {
+        None => CompiledValue::Literal(serde_json::Value::Null),
+        Some(a) if matches!(a.value, Tree::Map(_)) => ec.value(a, vis),
+        Some(a) => {
+            ec.diags.push(Diagnostic::error(
+                codes::SHAPE,
+                a.span,
+                format!(
+                    "`args:` must be a mapping (e.g. `{{ job_shortcode: ABC123 }}`), found {}",
+                    a.value.type_name()
+                ),
+            ));
+            return None;
+        }
+    };
+    let sig = provider.signature();
+    let key = match &conn.value.settings.value {
+        Tree::Map(entries) => entries.iter().find(|(k, _)| k.value == sig.key_setting).map(|(_, v)| v),
+        _ => None,
+    };
+    let derived = key.map(|key| {
+        CompiledAuth::Hmac(CompiledHmac {
+            header: sig.header.to_ascii_lowercase(),
+            secret: ec.value(key, vis),
+            algorithm: sig.algorithm,
+            encoding: sig.encoding,
+            prefix: None,
+            timestamp_header: None,
+            tolerance: Duration::from_secs(300),
+        })
+    });
+    let compiled = CompiledSubscribe { connection: name.value.clone(), connection_type: kind.clone(), events, args };
+    Some((compiled, derived))
 }
 
 fn check_path(path: &Spanned<String>, ec: &mut ExprCompiler<'_>) {

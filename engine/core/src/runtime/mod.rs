@@ -78,6 +78,7 @@ pub mod sealed;
 pub mod secrets;
 pub mod settings;
 pub mod subjects;
+pub mod subscriptions;
 pub mod tokens;
 pub mod trigger;
 pub mod vars;

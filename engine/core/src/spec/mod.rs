@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 pub use duration::DurationSpec;
 pub use trigger::{
-    AuthSpec, BasicAuthSpec, HmacAlgorithm, HmacEncoding, HmacSpec, ScheduleSpec, SoapSpec, TriggerSpec, WebhookSpec,
+    AuthSpec, BasicAuthSpec, HmacAlgorithm, HmacEncoding, HmacSpec, ScheduleSpec, SoapSpec, SubscribeSpec, TriggerSpec,
+    WebhookSpec,
 };
 
 use crate::yaml::{Spanned, Tree};

@@ -56,6 +56,27 @@ pub struct WebhookSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub when: Option<Spanned<Tree>>,
+    /// What feeds this endpoint: subscriptions the engine creates, renews and
+    /// removes at the vendor (`serve --public-url`, `reqflow subscriptions sync`).
+    /// Without `auth:`, the endpoint checks the vendor's signature keyed by the
+    /// connection's credential.
+    #[serde(default)]
+    pub subscribe: Option<Spanned<SubscribeSpec>>,
+}
+
+/// `subscribe:` on a webhook trigger.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeSpec {
+    /// A connection of `connections:` whose type manages subscriptions (`workable`).
+    pub connection: Spanned<String>,
+    /// The events to subscribe this endpoint to, e.g. `[candidate_created, candidate_moved]`.
+    pub events: Vec<Spanned<String>>,
+    /// Filters the vendor applies (Workable: `job_shortcode`, `stage_slug`); values may read
+    /// `vars` and `secrets`.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub args: Option<Spanned<Tree>>,
 }
 
 /// A SOAP endpoint (Workday Studio "Call Web Service").

@@ -23,15 +23,18 @@
 //! - [`RetentionStore`]: finished runs and their data purged past a window;
 //! - [`SubjectStore`]: everything held about one person, read or erased;
 //! - [`TokenStore`], [`AuditStore`]: the admin plane's API tokens (hashes
-//!   only) and the audit trail of state-changing calls.
+//!   only) and the audit trail of state-changing calls;
+//! - [`SubscriptionStore`]: the vendor subscriptions the engine manages.
 //!
 //! Times are Unix milliseconds (UTC) throughout.
 
 mod access;
 pub mod stored_event;
+mod subscriptions;
 mod types;
 
 pub use access::*;
+pub use subscriptions::*;
 pub use types::*;
 
 use crate::action::{BoxFuture, SharedState};
@@ -309,6 +312,7 @@ pub trait Store:
     + AuditStore
     + SubjectStore
     + RetentionStore
+    + SubscriptionStore
     + SharedState
 {
     /// `sqlite` or `postgres`.

@@ -21,6 +21,7 @@ mod retention;
 mod runs;
 mod steps;
 mod subjects;
+mod subscriptions;
 
 use std::fmt;
 use std::str::FromStr;

@@ -25,6 +25,7 @@ mod retention;
 mod runs;
 mod steps;
 mod subjects;
+mod subscriptions;
 mod writer;
 
 use std::fmt;
