@@ -16,6 +16,7 @@
 
 use reqflow_engine::action::Registry;
 
+pub mod file_content;
 pub mod http;
 pub mod soap;
 pub mod workable;

@@ -37,6 +37,10 @@
 //!   cookie sessions with CSRF-checked state changes, logout; no asset names another host; a
 //!   real Chromium (playwright-core) logs in, reads a failed run, retries it after a fix on the
 //!   latest version, and checks the read scope; screenshots in `target/console-screenshots/`.
+//! - `binary`: binary payloads: a PDF and a random 1 MiB file fetched by `http.request` arrive
+//!   byte-identical in the sandbox's Workday and Workable (SQLite and PostgreSQL); the run shows
+//!   `{content_type, size, sha256}` and serves the bytes raw; the v26.1 body with a binary file
+//!   validates against the XSD; a binary put into text fails clearly; stored once (about 1 MiB).
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 
@@ -44,6 +48,7 @@ mod accept;
 mod admin;
 mod at_rest;
 mod backlog;
+mod binary;
 mod builder;
 mod cli;
 mod compile;
