@@ -289,7 +289,8 @@ fn a_binary_put_into_text_is_a_load_error_or_a_run_error_that_says_so() {
     let detail = serve.wait_run(&run_id, Duration::from_secs(60));
     assert_eq!(detail["run"]["status"], "failed", "{detail:#}");
     let msg = step(&detail, "note")["error"]["message"].as_str().unwrap_or("").to_owned();
-    assert!(msg.contains("a binary value (application/pdf, 696 bytes) cannot be put into text"), "{msg}");
+    assert!(msg.contains("a binary value (application/pdf, 695 bytes) cannot be put into text"), "{msg}");
+    assert!(msg.contains("Report: {{ steps.fetch.output.body }}"), "names the template: {msg}");
 }
 
 #[test]
