@@ -78,7 +78,8 @@ mod tests {
             .and_then(|s| s.parse().ok())
             .expect("startxref");
         assert!(a[startxref..].starts_with(b"xref"), "startxref points at the table");
-        for (i, line) in text[startxref..].lines().skip(3).take(5).enumerate() {
+        let table = String::from_utf8_lossy(&a[startxref..]).into_owned();
+        for (i, line) in table.lines().skip(3).take(5).enumerate() {
             let off: usize = line[..10].parse().expect("offset");
             assert!(a[off..].starts_with(format!("{} 0 obj", i + 1).as_bytes()), "object {} at {off}", i + 1);
         }

@@ -276,11 +276,9 @@ fn a_binary_put_into_text_is_a_load_error_or_a_run_error_that_says_so() {
 
     // Found at run time (a PDF by its content type): the run fails and says why.
     let sb = sandbox();
-    let yaml = format!(
-        "id: attach-report\ntrigger: {{ manual: {{}} }}\nsteps:\n  - id: fetch\n    action: http.request\n    with: {{ url: $.event.url }}\n  - id: note\n    map: {{ text: \"Report: {{{{ steps.fetch.output.body }}}}\" }}\n"
-    );
+    let yaml = "id: attach-report\ntrigger: { manual: {} }\nsteps:\n  - id: fetch\n    action: http.request\n    with: { url: $.event.url }\n  - id: note\n    map: { text: \"Report: {{ steps.fetch.output.body }}\" }\n";
     let db = format!("sqlite://{}", dir.join("r.db").display());
-    let (serve, _d) = start("binary-text-run", &yaml, &db, &sb);
+    let (serve, _d) = start("binary-text-run", yaml, &db, &sb);
     let r = serve.api_post(
         "/api/workflows/attach-report/runs",
         &json!({ "url": format!("http://127.0.0.1:{}/vendor/reports/iv-9.pdf", sb.1) }).to_string(),

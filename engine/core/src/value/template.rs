@@ -176,7 +176,8 @@ fn binary_in_text(value: &minijinja::Value) -> Option<String> {
     }
     let tag = value.get_attr(super::binary::TAG).ok()?;
     if !tag.is_true() || tag.kind() != minijinja::value::ValueKind::Bool {
-        return None;
+        // A map that holds one deeper down (e.g. a whole `http.request` output).
+        return super::lazy::holds_binary(value).then(|| "inside this value".to_owned());
     }
     let ct = value.get_attr("content_type").ok().filter(|v| !v.is_undefined()).map(|v| v.to_string());
     let size = value.get_attr("size").ok().filter(|v| !v.is_undefined()).map(|v| v.to_string());
@@ -408,6 +409,8 @@ mod tests {
         let e = v("report: {{ steps.report.output.body }}").expect_err("into text").to_string();
         assert!(e.contains("a binary value (application/pdf, 10 bytes) cannot be put into text"), "{e}");
         assert_eq!(v("{{ steps.report.output.body.size }} bytes").ok(), Some(json!("10 bytes")));
+        let e = v("all: {{ steps.report.output }}").expect_err("a map holding one").to_string();
+        assert!(e.contains("a binary value (inside this value) cannot be put into text"), "{e}");
     }
 
     /// The direct lookup of `{{ a.b }}` answers exactly what minijinja does,
