@@ -17,6 +17,7 @@
 use reqflow_engine::action::Registry;
 
 pub mod check;
+pub mod file_content;
 pub mod http;
 pub mod soap;
 pub mod workable;

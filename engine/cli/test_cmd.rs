@@ -6,8 +6,11 @@
 //! are answered by stubs, so nothing leaves the machine — or, with
 //! `sandbox: true`, by a `reqflow sandbox` started in process for the case
 //! (seeded, or from `sandbox: { state: FILE }`), whose URL the case's vars
-//! and secrets read as `{{ sandbox.url }}`; `expect.requests` then checks
-//! what the sandbox received.
+//! and secrets (and the strings of its `body`) read as `{{ sandbox.url }}`;
+//! `expect.requests` then checks what the sandbox received, and
+//! `expect.sandbox` what it holds afterwards (`GET` a `/_sandbox/…` path:
+//! some object in the answer has the fields given, e.g. an attachment's
+//! `sha256`).
 //!
 //! ```yaml
 //! tests:
@@ -32,6 +35,8 @@
 //!     expect:
 //!       requests:                         # what the sandbox received (each at least once, or `count` times)
 //!         - { method: POST, path: /spi/v3/candidates/c1/comments, body: { policy: [recruiter] } }
+//!       sandbox:                          # what the sandbox holds after the run
+//!         - { get: /_sandbox/workday/attachments, has: { filename: report.pdf, sha256: "…" } }
 //! ```
 
 use std::collections::HashMap;
@@ -113,6 +118,15 @@ struct RequestExpect {
     count: Option<usize>,
 }
 
+/// Something the sandbox holds after the run: `GET get`, and some object in
+/// the JSON answer (at any depth) has the fields of `has` (subset match).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxExpect {
+    get: String,
+    has: Value,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StubSpec {
@@ -135,6 +149,61 @@ struct Expect {
     calls: HashMap<String, Value>,
     #[serde(default)]
     requests: Vec<RequestExpect>,
+    #[serde(default)]
+    sandbox: Vec<SandboxExpect>,
+}
+
+/// Checks `expect.sandbox` against the sandbox at `base_url`.
+async fn check_sandbox(base_url: &str, expected: &[SandboxExpect], out: &mut Vec<String>) {
+    for (i, e) in expected.iter().enumerate() {
+        let url = format!("{}/{}", base_url.trim_end_matches('/'), e.get.trim_start_matches('/'));
+        let answer = match reqflow_actions::http::client().get(&url).send().await {
+            Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(v) => {
+                if !any_object_has(&e.has, &v) {
+                    out.push(format!(
+                        "sandbox[{i}]: no object in GET {} has {}; it answered {}",
+                        e.get,
+                        e.has,
+                        short_json(&v)
+                    ));
+                }
+            }
+            Err(err) => out.push(format!("sandbox[{i}]: GET {}: {err}", e.get)),
+        }
+    }
+}
+
+/// Whether `v` or any value inside it matches `expected` as a subset.
+fn any_object_has(expected: &Value, v: &Value) -> bool {
+    let mut problems = Vec::new();
+    subset(expected, v, "", &mut problems);
+    if problems.is_empty() {
+        return true;
+    }
+    match v {
+        Value::Object(m) => m.values().any(|c| any_object_has(expected, c)),
+        Value::Array(a) => a.iter().any(|c| any_object_has(expected, c)),
+        _ => false,
+    }
+}
+
+fn short_json(v: &Value) -> String {
+    let t = v.to_string();
+    if t.chars().count() > 400 { format!("{}…", t.chars().take(400).collect::<String>()) } else { t }
+}
+
+/// `{{ sandbox.url }}` replaced in every string of `v`.
+fn resolve_strings(v: &mut Value, resolve: &dyn Fn(&String) -> String) {
+    match v {
+        Value::String(s) => *s = resolve(s),
+        Value::Array(a) => a.iter_mut().for_each(|c| resolve_strings(c, resolve)),
+        Value::Object(m) => m.values_mut().for_each(|c| resolve_strings(c, resolve)),
+        _ => {}
+    }
 }
 
 /// Problems with what the sandbox received, against `expect.requests`.
@@ -340,6 +409,9 @@ async fn run_case(
     if sandbox.is_none() && !case.expect.requests.is_empty() {
         return Ok(vec!["`expect.requests` needs `sandbox: true` (without it, nothing leaves the machine)".into()]);
     }
+    if sandbox.is_none() && !case.expect.sandbox.is_empty() {
+        return Ok(vec!["`expect.sandbox` needs `sandbox: true`".into()]);
+    }
     let config = EngineConfig {
         require_stubs: sandbox.is_none(),
         retry_delays: false,
@@ -355,7 +427,13 @@ async fn run_case(
     let event = EventIn {
         workflow: wf.id.clone(),
         origin: Origin::Direct,
-        payload: payload(wf, case)?,
+        payload: {
+            let mut p = payload(wf, case)?;
+            if sandbox.is_some() {
+                resolve_strings(&mut p, &resolve);
+            }
+            p
+        },
         received_at: now_ms(),
         run_id: Some(run_id.clone()),
     };
@@ -425,6 +503,7 @@ async fn run_case(
     }
     if let Some(sb) = &sandbox {
         check_requests(&case.expect.requests, &sb.sandbox.requests(), &mut problems);
+        check_sandbox(&sb.base_url, &case.expect.sandbox, &mut problems).await;
     }
     Ok(problems)
 }

@@ -32,7 +32,12 @@
 //!   for load tests (`reqflow sandbox --no-rate-limit`).
 //! - **Vendors** ([`vendor`]): `/vendor/…` records what a workflow sends an
 //!   interview or identity vendor, and `POST /_sandbox/interviews/complete`
-//!   sends that vendor's signed `interview.completed` webhook.
+//!   sends that vendor's signed `interview.completed` webhook; its reports
+//!   (a small PDF per interview) are served at `/vendor/reports/{id}.pdf`.
+//! - **Files received**: `GET /_sandbox/workday/attachments[/{File_ID}]` and
+//!   `GET /_sandbox/workable/attachments`, `GET /_sandbox/workable/comments/{id}/attachment`
+//!   give back the hashes and bytes of
+//!   what was attached, to check a file arrived byte for byte.
 //!
 //! Brief overview of the types: [`Sandbox`] is the shared state (demo data,
 //! request log, faults); [`router`] builds the axum app over it; [`serve`]
@@ -40,6 +45,7 @@
 
 pub mod control;
 mod record;
+pub mod report;
 mod seed;
 mod state;
 mod util;
@@ -99,6 +105,8 @@ pub enum SandboxError {
 pub fn router(sandbox: Sandbox) -> Router {
     Router::new()
         .nest("/spi/v3", workable::router(sandbox.clone()))
+        .route("/_sandbox/workable/attachments", axum::routing::get(workable::attachments_list))
+        .route("/_sandbox/workable/comments/{id}/attachment", axum::routing::get(workable::comment_attachment))
         .merge(workday::router(sandbox.clone()))
         .merge(control::router(sandbox.clone()))
         .merge(vendor::router())

@@ -15,7 +15,13 @@
 //!   POSTs the vendor's `interview.completed` webhook to `url`, signed like
 //!   the sample workflows expect: `X-Timestamp: <unix seconds>` and
 //!   `X-Signature: sha256=hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`;
-//!   answers `{status, body}` of the delivery.
+//!   answers `{status, body, report_url}` of the delivery. Without
+//!   `report_url`, the webhook carries the sandbox's own report of the
+//!   interview, `http://{host}/vendor/reports/{interview_id}.pdf`.
+//! - `GET /vendor/reports/{interview_id}.pdf`: the interview's report, a
+//!   small valid PDF (the same bytes for the same interview);
+//!   `GET /vendor/reports/{name}.bin?size=N`: N pseudo-random bytes (the same
+//!   for the same name), `application/octet-stream`, for large-payload tests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +54,7 @@ pub struct VendorLedger {
 /// The vendor routes.
 pub fn router() -> Router<Sandbox> {
     Router::new()
+        .route("/vendor/reports/{file}", get(report))
         .route("/vendor/{*path}", any(received))
         .route("/_sandbox/interviews/complete", post(complete))
         .route("/_sandbox/vendor/writes", get(writes))
@@ -79,6 +86,32 @@ async fn received(
         json!({ "path": format!("/vendor/{path}"), "idempotency_key": key, "id": id, "replays": 0, "body": text }),
     );
     (StatusCode::CREATED, Json(json!({ "id": id, "status": "received" }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    size: Option<usize>,
+}
+
+async fn report(Path(file): Path<String>, axum::extract::Query(q): axum::extract::Query<ReportQuery>) -> Response {
+    let (bytes, content_type) = if let Some(id) = file.strip_suffix(".pdf") {
+        (crate::report::pdf(id), "application/pdf")
+    } else if let Some(name) = file.strip_suffix(".bin") {
+        let size = q.size.unwrap_or(1024 * 1024);
+        if size > crate::report::MAX_NOISE {
+            return error(StatusCode::BAD_REQUEST, &format!("size is at most {}", crate::report::MAX_NOISE));
+        }
+        (crate::report::noise(name, size), "application/octet-stream")
+    } else {
+        return error(StatusCode::NOT_FOUND, "reports are `{interview_id}.pdf` or `{name}.bin?size=N`");
+    };
+    let disposition = format!("attachment; filename=\"{file}\"");
+    let mut r = (StatusCode::OK, bytes).into_response();
+    r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(content_type));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&disposition) {
+        r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    r
 }
 
 async fn writes(State(sb): State<Sandbox>) -> Response {
@@ -115,21 +148,27 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-async fn complete(State(_sb): State<Sandbox>, body: axum::body::Bytes) -> Response {
+async fn complete(State(_sb): State<Sandbox>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let req: Complete = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
     };
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let interview_id = req.interview_id.unwrap_or_else(|| format!("iv-{n}"));
+    let report_url = req.report_url.or_else(|| {
+        let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+        let safe = interview_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        safe.then(|| format!("http://{host}/vendor/reports/{interview_id}.pdf"))
+    });
     let payload: Value = json!({
         "event": "interview.completed",
-        "interview_id": req.interview_id.unwrap_or_else(|| format!("iv-{n}")),
+        "interview_id": interview_id,
         "external_id": req.external_id,
         "candidate_id": req.candidate_id,
         "score": req.score,
         "summary": req.summary,
         "transcript": req.transcript,
-        "report_url": req.report_url,
+        "report_url": report_url,
     });
     let raw = payload.to_string().into_bytes();
     let ts = chrono::Utc::now().timestamp();
@@ -151,7 +190,7 @@ async fn complete(State(_sb): State<Sandbox>, body: axum::body::Bytes) -> Respon
         Ok(r) => {
             let status = r.status().as_u16();
             let text = r.text().await.unwrap_or_default();
-            Json(json!({ "status": status, "body": text })).into_response()
+            Json(json!({ "status": status, "body": text, "report_url": report_url })).into_response()
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, &format!("delivery failed: {e}")),
     }

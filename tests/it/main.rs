@@ -50,6 +50,10 @@
 //!   encrypted and used by `serve` on the next start; SQLite and PostgreSQL), the admin API's
 //!   connect and callback, connection checks (ok, auth, permission naming the domain, network,
 //!   config) from the CLI, the API and `serve --check-connections`, `connections list`.
+//! - `binary`: binary payloads: a PDF and a random 1 MiB file fetched by `http.request` arrive
+//!   byte-identical in the sandbox's Workday and Workable (SQLite and PostgreSQL); the run shows
+//!   `{content_type, size, sha256}` and serves the bytes raw; the v26.1 body with a binary file
+//!   validates against the XSD; a binary put into text fails clearly; stored once (about 1 MiB).
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 //! - `subscriptions`: managed Workable subscriptions (`subscribe:`): `reqflow subscriptions sync`
@@ -61,6 +65,7 @@ mod accept;
 mod admin;
 mod at_rest;
 mod backlog;
+mod binary;
 mod builder;
 mod cli;
 mod compile;

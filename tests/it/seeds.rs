@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, Serve, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
+use crate::harness::{Sandbox, Serve, get, http, post_json, sandbox, sandbox_requests, temp_dir, wait_for};
 
 const HOOK_KEY: &str = "seeds-orchestrate-key";
 const VENDOR_SECRET: &str = "seeds-vendor-secret";
@@ -150,7 +150,20 @@ fn workday_poll_and_webhook_invite_once_then_results_are_assessed() {
     assert_eq!(assess.len(), 1, "{assess:#?}");
     assert!(assess[0].contains(&app_id) && assess[0].contains("PASSED") && assess[0].contains("88"), "{}", assess[0]);
     let attachments = soap_requests(&sb, "Put_Candidate_Attachment");
-    assert_eq!(attachments.len(), started.len() + 1, "the transcript attached too");
+    assert_eq!(attachments.len(), started.len() + 2, "the transcript and the vendor's PDF report attached too");
+    // The report the vendor's webhook linked to reached Workday byte for byte.
+    assert!(done.json()["report_url"].as_str().is_some_and(|u| u.ends_with(".pdf")), "{}", done.body);
+    let interview = run["event"]["body"]["interview_id"].as_str().expect("interview id").to_owned();
+    let pdf = reqflow_sandbox::report::pdf(&interview);
+    let kept = get(sb.1, "/_sandbox/workday/attachments").json();
+    let report = kept["attachments"]
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["filename"] == format!("ai-interview-{interview}-report.pdf").as_str()))
+        .unwrap_or_else(|| panic!("the report attachment: {kept:#}"))
+        .clone();
+    assert_eq!(report["sha256"], reqflow_engine::sha256_hex(&pdf), "the same bytes as the vendor's PDF");
+    assert_eq!(report["content_type"], "application/pdf");
+    assert_eq!(step(&run, "report")["output"]["body"]["size"], pdf.len());
     assert_eq!(step(&run, "advance")["status"], "succeeded", "a passing score moves the candidate on: {run:#}");
     let moves = soap_requests(&sb, "Move_Candidate");
     assert!(moves.len() == 1 && moves[0].contains(&app_id), "{moves:#?}");

@@ -17,8 +17,38 @@ use super::errors::{status_error, transport_error};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on one whole request (a connection or step `timeout:` overrides it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest response body read; a bigger one is an error rather than memory.
+/// Largest response body read by default; a bigger one is an error rather than memory.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The most an `http.request` step may raise its own limit to (`max_body_bytes:`).
+pub const MAX_BODY_CEILING: usize = 128 * 1024 * 1024;
+
+/// The bound on one response body, and where it comes from (for the error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// [`MAX_BODY_BYTES`].
+    Default,
+    /// A step's `max_body_bytes:` (at most [`MAX_BODY_CEILING`]).
+    Step(usize),
+}
+
+impl BodyLimit {
+    /// The number of bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            BodyLimit::Default => MAX_BODY_BYTES,
+            BodyLimit::Step(n) => n,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            BodyLimit::Default => format!(
+                "the default limit of {MAX_BODY_BYTES} bytes (raise it with the step's `max_body_bytes:`, up to {MAX_BODY_CEILING})"
+            ),
+            BodyLimit::Step(n) => format!("the step's `max_body_bytes:` of {n} bytes"),
+        }
+    }
+}
 
 /// The process-wide client: connection pool, rustls, connect and request
 /// timeouts. Use it instead of `reqwest::Client::new()` (which has no timeouts).
@@ -58,6 +88,21 @@ impl Received {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The `Content-Type` header's media type, lowercased, without parameters.
+    pub fn media_type(&self) -> Option<String> {
+        let ct = self.headers.get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        (!media.is_empty()).then_some(media)
+    }
+
+    /// Whether the body is text: a textual content type, or none and valid UTF-8.
+    pub fn is_text(&self) -> bool {
+        match self.media_type() {
+            Some(m) => is_text_type(&m),
+            None => std::str::from_utf8(&self.body).is_ok(),
+        }
+    }
+
     /// Whether the body is JSON by its content type.
     pub fn is_json(&self) -> bool {
         self.headers
@@ -87,6 +132,27 @@ impl Received {
     }
 }
 
+/// Media types read as text: `text/*`, JSON, XML, forms, JavaScript, YAML, CSV.
+pub fn is_text_type(media: &str) -> bool {
+    let m = media.trim().to_ascii_lowercase();
+    m.starts_with("text/")
+        || m.ends_with("+json")
+        || m.ends_with("+xml")
+        || matches!(
+            m.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/x-www-form-urlencoded"
+                | "application/javascript"
+                | "application/ecmascript"
+                | "application/yaml"
+                | "application/x-yaml"
+                | "application/graphql"
+                | "application/x-ndjson"
+                | "application/csv"
+        )
+}
+
 fn looks_like_json(body: &[u8]) -> bool {
     matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | Some(b'['))
 }
@@ -105,6 +171,11 @@ pub fn target_of(url: &reqwest::Url) -> String {
 /// Network errors and timeouts are retryable errors; the status is not
 /// checked here.
 pub async fn send(request: reqwest::RequestBuilder) -> Result<Received, ActionError> {
+    send_limited(request, BodyLimit::Default).await
+}
+
+/// [`send`] with another bound on the response body; the error names the bound.
+pub async fn send_limited(request: reqwest::RequestBuilder, limit: BodyLimit) -> Result<Received, ActionError> {
     let request = request.build().map_err(|e| {
         ActionError::permanent(format!("cannot build the request: {}", e.without_url()))
             .with_code("http.invalid_request")
@@ -118,9 +189,10 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<Received, ActionEr
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                if body.len() + chunk.len() > limit.bytes() {
                     return Err(ActionError::permanent(format!(
-                        "{method} {target}: the response body is larger than {MAX_BODY_BYTES} bytes"
+                        "{method} {target}: the response body is larger than {}",
+                        limit.describe()
                     ))
                     .with_code("http.body_too_large"));
                 }

@@ -92,12 +92,35 @@ pub struct HttpRequestParams {
     /// A form body (`application/x-www-form-urlencoded`).
     #[serde(default)]
     pub form: Option<BTreeMap<String, Value>>,
-    /// A raw text body (set `Content-Type` in `headers:`).
+    /// A raw body: text (set `Content-Type` in `headers:`), or a binary value
+    /// (e.g. `"{{ steps.fetch.output.body }}"`), sent byte-exact with its content
+    /// type unless `headers:` sets one.
     #[serde(default)]
-    pub body: Option<String>,
+    pub body: Option<Value>,
+    /// How to read the response body: `auto` (default: JSON parsed, text as a
+    /// string, any other content type as a binary value), `binary` (always a
+    /// binary value) or `text`.
+    #[serde(default)]
+    pub response: Option<ResponseMode>,
+    /// The largest response body to read, in bytes (default 16 MiB, at most 128 MiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
     /// Statuses that count as success (default: any 2xx); others are errors.
     #[serde(default)]
     pub expect: Option<Vec<u16>>,
+}
+
+/// How `http.request` reads a response body.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// JSON parsed, text as a string, other content types as a binary value.
+    #[default]
+    Auto,
+    /// Always a binary value `{content_type, size, sha256, data}`.
+    Binary,
+    /// Always text (invalid UTF-8 replaced).
+    Text,
 }
 
 /// An HTTP method.

@@ -7,10 +7,12 @@ use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use super::client::{client, send};
+use reqflow_engine::value::binary::{Binary, is_binary};
+
+use super::client::{BodyLimit, MAX_BODY_CEILING, Received, client, send_limited};
 use super::errors::status_error;
 use super::headers::safe_headers;
-use super::params::{HttpAuth, HttpConnection, HttpMethod, HttpRequestParams};
+use super::params::{HttpAuth, HttpConnection, HttpMethod, HttpRequestParams, ResponseMode};
 
 /// `http.request`: one HTTP call, optionally through an `http` connection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -18,7 +20,11 @@ pub struct HttpRequest;
 
 const DOCS: &str = "\
 Sends one HTTP request and returns `{status, headers, body}`; `body` is parsed \
-when the response is JSON, otherwise it is the text.\n\n\
+when the response is JSON, the text for a textual content type, and a binary value \
+`{\"$binary\": true, content_type, size, sha256, name?, data}` (`data` base64, byte-exact) \
+for any other content type (a PDF, an image) or with `response: binary`. `body:` \
+may be a binary value too: it is sent as its bytes. A response body larger than \
+16 MiB is an error; `max_body_bytes:` raises that, up to 128 MiB.\n\n\
 Give a full `url:`, or a `path:` relative to the `http` connection's `base_url` \
 (the connection also adds its `auth:` and `headers:`). At most one of `json:`, \
 `form:` and `body:`.\n\n\
@@ -33,12 +39,16 @@ impl Action for HttpRequest {
     type Params = HttpRequestParams;
 
     fn info(&self) -> ActionInfo {
-        ActionInfo::new("http.request", "Send an HTTP request").docs(DOCS).optional_connection("http").example(json!({
-            "method": "POST",
-            "path": "/invites",
-            "json": { "email": "{{ steps.fields.output.email }}" },
-            "expect": [200, 201]
-        }))
+        ActionInfo::new("http.request", "Send an HTTP request")
+            .docs(DOCS)
+            .optional_connection("http")
+            .binary_output_when("response", "binary", "body")
+            .example(json!({
+                "method": "POST",
+                "path": "/invites",
+                "json": { "email": "{{ steps.fields.output.email }}" },
+                "expect": [200, 201]
+            }))
     }
 
     async fn run(&self, cx: ActionContext, p: HttpRequestParams) -> Result<Value, ActionError> {
@@ -93,9 +103,21 @@ impl Action for HttpRequest {
         } else if let Some(f) = &p.form {
             req = req.form(&pairs(f));
         } else if let Some(b) = &p.body {
-            req = req.body(b.clone());
+            req = match b {
+                Value::String(text) => req.body(text.clone()),
+                v if is_binary(v) => {
+                    let bin = Binary::from_value(v).map_err(|e| invalid(format!("`body:`: {e}")))?;
+                    if !p.headers.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+                        req =
+                            req.header(reqwest::header::CONTENT_TYPE, header_value("content-type", &bin.content_type)?);
+                    }
+                    req.body(bin.bytes)
+                }
+                _ => return Err(invalid("`body:` is text or a binary value; use `json:` for JSON")),
+            };
         }
-        let r = send(req).await?;
+        let limit = body_limit(p.max_body_bytes)?;
+        let r = send_limited(req, limit).await?;
         let ok = match &p.expect {
             Some(list) => list.contains(&r.status.as_u16()),
             None => r.status.is_success(),
@@ -103,11 +125,60 @@ impl Action for HttpRequest {
         if !ok {
             return Err(status_error(&r));
         }
+        let body = response_body(&r, p.response.unwrap_or_default());
         Ok(json!({
             "status": r.status.as_u16(),
             "headers": safe_headers(&r.headers),
-            "body": r.body_value(),
+            "body": body,
         }))
+    }
+}
+
+/// The response body as the step asked for it (see [`ResponseMode`]).
+fn response_body(r: &Received, mode: ResponseMode) -> Value {
+    let binary = match mode {
+        ResponseMode::Text => false,
+        ResponseMode::Binary => true,
+        ResponseMode::Auto => !r.body.is_empty() && !r.is_text(),
+    };
+    if !binary {
+        return match mode {
+            ResponseMode::Text => Value::String(r.text()),
+            _ => r.body_value(),
+        };
+    }
+    let content_type = r.media_type().unwrap_or_else(|| "application/octet-stream".to_owned());
+    Binary::new(content_type, r.body.clone()).named(file_name(r)).to_value()
+}
+
+/// A file name for a fetched body: `Content-Disposition`'s `filename`, else
+/// the URL's last path segment when it has an extension.
+fn file_name(r: &Received) -> Option<String> {
+    let from_header = r
+        .headers
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|cd| {
+            cd.split(';').map(str::trim).find_map(|part| {
+                let (k, v) = part.split_once('=')?;
+                (k.trim().eq_ignore_ascii_case("filename")).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        })
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']));
+    from_header.or_else(|| {
+        let last = r.target.trim_end_matches('/').rsplit('/').next()?;
+        (last.contains('.') && !last.contains(':')).then(|| last.to_owned())
+    })
+}
+
+/// The step's `max_body_bytes:`, checked against the ceiling.
+fn body_limit(asked: Option<u64>) -> Result<BodyLimit, ActionError> {
+    match asked {
+        None => Ok(BodyLimit::Default),
+        Some(n) if n == 0 || n > MAX_BODY_CEILING as u64 => {
+            Err(invalid(format!("`max_body_bytes:` is {n}; give 1 to {MAX_BODY_CEILING} (128 MiB, the ceiling)")))
+        }
+        Some(n) => Ok(BodyLimit::Step(n as usize)),
     }
 }
 

@@ -185,7 +185,18 @@ async fn candidates_comment(c: &WorkableClient, p: CommentParams) -> Result<Valu
         comment["policy"] = json!(policy);
     }
     if let Some(a) = &p.attachment {
-        comment["attachment"] = json!({ "name": a.name, "data": a.data });
+        use crate::file_content::FileContent;
+        let (data, binary_name) = match &a.data {
+            FileContent::Base64(s) => (s.clone(), None),
+            FileContent::Binary(b) => (b.base64(), b.name.clone()),
+        };
+        let Some(name) = a.name.clone().or(binary_name).filter(|n| !n.trim().is_empty()) else {
+            return Err(ActionError::permanent(
+                "workable.candidates.comment: give `attachment.name` (the binary `attachment.data` has no name)",
+            )
+            .with_code("params.invalid"));
+        };
+        comment["attachment"] = json!({ "name": name, "data": data });
     }
     let v = c
         .send_json(
@@ -366,7 +377,7 @@ workable_action!(
     "workable.candidates.comment",
     CommentParams,
     "Comment on a candidate",
-    "`policy` lists the roles that may see it (`[]`: admins only); one `attachment` `{name, data (base64)}`. Returns `{id}`.",
+    "`policy` lists the roles that may see it (`[]`: admins only); one `attachment` `{name, data}` (`data`: base64 text or a binary value, whose name is the default `name`). Returns `{id}`.",
     json!({"id": "{{ event.body.data.id }}", "member_id": "{{ vars.WORKABLE_MEMBER_ID }}", "body": "Interview invite sent"}),
     candidates_comment
 );

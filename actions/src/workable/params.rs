@@ -314,13 +314,15 @@ list_params! {
 }
 
 /// A comment attachment.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
-    /// File name.
-    pub name: String,
-    /// Content, base64.
-    pub data: String,
+    /// File name. Default: a binary `data`'s name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Content: base64 text, or a binary value (e.g. the `body` of an `http.request` that
+    /// fetched a report).
+    pub data: crate::file_content::FileContent,
 }
 
 /// `with:` of `workable.candidates.comment`.

@@ -342,8 +342,10 @@ const CANDIDATES_ATTACH_DOCS: &str = "\
 Attaches a file to a candidate with `Put_Candidate_Attachment`: an assessment report, an interview \
 transcript. To the job application (`job_application` and/or `job_requisition`: where recruiters \
 look for assessment results), or to the candidate's profile in a `document_category`. The file is \
-`content` (base64) or `text` (encoded for you), with `file_name` (≤ 255 characters) and \
-`content_type` (default from the extension; `text/plain` for `text`).\n\n\
+`content` (base64, or a binary value such as the `body` of an `http.request` that fetched the \
+report) or `text` (encoded for you), with `file_name` (≤ 255 characters; default: the binary \
+value's name) and `content_type` (default: the binary value's, else from the extension; \
+`text/plain` for `text`).\n\n\
 Output: `{candidate, attachments: [{WID, File_ID}], job_applications: [{job_application, attachments}]}`.";
 
 impl Action for CandidatesAttach {

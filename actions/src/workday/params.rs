@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::refs::WdRef;
+pub use crate::file_content::FileContent;
 
 fn yes() -> bool {
     true
@@ -211,11 +212,12 @@ pub struct CandidatesGetParams {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileParams {
-    /// The file name (at most 255 characters), e.g. `cv.pdf`.
-    pub file_name: String,
-    /// The file's bytes, base64-encoded. Give `content` or `text`.
+    /// The file name (at most 255 characters), e.g. `cv.pdf`. Default: a binary `content`'s name.
     #[serde(default)]
-    pub content: Option<String>,
+    pub file_name: Option<String>,
+    /// The file's bytes: base64 text or a binary value. Give `content` or `text`.
+    #[serde(default)]
+    pub content: Option<FileContent>,
     /// Or the file as text (UTF-8; encoded for you), e.g. an interview transcript.
     #[serde(default)]
     pub text: Option<String>,
@@ -354,11 +356,15 @@ pub struct CandidatesAttachParams {
     /// Or attach to the candidate's profile in this document category (a `Document_Category_ID`).
     #[serde(default)]
     pub document_category: Option<WdRef>,
-    /// The file name (at most 255 characters), e.g. `assessment-report.pdf`.
-    pub file_name: String,
-    /// The file's bytes, base64-encoded. Give `content` or `text`.
+    /// The file name (at most 255 characters), e.g. `assessment-report.pdf`. Default: a
+    /// binary `content`'s name.
     #[serde(default)]
-    pub content: Option<String>,
+    pub file_name: Option<String>,
+    /// The file's bytes: base64 text, or a binary value (e.g. the `body` of an `http.request`
+    /// that fetched the report), whose content type is used unless `content_type` is given.
+    /// Give `content` or `text`.
+    #[serde(default)]
+    pub content: Option<FileContent>,
     /// Or the file as text (UTF-8; encoded for you), e.g. an interview transcript.
     #[serde(default)]
     pub text: Option<String>,

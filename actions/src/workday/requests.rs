@@ -136,17 +136,24 @@ fn guess_content_type(file_name: &str) -> Option<&'static str> {
     })
 }
 
-/// An `Attachment_WWS_DataType` from a file name, base64 `content` or `text`, a type and a comment.
+/// An `Attachment_WWS_DataType` from a file name, `content` (base64 or a
+/// binary value) or `text`, a type and a comment.
 fn attachment(
     field: &str,
     id: Option<&str>,
-    file_name: &str,
-    content: Option<&str>,
+    file_name: Option<&str>,
+    content: Option<&FileContent>,
     text_content: Option<&str>,
     content_type: Option<&str>,
     comment: Option<&str>,
 ) -> Result<Value, RequestError> {
-    let name = file_name.trim();
+    let binary_name = match content {
+        Some(FileContent::Binary(b)) => b.name.as_deref(),
+        _ => None,
+    };
+    let Some(name) = file_name.or(binary_name).map(str::trim) else {
+        return Err(invalid(format!("give `{field}file_name` (the binary `{field}content` has no name)")));
+    };
     if name.is_empty() {
         return Err(invalid(format!("`{field}file_name` is empty")));
     }
@@ -155,13 +162,20 @@ fn attachment(
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let (encoded, default_type) = match (content, text_content) {
-        (Some(c), None) => {
+        (Some(FileContent::Base64(c)), None) => {
             let compact: String = c.chars().filter(|ch| !ch.is_ascii_whitespace()).collect();
             if compact.is_empty() {
                 return Err(invalid(format!("`{field}content` is empty")));
             }
             b64.decode(&compact).map_err(|e| invalid(format!("`{field}content` is not base64: {e}")))?;
             (compact, guess_content_type(name))
+        }
+        (Some(FileContent::Binary(b)), None) => {
+            if b.bytes.is_empty() {
+                return Err(invalid(format!("`{field}content` is empty (0 bytes)")));
+            }
+            let declared = Some(b.content_type.as_str()).filter(|t| *t != "application/octet-stream");
+            (b.base64(), declared.or_else(|| guess_content_type(name)))
         }
         (None, Some(t)) => {
             if t.is_empty() {
@@ -170,7 +184,9 @@ fn attachment(
             (b64.encode(t.as_bytes()), Some(guess_content_type(name).unwrap_or("text/plain")))
         }
         (Some(_), Some(_)) => return Err(invalid(format!("give `{field}content` or `{field}text`, not both"))),
-        (None, None) => return Err(invalid(format!("give `{field}content` (base64) or `{field}text`"))),
+        (None, None) => {
+            return Err(invalid(format!("give `{field}content` (base64 or a binary value) or `{field}text`")));
+        }
     };
     let mime = match content_type.map(str::trim).filter(|s| !s.is_empty()).or(default_type) {
         Some(t) if t.contains('/') => json!({"ID": {"@type": "Content_Type_ID", "#text": t}}),
@@ -613,8 +629,8 @@ pub fn put_candidate(p: &CandidatesPutParams, version: WwsVersion) -> Result<Str
                 Some(f) => attachment(
                     "resume.",
                     None,
-                    &f.file_name,
-                    f.content.as_deref(),
+                    f.file_name.as_deref(),
+                    f.content.as_ref(),
                     f.text.as_deref(),
                     f.content_type.as_deref(),
                     f.comment.as_deref(),
@@ -679,8 +695,8 @@ pub fn put_candidate_attachment(p: &CandidatesAttachParams, version: WwsVersion)
     let file = attachment(
         "",
         p.attachment_id.as_deref(),
-        &p.file_name,
-        p.content.as_deref(),
+        p.file_name.as_deref(),
+        p.content.as_ref(),
         p.text.as_deref(),
         p.content_type.as_deref(),
         p.comment.as_deref(),

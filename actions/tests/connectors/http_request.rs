@@ -206,3 +206,134 @@ async fn invalid_parameters_are_permanent_with_a_clear_message() {
     let err = call(cx(None), "http.request", json!({"url": "http://x/", "bogus": 1})).await.unwrap_err();
     assert_eq!(err.code.as_deref(), Some("params.invalid"));
 }
+
+/// Every byte value, twice, plus bytes that are not UTF-8.
+fn all_bytes() -> Vec<u8> {
+    (0..=255u8).chain(0..=255u8).chain([0xff, 0xfe, 0x80, 0x00]).collect()
+}
+
+async fn binary_server() -> String {
+    serve(
+        Router::new()
+            .route(
+                "/report.pdf",
+                get(|| async {
+                    ([("content-type", "application/pdf")], b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nbody".to_vec())
+                }),
+            )
+            .route("/blob", get(|| async { ([("content-type", "application/octet-stream")], all_bytes()) }))
+            .route(
+                "/named",
+                get(|| async {
+                    (
+                        [("content-type", "image/png"), ("content-disposition", "attachment; filename=\"scan.png\"")],
+                        vec![0x89, b'P', b'N', b'G'],
+                    )
+                }),
+            )
+            .route("/untyped", get(|| async { ([("content-type", "")], all_bytes()) }))
+            .route("/json", get(|| async { ([("content-type", "application/json")], "{\"a\":1}") }))
+            .route("/big", get(|| async { ([("content-type", "application/octet-stream")], vec![7u8; 3000]) }))
+            .route(
+                "/put",
+                any(|headers: HeaderMap, body: Bytes| async move {
+                    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    axum::Json(
+                        json!({ "content_type": ct, "size": body.len(), "sha256": reqflow_engine::sha256_hex(&body) }),
+                    )
+                }),
+            ),
+    )
+    .await
+}
+
+fn bytes_of(v: &Value) -> Vec<u8> {
+    reqflow_engine::value::binary::Binary::from_value(v).expect("a binary value").bytes
+}
+
+#[tokio::test]
+async fn non_text_responses_are_binary_values_byte_for_byte() {
+    let base = binary_server().await;
+    let get_ = |path: &str, extra: Value| {
+        let mut with = json!({ "url": format!("{base}{path}") });
+        if let (Some(w), Value::Object(e)) = (with.as_object_mut(), extra) {
+            w.extend(e);
+        }
+        call(cx(None), "http.request", with)
+    };
+    let out = get_("/report.pdf", json!({})).await.unwrap();
+    let body = &out["body"];
+    assert_eq!(body["$binary"], true);
+    assert_eq!(body["content_type"], "application/pdf");
+    assert_eq!(body["name"], "report.pdf", "the name from the URL");
+    assert_eq!(bytes_of(body), b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nbody".to_vec());
+
+    let out = get_("/blob", json!({})).await.unwrap();
+    assert_eq!(bytes_of(&out["body"]), all_bytes(), "every byte value survives");
+    assert_eq!(out["body"]["sha256"], reqflow_engine::sha256_hex(&all_bytes()));
+    assert!(out["body"].get("name").is_none(), "no name without one in the URL or headers");
+
+    let out = get_("/named", json!({})).await.unwrap();
+    assert_eq!(out["body"]["name"], "scan.png", "the name from Content-Disposition");
+
+    let out = get_("/untyped", json!({})).await.unwrap();
+    assert_eq!(bytes_of(&out["body"]), all_bytes(), "no content type and not UTF-8: binary");
+
+    let out = get_("/json", json!({ "response": "binary" })).await.unwrap();
+    assert_eq!(bytes_of(&out["body"]), b"{\"a\":1}".to_vec(), "`response: binary` keeps JSON as bytes");
+    let out = get_("/json", json!({})).await.unwrap();
+    assert_eq!(out["body"], json!({"a": 1}), "JSON is still parsed by default");
+    let out = get_("/report.pdf", json!({ "response": "text" })).await.unwrap();
+    assert!(out["body"].as_str().is_some_and(|s| s.starts_with("%PDF-1.4")), "`response: text` forces text");
+}
+
+#[tokio::test]
+async fn the_body_limit_can_be_raised_per_step_up_to_a_ceiling_and_errors_name_it() {
+    let base = binary_server().await;
+    let url = format!("{base}/big");
+    let err = call(cx(None), "http.request", json!({ "url": url, "max_body_bytes": 1000 })).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("http.body_too_large"));
+    assert!(err.message.contains("the step's `max_body_bytes:` of 1000 bytes"), "{}", err.message);
+    let out = call(cx(None), "http.request", json!({ "url": url, "max_body_bytes": 4000 })).await.unwrap();
+    assert_eq!(out["body"]["size"], 3000);
+    let err =
+        call(cx(None), "http.request", json!({ "url": url, "max_body_bytes": 200_000_000u64 })).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Permanent);
+    assert!(
+        err.message.contains("`max_body_bytes:` is 200000000") && err.message.contains("ceiling"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_binary_body_is_sent_as_its_bytes_with_its_content_type() {
+    let base = binary_server().await;
+    let fetched = call(cx(None), "http.request", json!({ "url": format!("{base}/blob") })).await.unwrap();
+    let out = call(
+        cx(None),
+        "http.request",
+        json!({ "method": "PUT", "url": format!("{base}/put"), "body": fetched["body"].clone() }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["body"]["size"], all_bytes().len());
+    assert_eq!(out["body"]["sha256"], reqflow_engine::sha256_hex(&all_bytes()));
+    assert_eq!(out["body"]["content_type"], "application/octet-stream");
+    let out = call(
+        cx(None),
+        "http.request",
+        json!({ "method": "PUT", "url": format!("{base}/put"), "body": fetched["body"].clone(),
+                "headers": { "Content-Type": "application/x-custom" } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["body"]["content_type"], "application/x-custom", "headers: wins");
+    let mut tampered = fetched["body"].clone();
+    tampered["size"] = json!(3);
+    let err =
+        call(cx(None), "http.request", json!({ "method": "PUT", "url": format!("{base}/put"), "body": tampered }))
+            .await
+            .unwrap_err();
+    assert!(err.message.contains("do not match its size"), "{}", err.message);
+}

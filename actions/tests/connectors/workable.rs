@@ -156,6 +156,29 @@ async fn comment_rate_move_disqualify_and_activities() {
     .await
     .unwrap();
     assert!(out["id"].is_string());
+    let kept = sb.sandbox.read(|d| d.workable.files.get(out["id"].as_str().unwrap_or("")).cloned());
+    assert_eq!(kept.as_deref(), Some("aGVsbG8="), "the sandbox keeps the attachment's bytes");
+    // A binary value as the attachment's data: bytes and name from it.
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    let bin =
+        reqflow_engine::value::binary::Binary::new("application/pdf", bytes.clone()).named(Some("report.pdf".into()));
+    let out = call(
+        cx(c.clone()),
+        "workable.candidates.comment",
+        json!({"id": id, "member_id": m, "body": "Report", "attachment": {"data": bin.to_value()}}),
+    )
+    .await
+    .unwrap();
+    let comment = out["id"].as_str().expect("id").to_owned();
+    let (kept, meta) = sb.sandbox.read(|d| {
+        let w = &d.workable;
+        let meta = w.activities.get(id).and_then(|l| l.iter().find(|a| a["id"] == comment.as_str()).cloned());
+        (w.files.get(&comment).cloned(), meta)
+    });
+    assert_eq!(kept, Some(bin.base64()));
+    let meta = meta.expect("the comment activity");
+    assert_eq!(meta["attachment"]["name"], "report.pdf");
+    assert_eq!(meta["attachment"]["sha256"], reqflow_engine::sha256_hex(&bytes));
     call(
         cx(c.clone()),
         "workable.candidates.rate",
@@ -196,7 +219,7 @@ async fn comment_rate_move_disqualify_and_activities() {
         call(cx(c.clone()), "workable.candidates.activities", json!({"id": id, "all_pages": true})).await.unwrap();
     let actions: Vec<&str> =
         acts["activities"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["comment", "rating", "interview", "disqualified"]);
+    assert_eq!(actions, ["comment", "comment", "rating", "interview", "disqualified"]);
     let members = call(cx(c), "workable.members.list", json!({})).await.unwrap();
     assert_eq!(members["members"].as_array().unwrap().len(), 3, "active members only by default");
 }

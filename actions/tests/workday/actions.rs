@@ -561,6 +561,31 @@ async fn candidates_move_and_attach() {
     assert!(out["attachments"][0]["File_ID"].is_string());
     assert_eq!(sb.sandbox.read(|d| d.workday.attachments[1]["content_type"].clone()), "application/pdf");
 
+    // A binary value (what `http.request` fetched): its name and type are used, its bytes kept.
+    let bytes: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
+    let bin =
+        reqflow_engine::value::binary::Binary::new("application/pdf", bytes.clone()).named(Some("scan.pdf".into()));
+    let out = attach(
+        json!({"candidate": "CAND-1182", "job_application": "JOB_APPLICATION-6-248", "content": bin.to_value()}),
+    )
+    .await
+    .expect("a binary value");
+    let file = out["job_applications"][0]["attachments"][0]["File_ID"].as_str().expect("file id").to_owned();
+    let (meta, kept) = sb.sandbox.read(|d| {
+        let w = &d.workday;
+        (w.attachments.iter().find(|a| a["file_id"] == file.as_str()).cloned(), w.files.get(&file).cloned())
+    });
+    let meta = meta.expect("stored");
+    assert_eq!(meta["filename"], "scan.pdf");
+    assert_eq!(meta["content_type"], "application/pdf");
+    assert_eq!(meta["sha256"], reqflow_engine::sha256_hex(&bytes));
+    assert_eq!(kept, Some(bin.base64()), "the sandbox keeps the bytes");
+    let unnamed = reqflow_engine::value::binary::Binary::new("application/pdf", bytes.clone()).to_value();
+    let err = attach(json!({"candidate": "CAND-1182", "job_application": "JOB_APPLICATION-6-248", "content": unnamed}))
+        .await
+        .expect_err("no name");
+    assert_fault(&err, ErrorClass::Permanent, "params.invalid", "give `file_name`");
+
     let err = attach(json!({"candidate": "CAND-1183", "job_application": "JOB_APPLICATION-6-248", "file_name": "x.txt", "text": "x"}))
         .await
         .expect_err("not hers");

@@ -166,6 +166,14 @@ pub fn all(version: &str) -> Vec<(String, String)> {
             json!({"candidate": "CAND-1182", "document_category": "ASSESSMENT_REPORT",
             "file_name": "summary.bin", "content": "AAEC"}),
         ),
+        (
+            // A binary value (what `http.request` fetched): name and content type from it.
+            "attach_binary_value",
+            json!({"candidate": "CAND-1182", "job_application": "JOB_APPLICATION-6-248",
+            "content": reqflow_engine::value::binary::Binary::new("application/pdf", b"%PDF-1.4\n%\xe2\xe3".to_vec())
+                .named(Some("report.pdf".into())).to_value(),
+            "comment": "AI interview report"}),
+        ),
     ];
     for (name, p) in attach {
         let p: CandidatesAttachParams = params(p);

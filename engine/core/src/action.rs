@@ -71,6 +71,21 @@ pub struct ActionInfo {
     pub connection_optional: bool,
     /// An example `with:`.
     pub example: Value,
+    /// Where the output holds a binary value, and when (see [`BinaryOutput`]):
+    /// lets the loader refuse a template that would put one into text.
+    #[serde(skip)]
+    pub binary_outputs: Vec<BinaryOutput>,
+}
+
+/// "When `with.<param>` is `<value>`, `output.<path>` is a binary value."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinaryOutput {
+    /// The parameter (top level of `with:`).
+    pub param: String,
+    /// Its literal value.
+    pub value: String,
+    /// The dotted path in the output, e.g. `body`.
+    pub path: String,
 }
 
 impl ActionInfo {
@@ -83,7 +98,14 @@ impl ActionInfo {
             connection: None,
             connection_optional: false,
             example: Value::Object(Default::default()),
+            binary_outputs: Vec::new(),
         }
+    }
+
+    /// Declares that `output.<path>` is a binary value when `with.<param>` is `value`.
+    pub fn binary_output_when(mut self, param: &str, value: &str, path: &str) -> Self {
+        self.binary_outputs.push(BinaryOutput { param: param.into(), value: value.into(), path: path.into() });
+        self
     }
 
     /// Adds documentation.

@@ -59,6 +59,8 @@ pub mod codes {
     pub const UNKNOWN_VARIABLE: &str = "E0113";
     /// A step is neither `map:` nor `action:`, or both.
     pub const STEP_KIND: &str = "E0114";
+    /// A template puts a binary value (a fetched file) into text.
+    pub const BINARY_IN_TEXT: &str = "E0115";
     /// A webhook or SOAP trigger has no authentication.
     pub const OPEN_ENDPOINT: &str = "W0001";
 }

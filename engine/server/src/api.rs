@@ -235,6 +235,30 @@ pub(crate) async fn run_event_raw(State(state): State<AppState>, Path(id): Path<
     Ok(r)
 }
 
+/// `GET /api/runs/{id}/steps/{step}/output/raw`: the bytes of a step's
+/// binary output (a fetched report), with their content type, as a download.
+pub(crate) async fn step_output_raw(
+    State(state): State<AppState>,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    use reqflow_engine::runtime::RawOutputError;
+    state.engine.store().run(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let bin = match state.engine.step_output_raw(&id, &step).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(ApiError::NotFound(format!("run `{id}` has no output of step `{step}`"))),
+        Err(RawOutputError::Engine(e)) => return Err(e.into()),
+        Err(e) => return Err(ApiError::NotFound(format!("run `{id}`, step `{step}`: {e}"))),
+    };
+    let content_type = HeaderValue::from_str(&bin.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let mut r = bin.bytes.into_response();
+    let headers = r.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    Ok(r)
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct RetryQuery {
     /// `original` (default) or `latest`.

@@ -152,6 +152,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::POST, "/api/runs/retry", Operate, Some("runs.retry")), post(api::bulk_retry)),
         (r(Method::GET, "/api/runs/{id}", Read, None), get(api::run)),
         (r(Method::GET, "/api/runs/{id}/event/raw", Read, None), get(api::run_event_raw)),
+        (r(Method::GET, "/api/runs/{id}/steps/{step}/output/raw", Read, None), get(api::step_output_raw)),
         (r(Method::GET, "/api/events", Read, None), get(api::events)),
         (r(Method::GET, "/api/events/{id}", Read, None), get(api::event)),
         (r(Method::POST, "/api/events/{id}/redeliver", Operate, Some("event.redeliver")), post(api::redeliver)),

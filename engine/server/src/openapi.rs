@@ -250,6 +250,15 @@ fn describe(route: &AdminRoute) -> Option<Op> {
                 (200, "The raw body, with its original Content-Type", json!({ "type": "string" })),
             )
         },
+        (&Method::GET, "/api/runs/{id}/steps/{step}/output/raw") => Op {
+            errors: &[(404, "No such run or step output, or the output holds no binary value")],
+            ..op(
+                "getStepOutputRaw",
+                "runs",
+                "The bytes of a step's binary output (e.g. a fetched PDF report), as a download",
+                (200, "The bytes, with their Content-Type", json!({ "type": "string", "format": "binary" })),
+            )
+        },
         (&Method::POST, "/api/runs/{id}/retry") => Op {
             query: Some(schema::<RetryQuery>()),
             errors: &[(404, "No such run"), (409, "The run is not failed, or its workflow is gone")],
@@ -496,6 +505,7 @@ fn content_type(path: &str) -> &'static str {
     match path {
         "/metrics" | "/api/runs/{id}/event/raw" => "text/plain",
         "/api/runs/stream" => "text/event-stream",
+        "/api/runs/{id}/steps/{step}/output/raw" => "application/octet-stream",
         _ => "application/json",
     }
 }

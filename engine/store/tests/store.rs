@@ -124,6 +124,7 @@ suite!(
     migrations_are_idempotent_on_reopen,
     wait_for_work_is_woken_by_accept,
     a_failing_write_does_not_fail_concurrent_ones,
+    binary_values_are_stored_once_and_read_back_byte_exact,
 );
 
 // ------------------------------------------------- backend-specific tests
@@ -574,6 +575,57 @@ async fn finish_rules(db: Db) {
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(failed.error, Some(json!({"step": "send", "message": "boom"})));
     assert_eq!(store.depth().await.expect("depth"), QueueDepth::default());
+}
+
+/// A binary value in an attempt's input and output and in a step result is
+/// kept once (by hash): attempts show references, results (what a resumed
+/// run reads) get the bytes back, and `blob` serves them.
+async fn binary_values_are_stored_once_and_read_back_byte_exact(db: Db) {
+    use reqflow_engine::value::binary::Binary;
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 1).await;
+    let run = &ids[0];
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let bin = Binary::new("application/pdf", bytes.clone()).named(Some("r.pdf".into()));
+    let output = json!({ "status": 200, "body": bin.to_value() });
+    let attempt = |step: &str, input: serde_json::Value| NewAttempt {
+        run_id: run.clone(),
+        step_id: step.into(),
+        item: None,
+        attempt: 1,
+        round: 0,
+        input,
+        started_at: T0,
+    };
+    let id = store.start_attempt(attempt("fetch", json!({"url": "https://x/r.pdf"}))).await.expect("start");
+    let end = AttemptEnd { succeeded: true, output: Some(output.clone()), error: None, finished_at: T0 + 1 };
+    let result = StepResult {
+        run_id: run.clone(),
+        step_id: "fetch".into(),
+        status: StepStatus::Succeeded,
+        output: Some(output.clone()),
+        error: None,
+        finished_at: T0 + 1,
+    };
+    store.end_attempt(AttemptWrite::Started { id, end }, Some(result)).await.expect("end");
+    // A later step takes it as input (the same bytes: no second copy).
+    let id = store.start_attempt(attempt("attach", json!({"content": bin.to_value()}))).await.expect("start");
+    store
+        .finish_attempt(id, AttemptEnd { succeeded: true, output: Some(json!({})), error: None, finished_at: T0 + 2 })
+        .await
+        .expect("finish");
+
+    let results = store.results(run).await.expect("results");
+    assert_eq!(results[0].output.as_ref(), Some(&output), "results carry the bytes back");
+    let attempts = store.attempts(run).await.expect("attempts");
+    let body = attempts[0].output.as_ref().expect("output")["body"].clone();
+    assert!(body.get("data").is_none(), "attempts hold a reference: {body}");
+    assert_eq!(body["sha256"], bin.sha256());
+    assert!(attempts[1].input["content"].get("data").is_none(), "so does an input");
+    let blob = store.blob(&bin.sha256()).await.expect("blob").expect("kept");
+    assert_eq!(blob.bytes, bytes);
+    assert_eq!(blob.content_type, "application/pdf");
+    assert!(store.blob("0000").await.expect("blob").is_none());
 }
 
 async fn steps_attempts_and_results(db: Db) {

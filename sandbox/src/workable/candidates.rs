@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde_json::{Map, Value, json};
+use sha2::Digest as _;
 
 use super::WorkableData;
 use super::paging::page;
@@ -485,15 +487,19 @@ pub(crate) async fn comment(
     {
         return invalid("comment.policy", "must be an array of roles");
     }
+    let mut attachment: Option<(Value, String)> = None;
     if let Some(a) = comment.get("attachment") {
-        let ok = str_of(a, "name").is_some_and(|n| !n.is_empty())
-            && str_of(a, "data").is_some_and(|d| {
-                !d.is_empty()
-                    && d.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
-            });
-        if !ok {
+        let name = str_of(a, "name").filter(|n| !n.is_empty());
+        let data: Option<String> = str_of(a, "data").map(|d| d.chars().filter(|c| !c.is_ascii_whitespace()).collect());
+        let bytes = data
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok());
+        let (Some(name), Some(bytes), Some(data)) = (name, bytes, data) else {
             return invalid("comment.attachment", "needs a name and base64 data");
-        }
+        };
+        let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        attachment = Some((json!({ "name": name, "size": bytes.len(), "sha256": digest }), data));
     }
     sb.update(|d| {
         let d = &mut d.workable;
@@ -503,15 +509,17 @@ pub(crate) async fn comment(
         if find(d, &id).is_none() {
             return error(StatusCode::NOT_FOUND, "Not found");
         }
-        activity(
-            d,
-            &id,
-            "comment",
-            root.get("member_id").and_then(Value::as_str),
-            json!({"body": comment["body"], "visibility_roles": comment.get("policy").cloned().unwrap_or(json!([]))}),
-        );
+        let mut extra =
+            json!({"body": comment["body"], "visibility_roles": comment.get("policy").cloned().unwrap_or(json!([]))});
+        if let Some((meta, _)) = &attachment {
+            extra["attachment"] = meta.clone();
+        }
+        activity(d, &id, "comment", root.get("member_id").and_then(Value::as_str), extra);
         let comment_id =
             d.activities.get(&id).and_then(|a| a.last()).and_then(|a| str_of(a, "id")).unwrap_or("").to_owned();
+        if let Some((_, data)) = attachment {
+            d.files.insert(comment_id.clone(), data);
+        }
         Json(json!({ "id": comment_id })).into_response()
     })
 }
@@ -661,4 +669,37 @@ pub(crate) async fn disqualify(
         );
         empty_ok()
     })
+}
+
+/// `GET /_sandbox/workable/comments/{id}/attachment`: the bytes of a comment's
+/// attachment as received (`application/octet-stream`), so a test can check
+/// a file reached Workable byte for byte.
+pub(crate) async fn comment_attachment(State(sb): State<Sandbox>, Path(id): Path<String>) -> Response {
+    let Some(data) = sb.read(|d| d.workable.files.get(&id).cloned()) else {
+        return error(StatusCode::NOT_FOUND, &format!("comment `{id}` has no attachment"));
+    };
+    match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "stored attachment is not base64"),
+    }
+}
+
+/// `GET /_sandbox/workable/attachments`: every comment attachment received,
+/// `{attachments: [{comment_id, candidate, name, size, sha256}]}` (sizes and
+/// hashes computed from the bytes decoded).
+pub(crate) async fn attachments_list(State(sb): State<Sandbox>) -> Response {
+    let list: Vec<Value> = sb.read(|d| {
+        d.workable
+            .activities
+            .iter()
+            .flat_map(|(candidate, acts)| {
+                acts.iter().filter_map(move |a| {
+                    let meta = a.get("attachment")?;
+                    Some(json!({ "comment_id": a["id"], "candidate": candidate, "name": meta["name"],
+                                 "size": meta["size"], "sha256": meta["sha256"] }))
+                })
+            })
+            .collect()
+    });
+    Json(json!({ "attachments": list })).into_response()
 }

@@ -33,6 +33,10 @@ pub struct WorkableData {
     pub disqualification_reasons: Vec<Value>,
     /// Activities by candidate id.
     pub activities: std::collections::BTreeMap<String, Vec<Value>>,
+    /// Comment attachments' bytes, base64, by comment id
+    /// (`GET /_sandbox/workable/comments/{id}/attachment`).
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
     /// Webhook subscriptions (with the token that created them, to sign deliveries).
     pub subscriptions: Vec<Value>,
     /// The next id to hand out (hex).
@@ -75,5 +79,6 @@ pub fn router(sandbox: Sandbox) -> Router<Sandbox> {
         .layer(axum::middleware::from_fn_with_state(sandbox, limits::auth_and_rate_limit))
 }
 
+pub(crate) use candidates::{attachments_list, comment_attachment};
 pub(crate) use subscriptions as subscriptions_api;
 pub(crate) use subscriptions::{deliver, deliver_now};

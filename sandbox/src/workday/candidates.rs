@@ -378,7 +378,8 @@ fn criteria(w: &WorkdayData, crit: &Element, v: Ver, cx: &str) -> Result<Vec<usi
 const ATTACHMENT_SLOTS: [&[&str]; 5] =
     [&["ID"], &["Filename"], &["File_Content"], &["Mime_Type_Reference"], &["Comment"]];
 
-/// A checked `Attachment_WWS_DataType`: `{id, filename, content_type, size, sha256, comment}`.
+/// A checked `Attachment_WWS_DataType`: `{id, filename, content_type, size, sha256, comment, data}`
+/// (`data`: the `File_Content` as sent, checked to be base64; kept apart by [`store_attachment`]).
 fn attachment_data(el: &Element, v: Ver, xpath: &str) -> Result<Value, SoapError> {
     let slots = [
         opt(ATTACHMENT_SLOTS[0]),
@@ -417,12 +418,22 @@ fn attachment_data(el: &Element, v: Ver, xpath: &str) -> Result<Value, SoapError
         "id": el.child("ID").map(|e| e.text().trim().to_owned()),
         "filename": name.trim(), "content_type": content_type, "size": bytes.len(), "sha256": digest,
         "comment": el.child("Comment").map(|e| e.text()),
+        "data": compact,
     }))
 }
 
 /// Stores an attachment (replacing one of the same candidate with the same `Attachment_Data/ID`);
 /// returns its `File_ID`.
 fn store_attachment(w: &mut WorkdayData, mut a: Value) -> String {
+    let data = a.as_object_mut().and_then(|o| o.remove("data")).and_then(|d| d.as_str().map(str::to_owned));
+    let file_id = store_attachment_record(w, a);
+    if let Some(data) = data {
+        w.files.insert(file_id.clone(), data);
+    }
+    file_id
+}
+
+fn store_attachment_record(w: &mut WorkdayData, mut a: Value) -> String {
     let now = crate::util::now_iso();
     let same = a["id"].as_str().filter(|s| !s.is_empty()).and_then(|id| {
         w.attachments

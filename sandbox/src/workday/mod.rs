@@ -23,6 +23,7 @@ use crate::state::Sandbox;
 mod assess;
 mod candidates;
 pub mod check;
+mod files;
 mod oauth;
 mod permissions;
 mod requisitions;
@@ -57,8 +58,11 @@ pub struct WorkdayData {
     pub postings: Vec<Value>,
     /// Assessments recorded through Assess_Candidate (one per `Assess_Candidate_Reference`).
     pub assessments: Vec<Value>,
-    /// Attachments recorded through Put_Candidate_Attachment and Put_Candidate (content not kept).
+    /// Attachments recorded through Put_Candidate_Attachment and Put_Candidate:
+    /// `{file_id, wid, id, filename, content_type, size, sha256, …}` (their bytes are in `files`).
     pub attachments: Vec<Value>,
+    /// The bytes of each attachment, base64, by `File_ID` (`GET /_sandbox/workday/attachments/{id}`).
+    pub files: BTreeMap<String, String>,
     /// Business-process events recorded by Move_Candidate and Assess_Candidate moves.
     pub events: Vec<Value>,
     /// The tenant's reference data (stages, steps, statuses, tests, workers, …).
@@ -122,6 +126,8 @@ pub fn router(_sb: Sandbox) -> Router<Sandbox> {
         .route("/ccx/oauth2/{tenant}/token", axum::routing::post(oauth::token))
         .route("/{tenant}/authorize", axum::routing::get(oauth::authorize_page).post(oauth::authorize_post))
         .route("/_sandbox/workday/deny", axum::routing::post(permissions::deny).delete(permissions::allow))
+        .route("/_sandbox/workday/attachments", axum::routing::get(files::list))
+        .route("/_sandbox/workday/attachments/{id}", axum::routing::get(files::get))
         .route("/ccx/service/{tenant}/{service}/{version}", axum::routing::post(soap::service))
         .route("/ccx/api/recruiting/v4/{tenant}/jobPostings", axum::routing::get(rest::job_postings))
         .route("/ccx/api/recruiting/v4/{tenant}/jobPostings/{id}", axum::routing::get(rest::job_posting))

@@ -3,6 +3,7 @@
 //! checked against its schema. All problems of a file are collected, each
 //! with its position; the executor only ever sees compiled workflows.
 
+mod binary_text;
 mod exprs;
 mod graph;
 pub mod params;
@@ -299,6 +300,8 @@ pub fn compile(
         &mut diags,
         "on_failure",
     );
+
+    binary_text::check(spec.steps.iter().chain(&spec.on_failure), registry, &mut diags);
 
     if spec.steps.is_empty() && broken_steps.is_empty() {
         diags.push(

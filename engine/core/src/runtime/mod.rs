@@ -97,6 +97,7 @@ pub use dispatch::FALLBACK_DEDUPE_TTL;
 pub use executor::DEFAULT_STEP_TIMEOUT;
 pub use inbound::{EventIn, Inbound, Origin};
 pub use metrics::{EventOutcome, Metrics};
+pub use report::RawOutputError;
 pub use retry::{RetryAnswer, RetryRequest};
 pub use sealed::{StateKey, StateKeyError};
 pub use secrets::Secrets;

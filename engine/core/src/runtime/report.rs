@@ -1,9 +1,12 @@
 //! A run with its steps and every attempt: what `GET /api/runs/{id}` and
 //! `reqflow runs show` print. Stored values are already secret-masked.
+//! Binary values show `{content_type, size, sha256}` only; their bytes are
+//! served by [`Engine::step_output_raw`] (`GET /api/runs/{id}/steps/{step}/output/raw`).
 
 use serde_json::{Value, json};
 
 use super::{Engine, EngineError};
+use crate::value::binary::{self, Binary};
 
 impl Engine {
     /// The run, its event, and each step (in workflow order) with its result
@@ -51,6 +54,48 @@ impl Engine {
                 "attempts": tries,
             }));
         }
+        let mut steps = Value::Array(steps);
+        binary::redact(&mut steps);
         Ok(Some(json!({ "run": run, "event": event, "steps": steps })))
     }
+
+    /// The bytes of a step's binary output (the output itself, or the first
+    /// binary value inside it, e.g. an `http.request`'s `body`). `Ok(None)`
+    /// when the run or step has no output; an error saying so when the output
+    /// holds no binary value.
+    pub async fn step_output_raw(&self, run_id: &str, step_id: &str) -> Result<Option<Binary>, RawOutputError> {
+        let store = self.store();
+        let results = store.results(run_id).await.map_err(|e| RawOutputError::Engine(e.into()))?;
+        let Some(output) = results.into_iter().find(|r| r.step_id == step_id).and_then(|r| r.output) else {
+            return Ok(None);
+        };
+        let Some(found) = binary::first(&output) else { return Err(RawOutputError::NotBinary) };
+        match Binary::from_value(found) {
+            Ok(b) => Ok(Some(b)),
+            Err(binary::BinaryError::Missing { sha256 }) => {
+                match store.blob(&sha256).await.map_err(|e| RawOutputError::Engine(e.into()))? {
+                    Some(blob) => Ok(Some(Binary::new(blob.content_type, blob.bytes))),
+                    None => Err(RawOutputError::Missing(sha256)),
+                }
+            }
+            Err(e) => Err(RawOutputError::Corrupt(e.to_string())),
+        }
+    }
+}
+
+/// Why a step's raw output cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum RawOutputError {
+    /// The store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The output holds no binary value.
+    #[error("the step's output holds no binary value (see its output in the run)")]
+    NotBinary,
+    /// The bytes are gone (erased, or never kept).
+    #[error("the bytes of binary value {0} are not in the store")]
+    Missing(String),
+    /// The stored value does not decode.
+    #[error("the stored binary value is unreadable: {0}")]
+    Corrupt(String),
 }

@@ -137,6 +137,12 @@ impl Secrets {
         match value {
             Value::String(s) => Value::String(self.mask_str(s)),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.mask(v)).collect()),
+            // A binary value's `data` is base64 of bytes, not text: masking
+            // inside it would only corrupt the bytes (a secret in the file is
+            // not visible in its base64 anyway).
+            Value::Object(map) if crate::value::binary::is_binary(value) => Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), if k == "data" { v.clone() } else { self.mask(v) })).collect(),
+            ),
             Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (self.mask_str(k), self.mask(v))).collect()),
             other => other.clone(),
         }
@@ -147,6 +153,17 @@ impl Secrets {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_binary_values_bytes_are_never_masked() {
+        let mut s = Secrets::new();
+        s.insert("KEY", "QUJDREVGR0h".into());
+        let bin = crate::value::binary::Binary::new("application/pdf", b"ABCDEFGHABCDEFGH".to_vec()).to_value();
+        assert!(bin["data"].as_str().is_some_and(|d| d.contains("QUJDREVGR0h")));
+        let masked = s.mask(&json!({ "body": bin.clone(), "note": "QUJDREVGR0h" }));
+        assert_eq!(masked["body"], bin, "the bytes are kept whole");
+        assert_eq!(masked["note"], "***");
+    }
 
     /// One secret inside another: the longer is masked whole, whatever the
     /// names' order (masking the shorter first would leave `efgh` visible).

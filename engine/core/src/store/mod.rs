@@ -198,11 +198,22 @@ pub trait StepStore: Send + Sync {
         })
     }
 
-    /// Every final step result of a run (what a resumed run does not redo).
+    /// Every final step result of a run (what a resumed run does not redo),
+    /// with the bytes of its binary values.
     fn results(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<StepResult>>>;
 
-    /// Every attempt of a run, oldest first.
+    /// Every attempt of a run, oldest first. Binary values in inputs and
+    /// outputs may be references (without `data`; see [`crate::value::binary`]).
     fn attempts(&self, run_id: &str) -> BoxFuture<'_, StoreResult<Vec<AttemptRecord>>>;
+
+    /// The bytes of a binary value the store keeps once by hash; `None` when
+    /// it keeps none by that hash. Backends that keep binary values inline
+    /// use the default. [`StepStore::results`] fills references in with
+    /// their bytes.
+    fn blob(&self, sha256: &str) -> BoxFuture<'_, StoreResult<Option<crate::value::binary::Blob>>> {
+        let _ = sha256;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Run history.

@@ -59,6 +59,12 @@ impl JsonView {
     }
 }
 
+/// Whether `value` is a view of JSON that holds a binary value (see
+/// [`super::binary`]) anywhere inside it.
+pub(crate) fn holds_binary(value: &Value) -> bool {
+    value.downcast_object_ref::<JsonView>().is_some_and(|v| super::binary::contains_binary(v.node()))
+}
+
 /// The root of a scope: a JSON object as a lazy minijinja map.
 pub(crate) fn view(root: Arc<Json>) -> Value {
     Value::from_object(JsonView { root, path: Vec::new() })

@@ -10,6 +10,7 @@
 //! [`CompiledValue`] is the compiled form of a whole value tree; [`Scope`] is
 //! the context (`event`, `steps`, `secrets`, `vars`, `run`, …) it is evaluated against.
 
+pub mod binary;
 mod jsonpath;
 mod lazy;
 mod refs;

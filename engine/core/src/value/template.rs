@@ -90,6 +90,15 @@ impl Templates {
             if value.is_none() {
                 return Ok(());
             }
+            if let Some(what) = binary_in_text(value) {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "a binary value ({what}) cannot be put into text; pass it whole as the only thing in the \
+                         value (`\"{{{{ steps.<id>.output.body }}}}\"`), or use its `.sha256`, `.size` or `.data` (base64)"
+                    ),
+                ));
+            }
             minijinja::escape_formatter(out, state, value)
         });
         env.add_function("lookup", lookup_table);
@@ -157,6 +166,26 @@ impl Templates {
             .map(Value::String)
             .map_err(|_| EvalError::Template(format!("`{}` rendered invalid UTF-8", short(&t.source))))
     }
+}
+
+/// `Some("application/pdf, 12 bytes")` when `value` is a binary value
+/// (see [`super::binary`]): text must never hold one.
+fn binary_in_text(value: &minijinja::Value) -> Option<String> {
+    if value.kind() != minijinja::value::ValueKind::Map {
+        return None;
+    }
+    let tag = value.get_attr(super::binary::TAG).ok()?;
+    if !tag.is_true() || tag.kind() != minijinja::value::ValueKind::Bool {
+        // A map that holds one deeper down (e.g. a whole `http.request` output).
+        return super::lazy::holds_binary(value).then(|| "inside this value".to_owned());
+    }
+    let ct = value.get_attr("content_type").ok().filter(|v| !v.is_undefined()).map(|v| v.to_string());
+    let size = value.get_attr("size").ok().filter(|v| !v.is_undefined()).map(|v| v.to_string());
+    Some(format!(
+        "{}, {} bytes",
+        ct.unwrap_or_else(|| "application/octet-stream".into()),
+        size.unwrap_or_else(|| "?".into())
+    ))
 }
 
 /// `lookup(table, key)`: the value of `key` in the workflow's table `table`,
@@ -368,6 +397,20 @@ mod tests {
         assert_eq!(v("({{ event.url | default(none) or 'no link' }})"), json!("(no link)"));
         assert_eq!(v("({{ event.missing | default(none) or 'no link' }})"), json!("(no link)"));
         assert_eq!(v("n={{ event.n }}"), json!("n=0"), "zero is not null");
+    }
+
+    #[test]
+    fn a_binary_value_in_text_is_an_error_and_alone_stays_whole() {
+        let bin = crate::value::binary::Binary::new("application/pdf", b"%PDF-1.4 x".to_vec()).to_value();
+        let ctx = json!({ "steps": { "report": { "output": { "body": bin.clone() } } } });
+        let v = |src: &str| crate::value::eval_str(src, ctx.clone());
+        assert_eq!(v("{{ steps.report.output.body }}").ok(), Some(bin.clone()), "passed whole");
+        assert_eq!(v("{{ steps.report.output.body | default(none) }}").ok(), Some(bin.clone()), "through minijinja");
+        let e = v("report: {{ steps.report.output.body }}").expect_err("into text").to_string();
+        assert!(e.contains("a binary value (application/pdf, 10 bytes) cannot be put into text"), "{e}");
+        assert_eq!(v("{{ steps.report.output.body.size }} bytes").ok(), Some(json!("10 bytes")));
+        let e = v("all: {{ steps.report.output }}").expect_err("a map holding one").to_string();
+        assert!(e.contains("a binary value (inside this value) cannot be put into text"), "{e}");
     }
 
     /// The direct lookup of `{{ a.b }}` answers exactly what minijinja does,

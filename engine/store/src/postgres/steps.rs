@@ -1,11 +1,17 @@
 //! Step attempts and results on PostgreSQL: one small statement per call;
 //! an attempt's end with its result, and the executor's pending
 //! [`Progress`] with the write that follows it, in one transaction.
+//!
+//! Binary values are kept once in `blobs` (by hash, on the same connection
+//! before the row that holds them); rows hold references (see
+//! [`reqflow_engine::value::binary`]), and [`StepStore::results`] fills them in.
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
     AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, Progress, StepResult, StepStore, StoreError, StoreResult,
 };
+use reqflow_engine::value::binary::{self, Blob};
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -34,12 +40,60 @@ fn attempt_record(r: &PgRow) -> StoreResult<AttemptRecord> {
     })
 }
 
+/// JSON text of a value to store: its binary values' bytes go to `blobs`
+/// (once per hash), the text keeps references.
+async fn stored(c: &mut PgConnection, v: &Value) -> StoreResult<String> {
+    if !binary::contains_binary(v) {
+        return Ok(codec::json(v));
+    }
+    let mut v = v.clone();
+    for b in binary::take_blobs(&mut v) {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(&b.content_type)
+        .bind(b.bytes.len() as i64)
+        .bind(&b.bytes)
+        .bind(reqflow_engine::runtime::clock::now_ms())
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    }
+    Ok(codec::json(&v))
+}
+
+async fn stored_opt(c: &mut PgConnection, v: &Option<Value>) -> StoreResult<Option<String>> {
+    match v {
+        Some(v) => Ok(Some(stored(c, v).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Fills the references in `v` with their bytes from `blobs`.
+async fn fill(pool: &sqlx::PgPool, v: &mut Value) -> StoreResult<()> {
+    let refs = binary::references(v);
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT sha256, data FROM blobs WHERE sha256 = ANY($1)")
+        .bind(&refs)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    let found: std::collections::HashMap<String, Vec<u8>> = rows.into_iter().collect();
+    binary::fill_blobs(v, &|sha| found.get(sha).cloned());
+    Ok(())
+}
+
 /// An `u32` as PostgreSQL's `integer` (values past `i32::MAX` are clamped).
 pub(super) fn pg_int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
+    let input = stored(c, &a.input).await?;
     sqlx::query_scalar(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
          SELECT $1, $2, $3, $4, $5, 'running', $6::json, $7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)
@@ -50,7 +104,7 @@ async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> 
     .bind(a.item.map(pg_int))
     .bind(pg_int(a.attempt))
     .bind(pg_int(a.round))
-    .bind(codec::json(&a.input))
+    .bind(input)
     .bind(a.started_at)
     .fetch_one(c)
     .await
@@ -58,11 +112,12 @@ async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> 
 }
 
 async fn finish_attempt(c: &mut PgConnection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
+    let output = stored_opt(c, &end.output).await?;
     let done = sqlx::query(
         "UPDATE attempts SET status = $1, output = $2::json, error = $3::json, finished_at = $4 WHERE id = $5",
     )
     .bind(if end.succeeded { "succeeded" } else { "failed" })
-    .bind(codec::json_opt(&end.output))
+    .bind(output)
     .bind(codec::json_opt(&end.error))
     .bind(end.finished_at)
     .bind(attempt_id)
@@ -76,6 +131,8 @@ async fn finish_attempt(c: &mut PgConnection, attempt_id: i64, end: AttemptEnd) 
 }
 
 async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
+    let input = stored(c, &a.input).await?;
+    let output = stored_opt(c, &end.output).await?;
     sqlx::query(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
@@ -88,8 +145,8 @@ async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) ->
     .bind(pg_int(a.attempt))
     .bind(pg_int(a.round))
     .bind(if end.succeeded { "succeeded" } else { "failed" })
-    .bind(codec::json(&a.input))
-    .bind(codec::json_opt(&end.output))
+    .bind(input)
+    .bind(output)
     .bind(codec::json_opt(&end.error))
     .bind(a.started_at)
     .bind(end.finished_at)
@@ -100,6 +157,7 @@ async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) ->
 }
 
 async fn record_result(c: &mut PgConnection, r: StepResult) -> StoreResult<bool> {
+    let output = stored_opt(c, &r.output).await?;
     let done = sqlx::query(
         "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
          SELECT $1, $2, $3, $4::json, $5::json, $6 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)
@@ -108,7 +166,7 @@ async fn record_result(c: &mut PgConnection, r: StepResult) -> StoreResult<bool>
     .bind(r.run_id)
     .bind(r.step_id)
     .bind(r.status.as_str())
-    .bind(codec::json_opt(&r.output))
+    .bind(output)
     .bind(codec::json_opt(&r.error))
     .bind(r.finished_at)
     .execute(c)
@@ -214,7 +272,8 @@ impl StepStore for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-            rows.iter()
+            let mut results = rows
+                .iter()
                 .map(|r| {
                     let status: String = r.try_get(1).map_err(db)?;
                     Ok(StepResult {
@@ -226,7 +285,26 @@ impl StepStore for PostgresStore {
                         finished_at: r.try_get(4).map_err(db)?,
                     })
                 })
-                .collect()
+                .collect::<StoreResult<Vec<_>>>()?;
+            for r in &mut results {
+                if let Some(out) = &mut r.output {
+                    fill(&self.pool, out).await?;
+                }
+            }
+            Ok(results)
+        })
+    }
+
+    fn blob(&self, sha256: &str) -> BoxFuture<'_, StoreResult<Option<Blob>>> {
+        let sha = sha256.to_owned();
+        Box::pin(async move {
+            let row: Option<(String, Vec<u8>)> =
+                sqlx::query_as("SELECT content_type, data FROM blobs WHERE sha256 = $1")
+                    .bind(&sha)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db)?;
+            Ok(row.map(|(content_type, bytes)| Blob { sha256: sha, content_type, bytes }))
         })
     }
 

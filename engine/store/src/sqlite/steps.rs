@@ -2,12 +2,18 @@
 //! [`StepStore::end_attempt`] as one job of two statements (an attempt and
 //! its step's result in the same commit), and the executor's pending
 //! [`Progress`] applied in the same job as the write that follows it.
+//!
+//! Binary values are kept once in `blobs` (by hash, in the same job as the
+//! row that holds them); rows hold references (see
+//! [`reqflow_engine::value::binary`]), and [`StepStore::results`] fills them in.
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
     AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, Progress, StepResult, StepStore, StoreError, StoreResult,
 };
+use reqflow_engine::value::binary::{self, Blob};
 use rusqlite::{Connection, params};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -45,21 +51,72 @@ fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
     })
 }
 
+/// JSON text of a value to store: its binary values' bytes go to `blobs`
+/// (once per hash), the text keeps references.
+fn stored(c: &Connection, v: &Value) -> StoreResult<String> {
+    if !binary::contains_binary(v) {
+        return Ok(codec::json(v));
+    }
+    let mut v = v.clone();
+    for b in binary::take_blobs(&mut v) {
+        keep_blob(c, &b)?;
+    }
+    Ok(codec::json(&v))
+}
+
+fn stored_opt(c: &Connection, v: &Option<Value>) -> StoreResult<Option<String>> {
+    v.as_ref().map(|v| stored(c, v)).transpose()
+}
+
+fn keep_blob(c: &Connection, b: &Blob) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            b.sha256,
+            b.content_type,
+            b.bytes.len() as i64,
+            b.bytes,
+            reqflow_engine::runtime::clock::now_ms()
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Fills the references in `v` with their bytes from `blobs`.
+async fn fill(c: &mut sqlx::SqliteConnection, v: &mut Value) -> StoreResult<()> {
+    let refs = binary::references(v);
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let mut found = std::collections::HashMap::new();
+    for sha in refs {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM blobs WHERE sha256 = ?")
+            .bind(&sha)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?;
+        if let Some((bytes,)) = row {
+            found.insert(sha, bytes);
+        }
+    }
+    binary::fill_blobs(v, &|sha| found.get(sha).cloned());
+    Ok(())
+}
+
 fn status(end: &AttemptEnd) -> &'static str {
     if end.succeeded { "succeeded" } else { "failed" }
 }
 
 fn finish_attempt(c: &Connection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
+    let output = stored_opt(c, &end.output)?;
     let done = c
         .prepare_cached("UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?")
         .and_then(|mut s| {
-            s.execute(params![
-                status(&end),
-                codec::json_opt(&end.output),
-                codec::json_opt(&end.error),
-                end.finished_at,
-                attempt_id
-            ])
+            s.execute(params![status(&end), output, codec::json_opt(&end.error), end.finished_at, attempt_id])
         })
         .map_err(sql)?;
     if done == 0 {
@@ -70,6 +127,7 @@ fn finish_attempt(c: &Connection, attempt_id: i64, end: AttemptEnd) -> StoreResu
 
 /// An attempt recorded whole, when it ended.
 fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
+    let (input, output) = (stored(c, &a.input)?, stored_opt(c, &end.output)?);
     c.prepare_cached(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
@@ -83,8 +141,8 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
             i64::from(a.attempt),
             i64::from(a.round),
             status(&end),
-            codec::json(&a.input),
-            codec::json_opt(&end.output),
+            input,
+            output,
             codec::json_opt(&end.error),
             a.started_at,
             end.finished_at
@@ -95,6 +153,7 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
 }
 
 fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
+    let input = stored(c, &a.input)?;
     c.prepare_cached(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
          SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
@@ -108,7 +167,7 @@ fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
                 a.item.map(i64::from),
                 i64::from(a.attempt),
                 i64::from(a.round),
-                codec::json(&a.input),
+                input,
                 a.started_at
             ],
             |r| r.get(0),
@@ -168,6 +227,7 @@ pub(super) fn apply(c: &Connection, pending: Vec<Progress>) -> StoreResult<()> {
 }
 
 fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
+    let output = stored_opt(c, &r.output)?;
     let done = c
         .prepare_cached(
             "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
@@ -175,14 +235,7 @@ fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
              ON CONFLICT (run_id, step_id) DO NOTHING",
         )
         .and_then(|mut s| {
-            s.execute(params![
-                r.run_id,
-                r.step_id,
-                r.status.as_str(),
-                codec::json_opt(&r.output),
-                codec::json_opt(&r.error),
-                r.finished_at
-            ])
+            s.execute(params![r.run_id, r.step_id, r.status.as_str(), output, codec::json_opt(&r.error), r.finished_at])
         })
         .map_err(sql)?;
     Ok(done == 1)
@@ -231,10 +284,31 @@ impl StepStore for SqliteStore {
                      WHERE run_id = ? ORDER BY finished_at, step_id",
                 )
                 .bind(&run_id)
-                .fetch_all(c)
+                .fetch_all(&mut *c)
                 .await
                 .map_err(db)?;
-                rows.iter().map(|r| step_result(&run_id, r)).collect()
+                let mut results = rows.iter().map(|r| step_result(&run_id, r)).collect::<StoreResult<Vec<_>>>()?;
+                for r in &mut results {
+                    if let Some(out) = &mut r.output {
+                        fill(c, out).await?;
+                    }
+                }
+                Ok(results)
+            })
+        }))
+    }
+
+    fn blob(&self, sha256: &str) -> BoxFuture<'_, StoreResult<Option<Blob>>> {
+        let sha = sha256.to_owned();
+        Box::pin(self.read(move |c| {
+            boxed(async move {
+                let row: Option<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT content_type, data FROM blobs WHERE sha256 = ?")
+                        .bind(&sha)
+                        .fetch_optional(c)
+                        .await
+                        .map_err(db)?;
+                Ok(row.map(|(content_type, bytes)| Blob { sha256: sha, content_type, bytes }))
             })
         }))
     }
