@@ -143,9 +143,16 @@ impl Setup {
 
     /// `reqflow ARGS --workflows DIR --db DB` with the settings; stdin, stdout and stderr piped.
     fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_with(args, &[])
+    }
+
+    fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
         cmd.args(args).arg("--workflows").arg(self.workflows()).args(["--db", &self.db]);
         for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn reqflow")
@@ -153,7 +160,14 @@ impl Setup {
 
     /// Runs `reqflow ARGS` to the end: (exit success, stdout, stderr).
     fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = self.spawn(args).wait_with_output().expect("reqflow");
+        self.run_with(args, &[])
+    }
+
+    /// Runs `reqflow ARGS` to the end with `env` added.
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let mut child = self.spawn_with(args, env);
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("reqflow");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 
@@ -483,6 +497,13 @@ fn an_existing_refresh_token_is_stored_encrypted() {
     let (ok, out, err) = s.run(&["connections", "test", "--workflow", "wd-connected"]);
     assert!(ok, "{out}\n{err}");
     assert!(out.starts_with("ok"), "{out}");
+    // The stored token goes only to the client it was issued for.
+    let (ok, out, err) = s.run_with(
+        &["connections", "test", "--workflow", "wd-connected"],
+        &[("REQFLOW_SECRET_WORKDAY_CLIENT_ID", "another-client-id-0001")],
+    );
+    assert!(!ok, "{out}\n{err}");
+    assert!(out.contains("FAIL (config)") && out.contains("connect it again"), "{out}");
 
     // A refused token is not stored.
     let mut child = s.spawn(&[

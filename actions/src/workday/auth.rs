@@ -98,7 +98,18 @@ pub async fn bearer(
     let name = cx.connection.as_ref().map(|c| c.name.clone()).unwrap_or_default();
     let connected = connected_key(&cx.workflow, &name);
     // The connected entry wins; the lock is per entry, so take it on the one in use.
-    let (key, configured) = if cx.state.get(&connected).await?.is_some() {
+    let (key, configured) = if let Some(entry) = cx.state.get(&connected).await? {
+        // A refresh token goes only to the token endpoint and client it was issued for.
+        let url = conn.token_url().unwrap_or_default();
+        let bound = |k: &str, want: &str| entry[k].as_str().is_none_or(|v| v == want);
+        if !bound("token_url", &url) || !bound("client_id", client_id) {
+            return Err(ActionError::permanent(format!(
+                "connection `{name}` was connected with another token endpoint or client id: connect it again \
+                 (`reqflow connect workday --workflow {} --connection {name}`)",
+                cx.workflow
+            ))
+            .with_code("workday.not_connected"));
+        }
         (connected, None)
     } else if let Some(rt) = refresh_token {
         (state_key(conn, client_id, rt), Some(rt.clone()))

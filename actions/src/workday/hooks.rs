@@ -230,6 +230,8 @@ async fn store(cx: &ActionContext, grant: &[(&str, &str)], how: &str, given: Opt
         "connected_at": now,
         "last_refresh": now,
         "how": how,
+        "token_url": conn.token_url().unwrap_or_default(),
+        "client_id": client_id,
     });
     cx.state.put(&connected_key(&cx.workflow, &c.name), entry).await?;
     Ok(
