@@ -40,10 +40,6 @@ pub(crate) struct ServeArgs {
     /// Serve `/metrics` without a token (for scrapers that cannot send one).
     #[arg(long)]
     metrics_open: bool,
-    /// The public plane's URL as Workday or Workable reach it (e.g. `https://hooks.example.com`,
-    /// behind a proxy): the console shows each trigger's URL under it (otherwise its path).
-    #[arg(long, env = "REQFLOW_PUBLIC_URL", value_parser = parse_public_url)]
-    public_url: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
     #[command(flatten)]
@@ -94,7 +90,8 @@ pub(crate) struct ServeArgs {
     /// The address vendors reach the public listener at, e.g. `https://hooks.example.com`. With it,
     /// the subscriptions that webhook triggers declare (`subscribe:`) are created at the vendor,
     /// renewed before they expire and removed when no workflow declares them (at start, after each
-    /// deploy or reload, and hourly); `reqflow subscriptions list` shows them.
+    /// deploy or reload, and hourly); `reqflow subscriptions list` shows them. The console shows each
+    /// trigger's URL under it (otherwise its path).
     #[arg(long, env = "REQFLOW_PUBLIC_URL", value_parser = crate::subscriptions_cmd::parse_public_url)]
     public_url: Option<String>,
     /// With --public-url: renew a subscription that expires within this.
@@ -527,12 +524,3 @@ async fn shutdown_signal() {
     }
 }
 
-/// `--public-url`: an absolute `http(s)://` URL, kept without its trailing `/`.
-fn parse_public_url(s: &str) -> Result<String, String> {
-    let t = s.trim().trim_end_matches('/');
-    let rest = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(t.to_owned()),
-        _ => Err(format!("`{s}` is not an http:// or https:// URL (e.g. https://hooks.example.com)")),
-    }
-}

@@ -57,7 +57,7 @@ enum SubscriptionsWhat {
 pub(crate) fn parse_public_url(s: &str) -> Result<String, String> {
     let t = s.trim().trim_end_matches('/');
     let ok = (t.starts_with("https://") || t.starts_with("http://")) && t.len() > "https://".len() - 1;
-    if !ok || t.contains('?') || t.contains('#') {
+    if !ok || t.contains('?') || t.contains('#') || t.contains(char::is_whitespace) {
         return Err(format!("`{s}`: give the public address as an http(s) URL, e.g. https://hooks.example.com"));
     }
     Ok(t.to_owned())

@@ -33,6 +33,8 @@ impl ConnectionHooks for HttpHooks {
                 form: None,
                 body: None,
                 expect: h.expect.clone(),
+                response: None,
+                max_body_bytes: None,
             };
             let method = format!("{:?}", h.method.unwrap_or(super::HttpMethod::Get)).to_ascii_uppercase();
             let out = HttpRequest.run(cx.clone(), params).await.map_err(failure)?;
