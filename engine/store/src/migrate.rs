@@ -100,9 +100,11 @@ mod tests {
         files.sort();
         let listed: Vec<String> = list.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
         assert_eq!(files, listed, "migrations/{dir} and the list in migrate.rs differ");
-        for (i, m) in list.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, …");
+        // Increasing; numbers are handed out per piece of work, so a branch may have gaps.
+        for w in list.windows(2) {
+            assert!(w[0].version < w[1].version, "versions increase: {} then {}", w[0].version, w[1].version);
         }
+        assert_eq!(list.first().map(|m| m.version), Some(1), "the first migration is 1");
     }
 
     #[test]
