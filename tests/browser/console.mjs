@@ -39,6 +39,15 @@ async function signal(name, answer) {
   }
 }
 const measures = {};
+// page.waitForFunction evaluates a string when it polls, which the console's CSP
+// (no 'unsafe-eval') refuses: poll page.evaluate from here instead.
+async function until(page, fn, arg, what, timeoutMs = 15000) {
+  const t0 = Date.now();
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
 
 async function login(page, token) {
   await page.goto(`${BASE}/console/login`);
@@ -117,10 +126,10 @@ try {
   // 8b. Search by run id: that run only.
   await page.locator('#f-q').fill(RUN_ID);
   await page.locator('#f-q').press('Enter');
-  await page.waitForFunction((id) => {
+  await until(page, (id) => {
     const rows = [...document.querySelectorAll('#runs-table tbody tr[data-run]')];
     return rows.length === 1 && rows[0].dataset.run === id;
-  }, RUN_ID);
+  }, RUN_ID, 'the search result');
   check(true, 'the search box finds the run by its id');
   await shot(page, 'runs-search');
   await page.locator('#f-q').fill('run_nothing_has_this_id');
@@ -159,7 +168,7 @@ try {
   // 8e. The overview: the same figures as /metrics.
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.locator('#overview-facts [data-fig="attempts"]').waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('#chart-events path.line').length === 1 && !/M0,0/.test(document.querySelector('#chart-backlog path.line').getAttribute('d')));
+  await until(page, () => document.querySelectorAll('#chart-events path.line').length === 1 && !/M0,0/.test(document.querySelector('#chart-backlog path.line').getAttribute('d')), null, 'the first overview sample');
   const figs = await page.evaluate(async () => {
     const text = await (await fetch('/metrics')).text();
     const m = (name) => Number((text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{} ')) || '').split(' ').pop());

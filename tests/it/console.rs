@@ -475,6 +475,23 @@ fn console_api_on(db: &str, dir: &Path) {
     );
     // Without a token: 401, like every API route.
     assert_eq!(http(serve.admin, "GET", "/api/runs/stream", &[], b"").status, 401);
+
+    // An open stream does not hold up a shutdown: it ends when the listener drains.
+    let mut serve = serve;
+    let t = Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &serve.child.id().to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let status = loop {
+        if let Ok(Some(st)) = serve.child.try_wait() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "serve did not exit: {}", serve.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{}", serve.log_text());
+    assert!(t.elapsed() < Duration::from_secs(4), "exited in {:?} with a stream open", t.elapsed());
+    assert!(!seen.contains("shutdown deadline reached"), "{seen}");
+    assert!(!serve.log_text().contains("shutdown deadline reached"), "{}", serve.log_text());
 }
 
 #[test]

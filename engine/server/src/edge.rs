@@ -201,6 +201,24 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// In every request's extensions: becomes `true` when the listener shuts
+/// down, so that a long answer (a server-sent event stream) can end instead
+/// of holding the shutdown until its deadline.
+#[derive(Clone, Debug)]
+pub(crate) struct Draining(pub watch::Receiver<bool>);
+
+impl Draining {
+    /// Whether the listener is shutting down.
+    pub fn now(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when the listener shuts down (at once if it already is).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+}
+
 /// The answer past the connection cap when no connection can be closed
 /// (over TLS: after the handshake, all within [`REFUSE_WITHIN_TLS`]).
 async fn refuse(stream: TcpStream, tls: Option<TlsConfig>) {
@@ -281,7 +299,10 @@ impl Conn {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (n, last, epoch) = (self.in_flight.clone(), self.last_active.clone(), self.epoch);
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let draining = Draining(stop.clone());
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            // Long answers (the console's server-sent events) end when the listener shuts down.
+            req.extensions_mut().insert(draining.clone());
             n.fetch_add(1, Ordering::AcqRel);
             let guard = InFlight { n: n.clone(), last_active: last.clone(), epoch };
             let app = app.clone();

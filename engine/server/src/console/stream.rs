@@ -8,11 +8,14 @@
 //! comment line every [`KEEPALIVE`] keeps proxies from closing a quiet
 //! stream. Each stream ends after [`LIFETIME`] (the browser's `EventSource`
 //! reconnects by itself, `retry: 1000`), so a stream never holds a
-//! connection, a token check or a shutdown for long.
+//! connection or a token check for long; and it ends at once when the
+//! listener shuts down (`edge::Draining`), so an open console does not hold
+//! up a `serve` shutdown.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, Sse};
 use futures_util::Stream;
@@ -21,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::{RunsQuery, runs_page};
+use crate::edge::Draining;
 use crate::error::ApiError;
 
 /// How often the page is read.
@@ -36,6 +40,7 @@ struct Cursor {
     last: Option<String>,
     started: Instant,
     first: Option<Value>,
+    draining: Option<Draining>,
 }
 
 fn runs_event(page: &Value, data: String) -> Event {
@@ -46,10 +51,12 @@ fn runs_event(page: &Value, data: String) -> Event {
 /// `GET /api/runs/stream`: 400 at once for a bad filter, else the stream.
 pub(crate) async fn stream(
     State(state): State<AppState>,
+    draining: Option<Extension<Draining>>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = runs_page(&state, query.clone()).await?;
-    let cursor = Cursor { state, query, last: None, started: Instant::now(), first: Some(first) };
+    let draining = draining.map(|Extension(d)| d);
+    let cursor = Cursor { state, query, last: None, started: Instant::now(), first: Some(first), draining };
     let events = stream::unfold(cursor, |mut c| async move {
         if let Some(page) = c.first.take() {
             let data = page.to_string();
@@ -58,10 +65,18 @@ pub(crate) async fn stream(
         }
         let quiet_since = Instant::now();
         loop {
-            if c.started.elapsed() >= LIFETIME {
+            if c.started.elapsed() >= LIFETIME || c.draining.as_ref().is_some_and(Draining::now) {
                 return None;
             }
-            tokio::time::sleep(CHECK).await;
+            match c.draining.as_mut() {
+                Some(d) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(CHECK) => {}
+                        () = d.wait() => return None,
+                    }
+                }
+                None => tokio::time::sleep(CHECK).await,
+            }
             match runs_page(&c.state, c.query.clone()).await {
                 Ok(page) => {
                     let data = page.to_string();
