@@ -100,8 +100,9 @@ mod tests {
         files.sort();
         let listed: Vec<String> = list.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
         assert_eq!(files, listed, "migrations/{dir} and the list in migrate.rs differ");
-        for (i, m) in list.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, …");
+        // Ascending; a branch may leave gaps for numbers other branches hold (they close on merge).
+        for w in list.windows(2) {
+            assert!(w[0].version < w[1].version, "versions ascend");
         }
     }
 
