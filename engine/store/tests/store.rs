@@ -622,6 +622,9 @@ async fn binary_values_are_stored_once_and_read_back_byte_exact(db: Db) {
     assert!(body.get("data").is_none(), "attempts hold a reference: {body}");
     assert_eq!(body["sha256"], bin.sha256());
     assert!(attempts[1].input["content"].get("data").is_none(), "so does an input");
+    let mut filled = attempts[0].output.clone().expect("output");
+    reqflow_engine::store::fill_binary(&*store, &mut filled).await.expect("fill");
+    assert_eq!(filled, output, "a reader of attempts gets the bytes back on demand");
     let blob = store.blob(&bin.sha256()).await.expect("blob").expect("kept");
     assert_eq!(blob.bytes, bytes);
     assert_eq!(blob.content_type, "application/pdf");

@@ -70,14 +70,11 @@ impl Engine {
             return Ok(None);
         };
         let Some(found) = binary::first(&output) else { return Err(RawOutputError::NotBinary) };
-        match Binary::from_value(found) {
+        let mut found = found.clone();
+        crate::store::fill_binary(store.as_ref(), &mut found).await.map_err(|e| RawOutputError::Engine(e.into()))?;
+        match Binary::from_value(&found) {
             Ok(b) => Ok(Some(b)),
-            Err(binary::BinaryError::Missing { sha256 }) => {
-                match store.blob(&sha256).await.map_err(|e| RawOutputError::Engine(e.into()))? {
-                    Some(blob) => Ok(Some(Binary::new(blob.content_type, blob.bytes))),
-                    None => Err(RawOutputError::Missing(sha256)),
-                }
-            }
+            Err(binary::BinaryError::Missing { sha256 }) => Err(RawOutputError::Missing(sha256)),
             Err(e) => Err(RawOutputError::Corrupt(e.to_string())),
         }
     }

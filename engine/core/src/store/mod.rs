@@ -216,6 +216,24 @@ pub trait StepStore: Send + Sync {
     }
 }
 
+/// Puts the bytes back into every binary-value reference in `v` (values
+/// without `data`, as [`StepStore::attempts`] returns them), from
+/// [`StepStore::blob`]; a reference whose bytes are not kept stays as it is.
+/// For readers of attempts that need the bytes (e.g. answering a step from
+/// a recorded attempt).
+pub async fn fill_binary<S: StepStore + ?Sized>(store: &S, v: &mut serde_json::Value) -> StoreResult<()> {
+    let mut found = std::collections::HashMap::new();
+    for sha in crate::value::binary::references(v) {
+        if let Some(blob) = store.blob(&sha).await? {
+            found.insert(sha, blob.bytes);
+        }
+    }
+    if !found.is_empty() {
+        crate::value::binary::fill_blobs(v, &|sha| found.get(sha).cloned());
+    }
+    Ok(())
+}
+
 /// Run history.
 pub trait RunStore: Send + Sync {
     /// One run.
