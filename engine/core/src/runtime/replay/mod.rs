@@ -262,7 +262,13 @@ impl Replay {
                 kinds
             }
         };
-        let attempts = source.attempts(&run_id).await?;
+        let mut attempts = source.attempts(&run_id).await?;
+        // Binary outputs are stored once, by hash: the answers carry their bytes again.
+        for a in &mut attempts {
+            if let Some(out) = a.output.as_mut() {
+                crate::store::fill_binary(&*source, out).await?;
+            }
+        }
         self.originals.insert(&run_id, Arc::new(OriginalRun::new(attempts, kinds)));
         let ev = EventIn {
             workflow: edited.id.clone(),
