@@ -523,4 +523,3 @@ async fn shutdown_signal() {
         _ = term => {}
     }
 }
-

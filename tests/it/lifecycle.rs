@@ -210,6 +210,10 @@ fn subjects_export_erase(serve: &Serve, s: &Setup, db: &str, grep: &dyn Fn() -> 
     want.sort();
     assert_eq!(ids, want, "runs of Ada by email");
     assert_eq!(runs_of(serve, "cand-ada-1").len(), 3);
+    // The console's search box (`q=`) finds a person's runs by a subject value too.
+    let r = serve.api("/api/runs?q=ADA.lovelace%40example.com");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["runs"].as_array().map(Vec::len), Some(by_email.len()), "{}", r.body);
     assert_eq!(runs_of(serve, "bob.babbage@example.com").len(), 2);
     assert!(runs_of(serve, "nobody@example.com").is_empty());
     let (ok, out, err) = cli(&["runs", "list", "--subject", "cand-bob-2", "--json", "--db", db]);

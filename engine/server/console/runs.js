@@ -1,4 +1,4 @@
-// The runs list: newest first, filtered, searched by exact run or event id
+// The runs list: newest first, filtered, searched by exact run or event id or by subject
 // (`q`), paged with `before`; live while the first page is shown: server-sent
 // events from `GET /api/runs/stream` (the page again whenever it changes),
 // falling back to polling `GET /api/runs` every 2 s when the stream cannot open.
@@ -36,7 +36,7 @@ export function runsPage(main, params) {
     STATUSES.map((s) => el('option', { value: s }, s)));
   const since = el('input', { id: 'f-since', name: 'since', type: 'text', placeholder: '2h or 2025-01-31T09:00Z', value: filters.since });
   const until = el('input', { id: 'f-until', name: 'until', type: 'text', placeholder: 'ISO time or 30m', value: filters.until });
-  const search = el('input', { id: 'f-q', name: 'q', type: 'search', placeholder: 'run_… or event id', value: filters.q, spellcheck: 'false', autocomplete: 'off' });
+  const search = el('input', { id: 'f-q', name: 'q', type: 'search', placeholder: 'run_…, event id or subject (e.g. an email)', value: filters.q, spellcheck: 'false', autocomplete: 'off' });
   stSelect.value = filters.status;
   const form = el('form', { class: 'filters', role: 'search', onsubmit: (e) => {
     e.preventDefault();
@@ -46,7 +46,7 @@ export function runsPage(main, params) {
     }
     location.hash = `#/runs${q.toString() ? '?' + q : ''}`;
   } },
-    el('div', { class: 'field grow' }, el('label', { for: 'f-q' }, 'Run or event id'), search),
+    el('div', { class: 'field grow' }, el('label', { for: 'f-q' }, 'Run, event or subject'), search),
     el('div', { class: 'field' }, el('label', { for: 'f-workflow' }, 'Workflow'), wfSelect),
     el('div', { class: 'field' }, el('label', { for: 'f-status' }, 'Status'), stSelect),
     el('div', { class: 'field' }, el('label', { for: 'f-since' }, 'Since'), since),

@@ -54,7 +54,8 @@ pub(crate) async fn reloads(State(state): State<AppState>) -> Json<Value> {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
     /// An exact run id or event id: that run (the run an event started or
-    /// duplicates), if it also matches the other filters.
+    /// duplicates), if it also matches the other filters. Otherwise a subject
+    /// (as `subject=`): that person's runs.
     q: Option<String>,
     /// Only this workflow (id).
     workflow: Option<String>,
@@ -112,9 +113,13 @@ pub(crate) async fn runs_page(state: &AppState, q: RunsQuery) -> Result<Value, A
             None => None,
         },
     };
+    let mut filter = filter;
     if let Some(term) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let runs = search(state, term, &filter).await?;
-        return Ok(json!({ "runs": runs, "next_before": null }));
+        if let Some(run) = search(state, term, &filter).await? {
+            return Ok(json!({ "runs": [run], "next_before": null }));
+        }
+        // Not a run or event id: a subject (its keyed hash; the value is not stored).
+        filter.subject = Some(state.engine.subject_hash(term).await?);
     }
     let runs = state.engine.store().runs(filter).await?;
     let next = (runs.len() as u32 == limit).then(|| runs.last().map(|r| r.run_id.clone())).flatten();
@@ -123,7 +128,7 @@ pub(crate) async fn runs_page(state: &AppState, q: RunsQuery) -> Result<Value, A
 
 /// `q=`: the run with this id, or the run of the event with this id (both
 /// primary-key lookups), kept if it matches the rest of the filter.
-async fn search(state: &AppState, term: &str, f: &RunFilter) -> Result<Vec<RunRecord>, ApiError> {
+async fn search(state: &AppState, term: &str, f: &RunFilter) -> Result<Option<RunRecord>, ApiError> {
     let store = state.engine.store();
     let run = match store.run(term).await? {
         Some(r) => Some(r),
@@ -136,9 +141,7 @@ async fn search(state: &AppState, term: &str, f: &RunFilter) -> Result<Vec<RunRe
         .filter(|r| f.workflow_id.as_ref().is_none_or(|w| *w == r.workflow.workflow_id))
         .filter(|r| f.status.is_none_or(|s| s == r.status))
         .filter(|r| f.since.is_none_or(|t| r.created_at >= t))
-        .filter(|r| f.until.is_none_or(|t| r.created_at < t))
-        .into_iter()
-        .collect())
+        .filter(|r| f.until.is_none_or(|t| r.created_at < t)))
 }
 
 pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
