@@ -266,7 +266,7 @@ impl Replay {
         // Binary outputs are stored once, by hash: the answers carry their bytes again.
         for a in &mut attempts {
             if let Some(out) = a.output.as_mut() {
-                crate::store::fill_binary(&*source, out).await?;
+                crate::store::fill_binary(source, out).await?;
             }
         }
         self.originals.insert(&run_id, Arc::new(OriginalRun::new(attempts, kinds)));
