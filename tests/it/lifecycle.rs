@@ -575,3 +575,108 @@ fn an_old_postgres_database_is_migrated_and_still_reads() {
     let kept = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-soap'");
     assert!(kept.starts_with('f') && kept.contains("Soap-Person"), "{kept}");
 }
+
+// ---- Binary outputs (blobs) go with the runs that refer to them ----
+
+const REPORT_WF: &str = r#"id: lc-report
+subject: ["{{ event.body.email }}"]
+trigger:
+  webhook:
+    path: lc/report
+    auth: { bearer: "{{ secrets.HOOK_TOKEN }}" }
+steps:
+  - id: fetch
+    action: http.request
+    with: { url: "{{ event.body.url }}", max_body_bytes: 4194304 }
+    retry: { attempts: 1 }
+"#;
+
+fn get_bytes(port: u16, path: &str) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "30", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {path} failed");
+    out.stdout
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Ada fetches a report of her own and one Bob fetches too; erasing Ada
+/// removes her own report's bytes from the store (`has(sha, marker)` asks
+/// the store) and keeps the shared one until Bob is erased as well.
+fn erasure_deletes_blobs(db: &str, tag: &str, has: &dyn Fn(&str, &[u8]) -> bool) {
+    let dir = temp_dir(tag);
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).expect("dir");
+    std::fs::write(wf.join("lc-report.yaml"), REPORT_WF).expect("workflow");
+    let sb = crate::harness::sandbox();
+    let serve = Serve::start_with(free_port(), &wf, db, &[("REQFLOW_SECRET_HOOK_TOKEN", TOKEN)], &dir, &[]);
+    let unique = format!("{tag}-{}", now_ms());
+    let own_path = format!("/vendor/reports/ada-{unique}.bin?size=200000");
+    let shared_path = format!("/vendor/reports/shared-{unique}.bin?size=50000");
+    let (own, shared) = (get_bytes(sb.1, &own_path), get_bytes(sb.1, &shared_path));
+    assert_ne!(own[..64], shared[..64], "two different payloads");
+    let (own_sha, shared_sha) = (reqflow_engine::sha256_hex(&own), reqflow_engine::sha256_hex(&shared));
+    let (own_mark, shared_mark) = (&own[100_000..100_032], &shared[25_000..25_032]);
+
+    let mut runs = Vec::new();
+    for (email, path) in [
+        ("ada.blob@example.com", &own_path),
+        ("ada.blob@example.com", &shared_path),
+        ("bob.blob@example.com", &shared_path),
+    ] {
+        let body = serde_json::json!({ "email": email, "url": format!("http://127.0.0.1:{}{path}", sb.1) });
+        let auth = format!("Bearer {TOKEN}");
+        let r = http(serve.port, "POST", "/hooks/lc/report", &[("Authorization", &auth)], body.to_string().as_bytes());
+        assert!(r.status == 200 || r.status == 202, "{} {}", r.status, r.body);
+        runs.push(r.json()["run_id"].as_str().expect("queued").to_owned());
+    }
+    wait_finished(&serve, &runs);
+    assert!(has(&own_sha, own_mark), "Ada's report is stored (so the check can find it)");
+    assert!(has(&shared_sha, shared_mark), "the shared report is stored");
+
+    let (ok, out, err) = cli(&["erase", "--subject", "ada.blob@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["runs"], 2, "{out}");
+    assert_eq!(e["deleted"]["blobs"], 1, "Ada's own report, not the shared one: {out}");
+    assert!(!has(&own_sha, own_mark), "Ada's report survived her erasure");
+    assert!(has(&shared_sha, shared_mark), "the report Bob's run refers to is kept");
+    // Bob's run still reads back with the bytes.
+    let detail = serve.wait_run(&runs[2], Duration::from_secs(5));
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
+
+    let (ok, out, err) = cli(&["erase", "--subject", "bob.blob@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["blobs"], 1, "{out}");
+    assert!(!has(&shared_sha, shared_mark), "the shared report survived both erasures");
+}
+
+#[test]
+fn sqlite_erasure_deletes_a_subjects_binary_outputs() {
+    let dir = temp_dir("lifecycle-blobs-sqlite-db");
+    let file = dir.join("blobs.db");
+    let db = format!("sqlite://{}", file.display());
+    erasure_deletes_blobs(&db, "lifecycle-blobs-sqlite", &|_, mark| contains_bytes(&sqlite_bytes(&file), mark));
+}
+
+#[test]
+fn postgres_erasure_deletes_a_subjects_binary_outputs() {
+    let Some(admin) = postgres_url("postgres_erasure_deletes_a_subjects_binary_outputs") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_blobs");
+    let url = pg.url.clone();
+    erasure_deletes_blobs(&pg.url, "lifecycle-blobs-pg", &move |sha, _| {
+        let out = Command::new("psql")
+            .args([&url, "-At", "-c", &format!("SELECT count(*) FROM blobs WHERE sha256 = '{sha}'")])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    });
+}
