@@ -11,7 +11,9 @@
 //!   person's run in flight, deletes everything of theirs, and afterwards
 //!   neither the SQLite file (+WAL, after a checkpoint) nor any PostgreSQL
 //!   row holds their email or name; the audit trail has the hash and counts,
-//!   never the value;
+//!   never the value; the binary outputs their runs fetched (a report's
+//!   bytes in `blobs`) go too, unless another person's run refers to the
+//!   same bytes; references made before migration 0012 are backfilled;
 //! - retention (`reqflow purge --at`, a test clock) deletes exactly what is
 //!   past the window, keeps runs in flight and within the window, honours
 //!   a workflow's own `retention:`, and the run counts of `/metrics` survive.
@@ -470,6 +472,12 @@ fn postgres_retention_deletes_exactly_what_is_past_the_window() {
 /// The migrations of a database made before this change (0001–0006), with
 /// their names and checksums as the runner records them.
 fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
+    migrations_up_to(backend, 6)
+}
+
+/// The migration files of `backend` numbered up to `last`, with their names
+/// and checksums as the runner records them.
+fn migrations_up_to(backend: &str, last: i64) -> Vec<(i64, String, String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/store/migrations").join(backend);
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(&dir).expect("migrations").map(|e| e.expect("entry").path()).collect();
@@ -480,7 +488,7 @@ fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
             let name = p.file_stem()?.to_str()?.to_owned();
             let (n, rest) = name.split_once('_')?;
             let n: i64 = n.parse().ok()?;
-            (n <= 6).then_some(())?;
+            (n <= last).then_some(())?;
             let sql = std::fs::read_to_string(&p).ok()?;
             let out = Command::new("sha256sum").arg(&p).output().ok()?;
             let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next()?.to_owned();
@@ -679,4 +687,56 @@ fn postgres_erasure_deletes_a_subjects_binary_outputs() {
         assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     });
+}
+
+/// Rows of a database made before 0012: blobs referred to by attempt
+/// inputs/outputs and step results of three runs, and a reference whose blob
+/// is not stored.
+const PRE_0012_ROWS: &str = r#"INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES
+  ('aaaa', 'application/pdf', 1, DATA_A, 0), ('bbbb', 'application/pdf', 1, DATA_B, 0);
+INSERT INTO attempts (run_id, step_id, attempt, round, status, input, output, started_at) VALUES
+  ('run-1', 'fetch', 1, 0, 'succeeded', '{"url":"x"}', '{"body":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"aaaa"}}', 0),
+  ('run-2', 'attach', 1, 0, 'succeeded', '{"content":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"bbbb"}}', NULL, 0),
+  ('run-3', 'fetch', 1, 0, 'succeeded', '{"url":"y"}', '{"body":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"cccc"}}', 0);
+INSERT INTO step_results (run_id, step_id, status, output, finished_at) VALUES
+  ('run-2', 'keep', 'succeeded', '{"list":[{"r":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"aaaa"}}]}', 0);"#;
+
+const PRE_0012_WANT: &str = "aaaa|run-1\naaaa|run-2\nbbbb|run-2";
+
+#[test]
+fn blob_refs_are_backfilled_on_sqlite() {
+    let dir = temp_dir("lifecycle-blobrefs-backfill");
+    let c = rusqlite::Connection::open(dir.join("pre12.db")).expect("open");
+    for (_, _, sql, _) in migrations_up_to("sqlite", 11) {
+        c.execute_batch(&sql).expect("old migration");
+    }
+    c.execute_batch(&PRE_0012_ROWS.replace("DATA_A", "x'01'").replace("DATA_B", "x'02'")).expect("rows");
+    let (_, _, sql, _) = migrations_up_to("sqlite", 12).pop().expect("0012");
+    c.execute_batch(&sql).expect("0012");
+    let mut stmt = c.prepare("SELECT sha256 || '|' || run_id FROM blob_refs ORDER BY 1").expect("query");
+    let refs: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).expect("rows").collect::<rusqlite::Result<_>>().expect("rows");
+    assert_eq!(refs.join("\n"), PRE_0012_WANT, "every stored blob's runs, nothing for a blob not stored");
+}
+
+#[test]
+fn blob_refs_are_backfilled_on_postgres() {
+    let Some(admin) = postgres_url("blob_refs_are_backfilled_on_postgres") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_backfill");
+    let psql = |sql: &str| {
+        let out =
+            Command::new("psql").args([&pg.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (_, _, sql, _) in migrations_up_to("postgres", 11) {
+        psql(&sql);
+    }
+    psql(&PRE_0012_ROWS.replace("DATA_A", "'\\x01'::bytea").replace("DATA_B", "'\\x02'::bytea"));
+    let (_, _, sql, _) = migrations_up_to("postgres", 12).pop().expect("0012");
+    psql(&sql);
+    let refs = psql("SELECT sha256 || '|' || run_id FROM blob_refs ORDER BY 1");
+    assert_eq!(refs.trim(), PRE_0012_WANT, "every stored blob's runs, nothing for a blob not stored");
 }
