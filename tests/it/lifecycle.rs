@@ -11,7 +11,9 @@
 //!   person's run in flight, deletes everything of theirs, and afterwards
 //!   neither the SQLite file (+WAL, after a checkpoint) nor any PostgreSQL
 //!   row holds their email or name; the audit trail has the hash and counts,
-//!   never the value;
+//!   never the value; the binary outputs their runs fetched (a report's
+//!   bytes in `blobs`) go too, unless another person's run refers to the
+//!   same bytes; references made before migration 0012 are backfilled;
 //! - retention (`reqflow purge --at`, a test clock) deletes exactly what is
 //!   past the window, keeps runs in flight and within the window, honours
 //!   a workflow's own `retention:`, and the run counts of `/metrics` survive.
@@ -474,6 +476,12 @@ fn postgres_retention_deletes_exactly_what_is_past_the_window() {
 /// The migrations of a database made before this change (0001–0006), with
 /// their names and checksums as the runner records them.
 fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
+    migrations_up_to(backend, 6)
+}
+
+/// The migration files of `backend` numbered up to `last`, with their names
+/// and checksums as the runner records them.
+fn migrations_up_to(backend: &str, last: i64) -> Vec<(i64, String, String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/store/migrations").join(backend);
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(&dir).expect("migrations").map(|e| e.expect("entry").path()).collect();
@@ -484,7 +492,7 @@ fn old_migrations(backend: &str) -> Vec<(i64, String, String, String)> {
             let name = p.file_stem()?.to_str()?.to_owned();
             let (n, rest) = name.split_once('_')?;
             let n: i64 = n.parse().ok()?;
-            (n <= 6).then_some(())?;
+            (n <= last).then_some(())?;
             let sql = std::fs::read_to_string(&p).ok()?;
             let out = Command::new("sha256sum").arg(&p).output().ok()?;
             let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next()?.to_owned();
@@ -578,4 +586,161 @@ fn an_old_postgres_database_is_migrated_and_still_reads() {
     assert!(moved.starts_with('t') && !moved.contains("Legacy-Person"), "{moved}");
     let kept = psql("SELECT body_from_raw, payload::text FROM events WHERE event_id = 'old-soap'");
     assert!(kept.starts_with('f') && kept.contains("Soap-Person"), "{kept}");
+}
+
+// ---- Binary outputs (blobs) go with the runs that refer to them ----
+
+const REPORT_WF: &str = r#"id: lc-report
+subject: ["{{ event.body.email }}"]
+trigger:
+  webhook:
+    path: lc/report
+    auth: { bearer: "{{ secrets.HOOK_TOKEN }}" }
+steps:
+  - id: fetch
+    action: http.request
+    with: { url: "{{ event.body.url }}", max_body_bytes: 4194304 }
+    retry: { attempts: 1 }
+"#;
+
+fn get_bytes(port: u16, path: &str) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "30", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {path} failed");
+    out.stdout
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Ada fetches a report of her own and one Bob fetches too; erasing Ada
+/// removes her own report's bytes from the store (`has(sha, marker)` asks
+/// the store) and keeps the shared one until Bob is erased as well.
+fn erasure_deletes_blobs(db: &str, tag: &str, has: &dyn Fn(&str, &[u8]) -> bool) {
+    let dir = temp_dir(tag);
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).expect("dir");
+    std::fs::write(wf.join("lc-report.yaml"), REPORT_WF).expect("workflow");
+    let sb = crate::harness::sandbox();
+    let serve = Serve::start_with(free_port(), &wf, db, &[("REQFLOW_SECRET_HOOK_TOKEN", TOKEN)], &dir, &[]);
+    let unique = format!("{tag}-{}", now_ms());
+    let own_path = format!("/vendor/reports/ada-{unique}.bin?size=200000");
+    let shared_path = format!("/vendor/reports/shared-{unique}.bin?size=50000");
+    let (own, shared) = (get_bytes(sb.1, &own_path), get_bytes(sb.1, &shared_path));
+    assert_ne!(own[..64], shared[..64], "two different payloads");
+    let (own_sha, shared_sha) = (reqflow_engine::sha256_hex(&own), reqflow_engine::sha256_hex(&shared));
+    let (own_mark, shared_mark) = (&own[100_000..100_032], &shared[25_000..25_032]);
+
+    let mut runs = Vec::new();
+    for (email, path) in [
+        ("ada.blob@example.com", &own_path),
+        ("ada.blob@example.com", &shared_path),
+        ("bob.blob@example.com", &shared_path),
+    ] {
+        let body = serde_json::json!({ "email": email, "url": format!("http://127.0.0.1:{}{path}", sb.1) });
+        let auth = format!("Bearer {TOKEN}");
+        let r = http(serve.port, "POST", "/hooks/lc/report", &[("Authorization", &auth)], body.to_string().as_bytes());
+        assert!(r.status == 200 || r.status == 202, "{} {}", r.status, r.body);
+        runs.push(r.json()["run_id"].as_str().expect("queued").to_owned());
+    }
+    wait_finished(&serve, &runs);
+    assert!(has(&own_sha, own_mark), "Ada's report is stored (so the check can find it)");
+    assert!(has(&shared_sha, shared_mark), "the shared report is stored");
+
+    let (ok, out, err) = cli(&["erase", "--subject", "ada.blob@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["runs"], 2, "{out}");
+    assert_eq!(e["deleted"]["blobs"], 1, "Ada's own report, not the shared one: {out}");
+    assert!(!has(&own_sha, own_mark), "Ada's report survived her erasure");
+    assert!(has(&shared_sha, shared_mark), "the report Bob's run refers to is kept");
+    // Bob's run still reads back with the bytes.
+    let detail = serve.wait_run(&runs[2], Duration::from_secs(5));
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
+
+    let (ok, out, err) = cli(&["erase", "--subject", "bob.blob@example.com", "--db", db]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(e["deleted"]["blobs"], 1, "{out}");
+    assert!(!has(&shared_sha, shared_mark), "the shared report survived both erasures");
+}
+
+#[test]
+fn sqlite_erasure_deletes_a_subjects_binary_outputs() {
+    let dir = temp_dir("lifecycle-blobs-sqlite-db");
+    let file = dir.join("blobs.db");
+    let db = format!("sqlite://{}", file.display());
+    erasure_deletes_blobs(&db, "lifecycle-blobs-sqlite", &|_, mark| contains_bytes(&sqlite_bytes(&file), mark));
+}
+
+#[test]
+fn postgres_erasure_deletes_a_subjects_binary_outputs() {
+    let Some(admin) = postgres_url("postgres_erasure_deletes_a_subjects_binary_outputs") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_blobs");
+    let url = pg.url.clone();
+    erasure_deletes_blobs(&pg.url, "lifecycle-blobs-pg", &move |sha, _| {
+        let out = Command::new("psql")
+            .args([&url, "-At", "-c", &format!("SELECT count(*) FROM blobs WHERE sha256 = '{sha}'")])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    });
+}
+
+/// Rows of a database made before 0012: blobs referred to by attempt
+/// inputs/outputs and step results of three runs, and a reference whose blob
+/// is not stored.
+const PRE_0012_ROWS: &str = r#"INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES
+  ('aaaa', 'application/pdf', 1, DATA_A, 0), ('bbbb', 'application/pdf', 1, DATA_B, 0);
+INSERT INTO attempts (run_id, step_id, attempt, round, status, input, output, started_at) VALUES
+  ('run-1', 'fetch', 1, 0, 'succeeded', '{"url":"x"}', '{"body":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"aaaa"}}', 0),
+  ('run-2', 'attach', 1, 0, 'succeeded', '{"content":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"bbbb"}}', NULL, 0),
+  ('run-3', 'fetch', 1, 0, 'succeeded', '{"url":"y"}', '{"body":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"cccc"}}', 0);
+INSERT INTO step_results (run_id, step_id, status, output, finished_at) VALUES
+  ('run-2', 'keep', 'succeeded', '{"list":[{"r":{"$binary":true,"content_type":"application/pdf","size":1,"sha256":"aaaa"}}]}', 0);"#;
+
+const PRE_0012_WANT: &str = "aaaa|run-1\naaaa|run-2\nbbbb|run-2";
+
+#[test]
+fn blob_refs_are_backfilled_on_sqlite() {
+    let dir = temp_dir("lifecycle-blobrefs-backfill");
+    let c = rusqlite::Connection::open(dir.join("pre12.db")).expect("open");
+    for (_, _, sql, _) in migrations_up_to("sqlite", 11) {
+        c.execute_batch(&sql).expect("old migration");
+    }
+    c.execute_batch(&PRE_0012_ROWS.replace("DATA_A", "x'01'").replace("DATA_B", "x'02'")).expect("rows");
+    let (_, _, sql, _) = migrations_up_to("sqlite", 12).pop().expect("0012");
+    c.execute_batch(&sql).expect("0012");
+    let mut stmt = c.prepare("SELECT sha256 || '|' || run_id FROM blob_refs ORDER BY 1").expect("query");
+    let refs: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).expect("rows").collect::<rusqlite::Result<_>>().expect("rows");
+    assert_eq!(refs.join("\n"), PRE_0012_WANT, "every stored blob's runs, nothing for a blob not stored");
+}
+
+#[test]
+fn blob_refs_are_backfilled_on_postgres() {
+    let Some(admin) = postgres_url("blob_refs_are_backfilled_on_postgres") else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_backfill");
+    let psql = |sql: &str| {
+        let out =
+            Command::new("psql").args([&pg.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (_, _, sql, _) in migrations_up_to("postgres", 11) {
+        psql(&sql);
+    }
+    psql(&PRE_0012_ROWS.replace("DATA_A", "'\\x01'::bytea").replace("DATA_B", "'\\x02'::bytea"));
+    let (_, _, sql, _) = migrations_up_to("postgres", 12).pop().expect("0012");
+    psql(&sql);
+    let refs = psql("SELECT sha256 || '|' || run_id FROM blob_refs ORDER BY 1");
+    assert_eq!(refs.trim(), PRE_0012_WANT, "every stored blob's runs, nothing for a blob not stored");
 }

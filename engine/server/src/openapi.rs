@@ -412,7 +412,7 @@ fn describe(route: &AdminRoute) -> Option<Op> {
                 200,
                 "Erased",
                 object(
-                    "`{subject_hash, deleted: {events, runs, cancelled, attempts, step_results, dedupe_keys}, total}`",
+                    "`{subject_hash, deleted: {events, runs, cancelled, attempts, step_results, dedupe_keys, blobs}, total}`",
                 ),
             ),
         ),

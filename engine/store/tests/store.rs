@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqflow_engine::store::{
-    Accepted, AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, NewEvent, Progress, QueueDepth, RunFilter,
-    RunOutcome, RunStatus, StepResult, StepStatus, Store, StoreError, WorkflowVersion,
+    Accepted, AttemptEnd, AttemptRecord, AttemptWrite, NewAttempt, NewEvent, Progress, PurgeScope, QueueDepth,
+    RunFilter, RunOutcome, RunStatus, StepResult, StepStatus, Store, StoreError, WorkflowVersion,
 };
 use reqflow_store::postgres::PgConnectOptions;
 use serde_json::json;
@@ -125,6 +125,7 @@ suite!(
     wait_for_work_is_woken_by_accept,
     a_failing_write_does_not_fail_concurrent_ones,
     binary_values_are_stored_once_and_read_back_byte_exact,
+    purge_deletes_the_blobs_no_run_refers_to,
 );
 
 // ------------------------------------------------- backend-specific tests
@@ -629,6 +630,40 @@ async fn binary_values_are_stored_once_and_read_back_byte_exact(db: Db) {
     assert_eq!(blob.bytes, bytes);
     assert_eq!(blob.content_type, "application/pdf");
     assert!(store.blob("0000").await.expect("blob").is_none());
+}
+
+/// Retention deletes a purged run's blobs unless a remaining run refers to
+/// the same bytes; a write for a run already gone leaves no blob behind.
+async fn purge_deletes_the_blobs_no_run_refers_to(db: Db) {
+    use reqflow_engine::value::binary::Binary;
+    let store = db.open().await;
+    let ids = seed(&*store, "wf", 2).await;
+    let own = Binary::new("application/pdf", b"own report of run 0".to_vec());
+    let shared = Binary::new("application/pdf", b"a report both runs fetched".to_vec());
+    let result = |run: &str, output: serde_json::Value| StepResult {
+        run_id: run.into(),
+        step_id: "fetch".into(),
+        status: StepStatus::Succeeded,
+        output: Some(output),
+        error: None,
+        finished_at: T0 + 10,
+    };
+    store.record_result(result(&ids[0], json!({"a": own.to_value(), "b": shared.to_value()}))).await.expect("result");
+    store.record_result(result(&ids[1], json!({"b": shared.to_value()}))).await.expect("result");
+    store.claim("w1", T0 + 50, LEASE, 2).await.expect("claim");
+    assert!(store.finish("w1", &ids[0], ok_outcome(T0 + 100)).await.expect("finish"));
+    let scope = PurgeScope { before: T0 + 1_000, workflow_id: None, except: Vec::new(), after: None };
+    let batch = store.purge(scope.clone(), 100).await.expect("purge");
+    assert_eq!((batch.runs, batch.kept), (1, 1), "{batch:?}");
+    assert!(store.blob(&own.sha256()).await.expect("blob").is_none(), "the purged run's own blob is gone");
+    assert!(store.blob(&shared.sha256()).await.expect("blob").is_some(), "the blob run 1 refers to is kept");
+    let late = Binary::new("application/pdf", b"written after the run was purged".to_vec());
+    assert!(!store.record_result(result(&ids[0], json!({"c": late.to_value()}))).await.expect("result"));
+    assert!(store.blob(&late.sha256()).await.expect("blob").is_none(), "no blob for a run that is gone");
+    assert!(store.finish("w1", &ids[1], ok_outcome(T0 + 100)).await.expect("finish"));
+    let batch = store.purge(scope, 100).await.expect("purge");
+    assert_eq!(batch.runs, 1, "{batch:?}");
+    assert!(store.blob(&shared.sha256()).await.expect("blob").is_none(), "the last reference gone, the blob goes");
 }
 
 async fn steps_attempts_and_results(db: Db) {

@@ -571,12 +571,14 @@ pub struct ErasedCounts {
     pub step_results: u64,
     /// Dedupe keys.
     pub dedupe_keys: u64,
+    /// Blobs (binary values, e.g. a fetched PDF report) no other run refers to.
+    pub blobs: u64,
 }
 
 impl ErasedCounts {
     /// Every record deleted.
     pub fn total(&self) -> u64 {
-        self.events + self.runs + self.attempts + self.step_results + self.dedupe_keys
+        self.events + self.runs + self.attempts + self.step_results + self.dedupe_keys + self.blobs
     }
 }
 

@@ -1,5 +1,6 @@
 //! Retention on PostgreSQL: one purge batch per transaction (a few hundred
-//! events with their runs, attempts and step results). The space of deleted
+//! events with their runs, attempts, step results and the blobs no other
+//! run refers to). The space of deleted
 //! rows is reused after (auto)vacuum.
 
 use reqflow_engine::action::BoxFuture;
@@ -22,6 +23,30 @@ pub(super) async fn tally(c: &mut PgConnection, runs: &[String]) -> StoreResult<
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// Deletes the `blob_refs` rows of these runs, then the blobs they referred
+/// to that no run refers to any more; returns how many blobs. In the
+/// caller's transaction, after the runs' rows are deleted (so a concurrent
+/// write holding a run's row has committed its reference by then).
+pub(super) async fn drop_blobs(c: &mut PgConnection, runs: &[String]) -> StoreResult<u64> {
+    let shas: Vec<String> = sqlx::query_scalar("DELETE FROM blob_refs WHERE run_id = ANY($1) RETURNING sha256")
+        .bind(runs)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db)?;
+    if shas.is_empty() {
+        return Ok(0);
+    }
+    Ok(sqlx::query(
+        "DELETE FROM blobs AS b WHERE b.sha256 = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM blob_refs AS r WHERE r.sha256 = b.sha256)",
+    )
+    .bind(&shas)
+    .execute(&mut *c)
+    .await
+    .map_err(db)?
+    .rows_affected())
 }
 
 async fn delete_in(c: &mut PgConnection, table: &str, column: &str, ids: &[String]) -> StoreResult<u64> {
@@ -72,6 +97,7 @@ async fn purge(c: &mut PgConnection, scope: &PurgeScope, limit: usize) -> StoreR
     batch.attempts = delete_in(c, "attempts", "run_id", &runs).await?;
     batch.step_results = delete_in(c, "step_results", "run_id", &runs).await?;
     batch.runs = delete_in(c, "runs", "run_id", &runs).await?;
+    drop_blobs(c, &runs).await?;
     batch.events = delete_in(c, "events", "event_id", &events).await?;
     delete_in(c, "subjects", "event_id", &events).await?;
     Ok(batch)

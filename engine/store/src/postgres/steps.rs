@@ -3,7 +3,8 @@
 //! [`Progress`] with the write that follows it, in one transaction.
 //!
 //! Binary values are kept once in `blobs` (by hash, on the same connection
-//! before the row that holds them); rows hold references (see
+//! before the row that holds them, with a `blob_refs` row per run that
+//! refers to them, so erasure and retention can delete them); rows hold references (see
 //! [`reqflow_engine::value::binary`]), and [`StepStore::results`] fills them in.
 
 use reqflow_engine::action::BoxFuture;
@@ -40,16 +41,45 @@ fn attempt_record(r: &PgRow) -> StoreResult<AttemptRecord> {
     })
 }
 
+/// Whose row a stored value goes in: its run, directly or by an attempt's id.
+#[derive(Clone, Copy)]
+enum Owner<'a> {
+    Run(&'a str),
+    Attempt(i64),
+}
+
+async fn run_of(c: &mut PgConnection, owner: Owner<'_>) -> StoreResult<Option<String>> {
+    match owner {
+        Owner::Run(run_id) => Ok(Some(run_id.to_owned())),
+        Owner::Attempt(id) => sqlx::query_scalar("SELECT run_id FROM attempts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db),
+    }
+}
+
 /// JSON text of a value to store: its binary values' bytes go to `blobs`
-/// (once per hash), the text keeps references.
-async fn stored(c: &mut PgConnection, v: &Value) -> StoreResult<String> {
+/// (once per hash) with a `blob_refs` row naming the run, the text keeps
+/// references. Nothing goes to `blobs` for a run that no longer exists.
+async fn stored(c: &mut PgConnection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
     if !binary::contains_binary(v) {
         return Ok(codec::json(v));
     }
     let mut v = v.clone();
-    for b in binary::take_blobs(&mut v) {
+    let blobs = binary::take_blobs(&mut v);
+    let Some(run_id) = run_of(c, owner).await? else {
+        return Ok(codec::json(&v));
+    };
+    for b in blobs {
+        // One statement: the reference and the bytes are written together
+        // or not at all (the run's row locked against a concurrent erasure).
         sqlx::query(
-            "INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES ($1, $2, $3, $4, $5)
+            "WITH run AS (SELECT run_id FROM runs WHERE run_id = $6 FOR KEY SHARE),
+                  r AS (INSERT INTO blob_refs (sha256, run_id) SELECT $1, run_id FROM run
+                        ON CONFLICT (sha256, run_id) DO NOTHING)
+             INSERT INTO blobs (sha256, content_type, size, data, created_at)
+             SELECT $1, $2, $3, $4, $5 FROM run
              ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&b.sha256)
@@ -57,6 +87,7 @@ async fn stored(c: &mut PgConnection, v: &Value) -> StoreResult<String> {
         .bind(b.bytes.len() as i64)
         .bind(&b.bytes)
         .bind(reqflow_engine::runtime::clock::now_ms())
+        .bind(&run_id)
         .execute(&mut *c)
         .await
         .map_err(db)?;
@@ -64,9 +95,9 @@ async fn stored(c: &mut PgConnection, v: &Value) -> StoreResult<String> {
     Ok(codec::json(&v))
 }
 
-async fn stored_opt(c: &mut PgConnection, v: &Option<Value>) -> StoreResult<Option<String>> {
+async fn stored_opt(c: &mut PgConnection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<String>> {
     match v {
-        Some(v) => Ok(Some(stored(c, v).await?)),
+        Some(v) => Ok(Some(stored(c, owner, v).await?)),
         None => Ok(None),
     }
 }
@@ -93,7 +124,7 @@ pub(super) fn pg_int(v: u32) -> i32 {
 }
 
 async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
-    let input = stored(c, &a.input).await?;
+    let input = stored(c, Owner::Run(&a.run_id), &a.input).await?;
     sqlx::query_scalar(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
          SELECT $1, $2, $3, $4, $5, 'running', $6::json, $7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)
@@ -112,7 +143,7 @@ async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> 
 }
 
 async fn finish_attempt(c: &mut PgConnection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
-    let output = stored_opt(c, &end.output).await?;
+    let output = stored_opt(c, Owner::Attempt(attempt_id), &end.output).await?;
     let done = sqlx::query(
         "UPDATE attempts SET status = $1, output = $2::json, error = $3::json, finished_at = $4 WHERE id = $5",
     )
@@ -131,8 +162,8 @@ async fn finish_attempt(c: &mut PgConnection, attempt_id: i64, end: AttemptEnd) 
 }
 
 async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
-    let input = stored(c, &a.input).await?;
-    let output = stored_opt(c, &end.output).await?;
+    let input = stored(c, Owner::Run(&a.run_id), &a.input).await?;
+    let output = stored_opt(c, Owner::Run(&a.run_id), &end.output).await?;
     sqlx::query(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
@@ -157,7 +188,7 @@ async fn insert_attempt(c: &mut PgConnection, a: NewAttempt, end: AttemptEnd) ->
 }
 
 async fn record_result(c: &mut PgConnection, r: StepResult) -> StoreResult<bool> {
-    let output = stored_opt(c, &r.output).await?;
+    let output = stored_opt(c, Owner::Run(&r.run_id), &r.output).await?;
     let done = sqlx::query(
         "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
          SELECT $1, $2, $3, $4::json, $5::json, $6 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = $1)

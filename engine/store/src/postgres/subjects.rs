@@ -2,9 +2,10 @@
 //!
 //! Erasure is one transaction: the subject's runs are taken off the queue
 //! (their rows locked first, so a worker's claim waits or skips them), then
-//! its attempts, step results, dedupe keys, events, runs and index entries
-//! are deleted. Deleted rows are gone from every query and dump at once; the
-//! space they held is reclaimed by (auto)vacuum.
+//! its attempts, step results, dedupe keys, events, runs, index entries and
+//! the blobs (binary outputs) no other run refers to are deleted. Deleted
+//! rows are gone from every query and dump at once; the space they held is
+//! reclaimed by (auto)vacuum.
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{ErasedCounts, EventRecord, StoreResult, SubjectStore};
@@ -45,6 +46,7 @@ async fn erase(c: &mut PgConnection, hash: &str) -> StoreResult<ErasedCounts> {
     super::retention::tally(c, &runs).await?;
     n.events = delete(c, "DELETE FROM events WHERE event_id = ANY($1)", &events).await?;
     n.runs = delete(c, "DELETE FROM runs WHERE run_id = ANY($1)", &runs).await?;
+    n.blobs = super::retention::drop_blobs(c, &runs).await?;
     delete(c, "DELETE FROM subjects WHERE event_id = ANY($1)", &events).await?;
     Ok(n)
 }

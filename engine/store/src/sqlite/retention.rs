@@ -1,5 +1,6 @@
 //! Retention on SQLite: one purge batch per writer job (a few hundred
-//! events with their runs, attempts and step results), so accepts queued
+//! events with their runs, attempts, step results and the blobs no other
+//! run refers to), so accepts queued
 //! behind it wait one short job at most.
 //!
 //! Freed pages go to the file's free list and are reused by the rows
@@ -31,6 +32,31 @@ pub(super) fn tally(c: &Connection, runs: &str) -> StoreResult<()> {
     .and_then(|mut s| s.execute([runs]))
     .map_err(sql)?;
     Ok(())
+}
+
+/// Deletes the `blob_refs` rows of these runs (ids as a JSON list), then the
+/// blobs they referred to that no run refers to any more; returns how many
+/// blobs. In the caller's job, with the runs' own rows.
+pub(super) fn drop_blobs(c: &Connection, runs: &str) -> StoreResult<u64> {
+    let shas: Vec<String> = {
+        let mut stmt = c
+            .prepare_cached("SELECT DISTINCT sha256 FROM blob_refs WHERE run_id IN (SELECT value FROM json_each(?))")
+            .map_err(sql)?;
+        let rows = stmt.query_map([runs], |r| r.get(0)).map_err(sql)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql)?
+    };
+    if shas.is_empty() {
+        return Ok(0);
+    }
+    delete_in(c, "blob_refs", "run_id", runs)?;
+    let n = c
+        .prepare_cached(
+            "DELETE FROM blobs WHERE sha256 IN (SELECT value FROM json_each(?))
+               AND NOT EXISTS (SELECT 1 FROM blob_refs AS r WHERE r.sha256 = blobs.sha256)",
+        )
+        .and_then(|mut s| s.execute([codec::id_list(&shas)]))
+        .map_err(sql)?;
+    Ok(n as u64)
 }
 
 fn purge(c: &Connection, scope: &PurgeScope, limit: usize) -> StoreResult<PurgeBatch> {
@@ -78,6 +104,7 @@ fn purge(c: &Connection, scope: &PurgeScope, limit: usize) -> StoreResult<PurgeB
     batch.attempts = delete_in(c, "attempts", "run_id", &runs)?;
     batch.step_results = delete_in(c, "step_results", "run_id", &runs)?;
     batch.runs = delete_in(c, "runs", "run_id", &runs)?;
+    drop_blobs(c, &runs)?;
     batch.events = delete_in(c, "events", "event_id", &events)?;
     delete_in(c, "subjects", "event_id", &events)?;
     Ok(batch)

@@ -4,7 +4,8 @@
 //! [`Progress`] applied in the same job as the write that follows it.
 //!
 //! Binary values are kept once in `blobs` (by hash, in the same job as the
-//! row that holds them); rows hold references (see
+//! row that holds them, with a `blob_refs` row per run that refers to them,
+//! so erasure and retention can delete them); rows hold references (see
 //! [`reqflow_engine::value::binary`]), and [`StepStore::results`] fills them in.
 
 use reqflow_engine::action::BoxFuture;
@@ -51,26 +52,55 @@ fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
     })
 }
 
+/// Whose row a stored value goes in: its run, directly or by an attempt's id.
+#[derive(Clone, Copy)]
+enum Owner<'a> {
+    Run(&'a str),
+    Attempt(i64),
+}
+
+fn run_of(c: &Connection, owner: Owner<'_>) -> StoreResult<Option<String>> {
+    match owner {
+        Owner::Run(run_id) => Ok(Some(run_id.to_owned())),
+        Owner::Attempt(id) => {
+            match c
+                .prepare_cached("SELECT run_id FROM attempts WHERE id = ?")
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            {
+                Ok(run_id) => Ok(Some(run_id)),
+                Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+                Err(e) => Err(sql(e)),
+            }
+        }
+    }
+}
+
 /// JSON text of a value to store: its binary values' bytes go to `blobs`
-/// (once per hash), the text keeps references.
-fn stored(c: &Connection, v: &Value) -> StoreResult<String> {
+/// (once per hash) with a `blob_refs` row naming the run, the text keeps
+/// references. Nothing goes to `blobs` for a run that no longer exists
+/// (erased: its row is not written either).
+fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
     if !binary::contains_binary(v) {
         return Ok(codec::json(v));
     }
     let mut v = v.clone();
-    for b in binary::take_blobs(&mut v) {
-        keep_blob(c, &b)?;
+    let blobs = binary::take_blobs(&mut v);
+    if let Some(run_id) = run_of(c, owner)? {
+        for b in blobs {
+            keep_blob(c, &run_id, &b)?;
+        }
     }
     Ok(codec::json(&v))
 }
 
-fn stored_opt(c: &Connection, v: &Option<Value>) -> StoreResult<Option<String>> {
-    v.as_ref().map(|v| stored(c, v)).transpose()
+fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<String>> {
+    v.as_ref().map(|v| stored(c, owner, v)).transpose()
 }
 
-fn keep_blob(c: &Connection, b: &Blob) -> StoreResult<()> {
+fn keep_blob(c: &Connection, run_id: &str, b: &Blob) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO blobs (sha256, content_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO blobs (sha256, content_type, size, data, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?6)
          ON CONFLICT (sha256) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -79,9 +109,17 @@ fn keep_blob(c: &Connection, b: &Blob) -> StoreResult<()> {
             b.content_type,
             b.bytes.len() as i64,
             b.bytes,
-            reqflow_engine::runtime::clock::now_ms()
+            reqflow_engine::runtime::clock::now_ms(),
+            run_id
         ])
     })
+    .map_err(sql)?;
+    c.prepare_cached(
+        "INSERT INTO blob_refs (sha256, run_id)
+         SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?2)
+         ON CONFLICT (sha256, run_id) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![b.sha256, run_id]))
     .map_err(sql)?;
     Ok(())
 }
@@ -112,7 +150,7 @@ fn status(end: &AttemptEnd) -> &'static str {
 }
 
 fn finish_attempt(c: &Connection, attempt_id: i64, end: AttemptEnd) -> StoreResult<()> {
-    let output = stored_opt(c, &end.output)?;
+    let output = stored_opt(c, Owner::Attempt(attempt_id), &end.output)?;
     let done = c
         .prepare_cached("UPDATE attempts SET status = ?, output = ?, error = ?, finished_at = ? WHERE id = ?")
         .and_then(|mut s| {
@@ -127,7 +165,8 @@ fn finish_attempt(c: &Connection, attempt_id: i64, end: AttemptEnd) -> StoreResu
 
 /// An attempt recorded whole, when it ended.
 fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult<()> {
-    let (input, output) = (stored(c, &a.input)?, stored_opt(c, &end.output)?);
+    let owner = Owner::Run(&a.run_id);
+    let (input, output) = (stored(c, owner, &a.input)?, stored_opt(c, owner, &end.output)?);
     c.prepare_cached(
         "INSERT INTO attempts
            (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
@@ -153,7 +192,7 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
 }
 
 fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
-    let input = stored(c, &a.input)?;
+    let input = stored(c, Owner::Run(&a.run_id), &a.input)?;
     c.prepare_cached(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
          SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
@@ -227,7 +266,7 @@ pub(super) fn apply(c: &Connection, pending: Vec<Progress>) -> StoreResult<()> {
 }
 
 fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
-    let output = stored_opt(c, &r.output)?;
+    let output = stored_opt(c, Owner::Run(&r.run_id), &r.output)?;
     let done = c
         .prepare_cached(
             "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)

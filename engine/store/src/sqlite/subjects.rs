@@ -1,8 +1,9 @@
 //! Subjects on SQLite: a subject's events, and erasure.
 //!
 //! Erasure is one writer job (one transaction): the subject's runs are taken
-//! off the queue, then its attempts, step results, dedupe keys, events, runs
-//! and index entries are deleted, with `secure_delete` on for the job so the
+//! off the queue, then its attempts, step results, dedupe keys, events, runs,
+//! index entries and the blobs (binary outputs) no other run refers to are
+//! deleted, with `secure_delete` on for the job so the
 //! freed pages are overwritten with zeros (the personal data does not stay
 //! in free pages of the file; the WAL keeps the old pages until the next
 //! checkpoint).
@@ -52,6 +53,7 @@ fn erase(c: &Connection, hash: &str) -> StoreResult<ErasedCounts> {
         super::retention::tally(c, &runs)?;
         n.events = delete(c, "DELETE FROM events WHERE event_id IN (SELECT value FROM json_each(?))", &events)?;
         n.runs = delete(c, "DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(?))", &runs)?;
+        n.blobs = super::retention::drop_blobs(c, &runs)?;
         delete(c, "DELETE FROM subjects WHERE event_id IN (SELECT value FROM json_each(?))", &events)?;
         Ok(n)
     })();
