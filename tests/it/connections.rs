@@ -476,9 +476,8 @@ fn workday_code_flow_on_postgres() {
     code_flow(&s);
 }
 
-#[test]
-fn an_existing_refresh_token_is_stored_encrypted() {
-    let s = Setup::new("connect-refresh", None);
+/// `reqflow connect workday --refresh-token-stdin` on `wd-connected`, given `token`.
+fn connect_refresh_token(s: &Setup, token: &str) -> std::process::Output {
     let mut child = s.spawn(&[
         "connect",
         "workday",
@@ -488,8 +487,14 @@ fn an_existing_refresh_token_is_stored_encrypted() {
         "workday",
         "--refresh-token-stdin",
     ]);
-    writeln!(child.stdin.take().expect("stdin"), "{REFRESH_TOKEN}").expect("write");
-    let out = child.wait_with_output().expect("connect");
+    writeln!(child.stdin.take().expect("stdin"), "{token}").expect("write");
+    child.wait_with_output().expect("connect")
+}
+
+#[test]
+fn an_existing_refresh_token_is_stored_encrypted() {
+    let s = Setup::new("connect-refresh", None);
+    let out = connect_refresh_token(&s, REFRESH_TOKEN);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("(refresh_token)"), "{stdout}");
@@ -506,17 +511,7 @@ fn an_existing_refresh_token_is_stored_encrypted() {
     assert!(out.contains("FAIL (config)") && out.contains("connect it again"), "{out}");
 
     // A refused token is not stored.
-    let mut child = s.spawn(&[
-        "connect",
-        "workday",
-        "--workflow",
-        "wd-connected",
-        "--connection",
-        "workday",
-        "--refresh-token-stdin",
-    ]);
-    writeln!(child.stdin.take().expect("stdin"), "not-a-valid-refresh-token").expect("write");
-    let out = child.wait_with_output().expect("connect");
+    let out = connect_refresh_token(&s, "not-a-valid-refresh-token");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_grant"), "{}", String::from_utf8_lossy(&out.stderr));
 }
