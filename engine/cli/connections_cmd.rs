@@ -87,12 +87,21 @@ enum ConnectWhat {
 
 #[derive(Args, Debug)]
 struct ConnectWorkday {
-    /// The workflow defining the connection.
+    /// The workflow defining the connection. Optional when the workflows' Workday OAuth connections all
+    /// use one tenant and API client (one connect serves every connection with the same token endpoint
+    /// and client id).
     #[arg(long)]
-    workflow: String,
-    /// The connection's name in `connections:`.
+    workflow: Option<String>,
+    /// The connection's name in `connections:` (optional as for --workflow).
     #[arg(long)]
-    connection: String,
+    connection: Option<String>,
+    /// Open the authorize URL in the browser (`xdg-open`, `open`, or Windows' URL handler). By
+    /// default it is opened when this runs on an interactive terminal with a display and not in CI.
+    #[arg(long, conflicts_with = "no_open")]
+    open: bool,
+    /// Only print the authorize URL, never open a browser.
+    #[arg(long)]
+    no_open: bool,
     /// Where Workday sends the code: it must be registered on the API client. Default: a loopback
     /// port this command listens on, `http://127.0.0.1:PORT/callback`.
     #[arg(long)]
@@ -226,42 +235,101 @@ pub(crate) fn connect(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     })?;
     runtime()?.block_on(async move {
         let (engine, workflows) = open(&a.source, Some(key)).await?;
-        let Some(wf) = workflows.iter().find(|w| w.id == a.workflow).cloned() else {
-            bail!("no workflow `{}` in {}", a.workflow, a.source.workflows.display());
-        };
-        match wf.connections.get(&a.connection) {
-            Some(c) if c.kind == "workday" => {}
-            Some(c) => bail!("connection `{}` is of type `{}`, not `workday`", a.connection, c.kind),
-            None => {
-                let known: Vec<&str> = wf.connections.keys().map(String::as_str).collect();
-                bail!("workflow `{}` has no connection `{}` (it has: {})", wf.id, a.connection, known.join(", "))
-            }
-        }
+        let (wf, name) = pick(&engine, &workflows, &a, &a.source)?;
         let stored = if a.refresh_token_stdin {
             eprintln!("reqflow: paste the refresh token, then Enter:");
             let token = read_line()?;
             if token.is_empty() {
                 bail!("no refresh token on stdin");
             }
-            engine.connect_with_refresh_token(&wf, &a.connection, &token).await.map_err(conn_err)?
+            engine.connect_with_refresh_token(&wf, &name, &token).await.map_err(conn_err)?
         } else {
-            code_grant(&engine, wf.clone(), &a).await?
+            code_grant(&engine, wf.clone(), &name, &a).await?
         };
-        audit(&engine, &wf.id, &a.connection, &stored).await;
+        audit(&engine, &wf.id, &name, &stored).await;
         let how = stored["stored"]["how"].as_str().unwrap_or("");
         println!(
-            "connected: {}/{} ({how}); the refresh token is stored encrypted in {}",
+            "connected: {}/{name} ({how}); the refresh token is stored encrypted in {}",
             wf.id,
-            a.connection,
             crate::serve::redact_url(&a.source.db.db)
         );
+        for (w, n) in engine.connections_sharing(&workflows, &wf, &name) {
+            println!("connected: {w}/{n} (the same tenant and API client)");
+        }
         eprintln!(
-            "reqflow: the connection no longer needs a `refresh_token:` setting; check it with \
-             `reqflow connections test --workflow {} {}`",
-            wf.id, a.connection
+            "reqflow: these connections no longer need a `refresh_token:` setting; check them with \
+             `reqflow connections test`"
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The workflow and connection to connect: as given, or — when not given —
+/// the one Workday OAuth connection (or the connections sharing one tenant
+/// and API client: connecting one connects them all).
+fn pick(
+    engine: &Engine,
+    workflows: &[Arc<CompiledWorkflow>],
+    a: &ConnectWorkday,
+    source: &Source,
+) -> anyhow::Result<(Arc<CompiledWorkflow>, String)> {
+    if let Some(id) = &a.workflow {
+        let Some(wf) = workflows.iter().find(|w| &w.id == id).cloned() else {
+            bail!("no workflow `{id}` in {}", source.workflows.display());
+        };
+        let workday: Vec<&String> = wf.connections.iter().filter(|(_, c)| c.kind == "workday").map(|(n, _)| n).collect();
+        let name = match (&a.connection, workday.as_slice()) {
+            (Some(n), _) => n.clone(),
+            (None, [one]) => (*one).clone(),
+            (None, _) => bail!("workflow `{id}` has several `workday` connections: say which with --connection"),
+        };
+        match wf.connections.get(&name) {
+            Some(c) if c.kind == "workday" => {}
+            Some(c) => bail!("connection `{name}` is of type `{}`, not `workday`", c.kind),
+            None => {
+                let known: Vec<&str> = wf.connections.keys().map(String::as_str).collect();
+                bail!("workflow `{}` has no connection `{name}` (it has: {})", wf.id, known.join(", "))
+            }
+        }
+        return Ok((wf, name));
+    }
+    if a.connection.is_some() {
+        bail!("--connection needs --workflow");
+    }
+    // Every connectable Workday connection; connecting the first connects those sharing its credentials.
+    let mut candidates: Vec<(Arc<CompiledWorkflow>, String)> = Vec::new();
+    for wf in workflows {
+        for (n, c) in &wf.connections {
+            let connectable = c.kind == "workday"
+                && engine.evaluate_connection(wf, n).is_ok_and(|conn| {
+                    engine.registry().connection_type("workday").and_then(|t| t.hooks.clone()).is_some_and(|h| h.can_connect(&conn))
+                });
+            if connectable {
+                candidates.push((wf.clone(), n.clone()));
+            }
+        }
+    }
+    let Some((first_wf, first)) = candidates.first().cloned() else {
+        bail!(
+            "no `workday` OAuth connection in {} whose settings are all set (`reqflow connections list` says why)",
+            source.workflows.display()
+        );
+    };
+    let sharing = engine.connections_sharing(workflows, &first_wf, &first);
+    let others: Vec<String> = candidates
+        .iter()
+        .filter(|(w, n)| !(w.id == first_wf.id && n == &first) && !sharing.iter().any(|(sw, sn)| sw == &w.id && sn == n))
+        .map(|(w, n)| format!("{}/{n}", w.id))
+        .collect();
+    if !others.is_empty() {
+        bail!(
+            "the Workday connections use more than one tenant or API client: say which with --workflow and \
+             --connection ({}/{first}, {})",
+            first_wf.id,
+            others.join(", ")
+        );
+    }
+    Ok((first_wf, first))
 }
 
 fn conn_err(e: ConnectionError) -> anyhow::Error {
@@ -293,6 +361,7 @@ async fn audit(engine: &Engine, workflow: &str, connection: &str, stored: &serde
 async fn code_grant(
     engine: &Engine,
     wf: Arc<CompiledWorkflow>,
+    name: &str,
     a: &ConnectWorkday,
 ) -> anyhow::Result<serde_json::Value> {
     let listener = if a.code_stdin {
@@ -314,13 +383,19 @@ async fn code_grant(
         (None, Some(l)) => format!("http://{}/callback", l.local_addr()?),
         (None, None) => bail!("--code-stdin needs --redirect-uri (the one registered on the API client)"),
     };
-    let auth = engine.begin_connect(wf, &a.connection, &redirect_uri).map_err(conn_err)?;
+    let auth = engine.begin_connect(wf, name, &redirect_uri).map_err(conn_err)?;
     eprintln!(
         "reqflow: open this URL in a browser, sign in to Workday and allow access (valid until {}):",
         auth.expires_at
     );
     println!("{}", auth.authorize_url);
     let _ = std::io::stdout().flush();
+    if a.open || (!a.no_open && crate::browser::interactive()) {
+        match crate::browser::open(&auth.authorize_url) {
+            Ok(how) => eprintln!("reqflow: opened it with `{how}` (--no-open only prints it)"),
+            Err(e) => eprintln!("reqflow: could not open a browser ({e}): open the URL yourself"),
+        }
+    }
     let Some(listener) = listener else {
         eprintln!("reqflow: then paste the code (or the whole URL the browser was sent to), then Enter:");
         let text = read_line()?;

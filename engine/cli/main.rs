@@ -11,6 +11,7 @@ mod bench_erase;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;
+mod browser;
 mod connections_cmd;
 mod demo;
 mod eval_cmd;

@@ -377,9 +377,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Some(r) => eprintln!("  {:<32} POST {r}{api}", wf.id),
                 None => eprintln!("  {:<32} {}{api}", wf.id, wf.trigger.kind()),
             }
+            let scheduled = matches!(wf.trigger, reqflow_engine::compile::CompiledTrigger::Schedule(_));
+            for problem in engine.connections_not_ready(&wf).await {
+                let what = if scheduled { "its schedule does not fire until it is" } else { "steps that use it fail" };
+                eprintln!("  {:<32} {problem} ({what})", "");
+            }
             let missing = reqflow_engine::runtime::needs::missing_settings(&wf, engine.settings());
             if !missing.is_empty() {
-                let what = if matches!(wf.trigger, reqflow_engine::compile::CompiledTrigger::Schedule(_)) {
+                let what = if scheduled {
                     "its schedule does not fire until they are"
                 } else {
                     "steps that read them fail; a trigger `auth:` that reads one refuses every request"

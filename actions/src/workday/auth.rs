@@ -47,37 +47,70 @@ fn lock_for(key: &str) -> Arc<tokio::sync::Mutex<()>> {
     map.entry(key.to_owned()).or_default().clone()
 }
 
-/// Where a connected connection's credentials are kept in the shared state
-/// (encrypted): one entry per workflow and connection name. The value holds
-/// `refresh_token`, the cached `access_token` and `expires_at`, and what
-/// `connections list` shows (`connected_at`, `how`, `last_refresh`, `last_error`).
-pub fn connected_key(workflow: &str, connection: &str) -> String {
+/// Where a connect keeps a tenant's credentials in the shared state
+/// (encrypted): one entry per token endpoint and API client, used by every
+/// connection (of any workflow) with the same two, so one consent connects
+/// them all. The value holds `refresh_token`, the cached `access_token` and
+/// `expires_at`, and what `connections list` shows (`connected_at`, `how`,
+/// `last_refresh`, `last_error`). The key names them without containing them.
+pub fn connected_key(conn: &WorkdayConnection, client_id: &str) -> String {
+    let url = conn.token_url().unwrap_or_default();
+    let id = reqflow_engine::sha256_hex(format!("{url}\n{client_id}").as_bytes());
+    format!("workday.connected.{}", &id[..32])
+}
+
+/// Where connects before tenant-wide entries kept them: per workflow and
+/// connection. Still read (after [`connected_key`]) so those stay connected.
+pub fn legacy_connected_key(workflow: &str, connection: &str) -> String {
     format!("workday.connected.{workflow}.{connection}")
 }
 
-/// Where the access token of a connection with a `refresh_token:` setting
-/// is cached, and what that entry holds (`None` for an ISU).
-pub async fn stored_state(
-    cx: &ActionContext,
-    conn: &WorkdayConnection,
-) -> Result<Option<(String, Value)>, ActionError> {
+/// Where an OAuth connection's refresh token comes from.
+pub enum TokenSource {
+    /// Connected (`reqflow connect workday`): the entry's key and value.
+    Connected(String, Value),
+    /// The `refresh_token:` setting: where its access token is cached, and that entry.
+    Setting(String, Option<Value>),
+    /// Neither: the connection must be connected first.
+    NotConnected,
+}
+
+/// The refresh-token setting, if given and not empty (an optional secret
+/// that is not set evaluates to nothing).
+fn setting(refresh_token: &Option<String>) -> Option<&str> {
+    refresh_token.as_deref().filter(|t| !t.trim().is_empty())
+}
+
+/// Where an OAuth connection's refresh token comes from (`None` for an ISU):
+/// the connected entry wins over the `refresh_token:` setting.
+pub async fn token_source(cx: &ActionContext, conn: &WorkdayConnection) -> Result<Option<TokenSource>, ActionError> {
     let WorkdayAuth::Oauth { client_id, refresh_token, .. } = &conn.auth else {
         return Ok(None);
     };
+    let key = connected_key(conn, client_id);
+    if let Some(v) = cx.state.get(&key).await? {
+        return Ok(Some(TokenSource::Connected(key, v)));
+    }
     if let Some(c) = &cx.connection {
-        let key = connected_key(&cx.workflow, &c.name);
+        let key = legacy_connected_key(&cx.workflow, &c.name);
         if let Some(v) = cx.state.get(&key).await? {
-            return Ok(Some((key, v)));
+            return Ok(Some(TokenSource::Connected(key, v)));
         }
     }
-    match refresh_token {
+    Ok(Some(match setting(refresh_token) {
         Some(rt) => {
             let key = state_key(conn, client_id, rt);
-            let v = cx.state.get(&key).await?.unwrap_or(Value::Null);
-            Ok(Some((key, v)))
+            let v = cx.state.get(&key).await?;
+            TokenSource::Setting(key, v)
         }
-        None => Ok(None),
-    }
+        None => TokenSource::NotConnected,
+    }))
+}
+
+/// What a connection that is neither connected nor given a refresh token
+/// answers: the command that connects it.
+pub fn not_connected_message(workflow: &str, connection: &str) -> String {
+    format!("not connected: run `reqflow connect workday --workflow {workflow} --connection {connection}`")
 }
 
 /// A bearer token for an OAuth connection (`None` for an ISU). With
@@ -96,30 +129,32 @@ pub async fn bearer(
         return Ok(None);
     };
     let name = cx.connection.as_ref().map(|c| c.name.clone()).unwrap_or_default();
-    let connected = connected_key(&cx.workflow, &name);
     // The connected entry wins; the lock is per entry, so take it on the one in use.
-    let (key, configured) = if let Some(entry) = cx.state.get(&connected).await? {
-        // A refresh token goes only to the token endpoint and client it was issued for.
-        let url = conn.token_url().unwrap_or_default();
-        let bound = |k: &str, want: &str| entry[k].as_str().is_none_or(|v| v == want);
-        if !bound("token_url", &url) || !bound("client_id", client_id) {
+    let (key, configured) = match token_source(cx, conn).await? {
+        None => return Ok(None),
+        Some(TokenSource::Connected(key, entry)) => {
+            // A refresh token goes only to the token endpoint and client it was issued for.
+            let url = conn.token_url().unwrap_or_default();
+            let bound = |k: &str, want: &str| entry[k].as_str().is_none_or(|v| v == want);
+            if !bound("token_url", &url) || !bound("client_id", client_id) {
+                return Err(ActionError::permanent(format!(
+                    "connection `{name}` was connected with another token endpoint or client id: connect it again \
+                     (`reqflow connect workday --workflow {} --connection {name}`)",
+                    cx.workflow
+                ))
+                .with_code("workday.not_connected"));
+            }
+            (key, None)
+        }
+        Some(TokenSource::Setting(key, _)) => (key, setting(refresh_token).map(str::to_owned)),
+        Some(TokenSource::NotConnected) => {
             return Err(ActionError::permanent(format!(
-                "connection `{name}` was connected with another token endpoint or client id: connect it again \
-                 (`reqflow connect workday --workflow {} --connection {name}`)",
-                cx.workflow
+                "connection `{name}` is {} (or give it a `refresh_token:`); a connect is for one host, tenant \
+                 and client id",
+                not_connected_message(&cx.workflow, &name)
             ))
             .with_code("workday.not_connected"));
         }
-        (connected, None)
-    } else if let Some(rt) = refresh_token {
-        (state_key(conn, client_id, rt), Some(rt.clone()))
-    } else {
-        return Err(ActionError::permanent(format!(
-            "connection `{name}` has no refresh token: connect it (`reqflow connect workday --workflow {} \
-             --connection {name}`) or set `refresh_token:`",
-            cx.workflow
-        ))
-        .with_code("workday.not_connected"));
     };
     let now = chrono::Utc::now().timestamp();
     let lock = lock_for(&key);

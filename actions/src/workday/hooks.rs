@@ -10,14 +10,18 @@
 //! - **connect**: the authorization-code grant (authorize URL with `state`,
 //!   code exchange at `/ccx/oauth2/{tenant}/token` with the `redirect_uri`),
 //!   or an existing refresh token; either is stored encrypted under
-//!   [`connected_key`], after which the connection needs no `refresh_token:`.
+//!   [`connected_key`] (per token endpoint and API client: one connect
+//!   serves every connection to that tenant with that client), after which
+//!   those connections need no `refresh_token:`.
+//! - **not ready**: an OAuth connection neither connected nor given a
+//!   refresh token names the `reqflow connect workday` command to run.
 
 use reqflow_engine::action::{ActionContext, ActionError, BoxFuture, Connection};
 use reqflow_engine::connection::{CheckFailure, ConnectResult, ConnectionHooks, FailureClass};
 use reqflow_engine::runtime::clock::rfc3339;
 use serde_json::{Map, Value, json};
 
-use super::auth::{bearer, connected_key, fetch, stored_state};
+use super::auth::{TokenSource, bearer, connected_key, fetch, not_connected_message, token_source};
 use super::client::WorkdayClient;
 use super::connection::{WorkdayAuth, WorkdayConnection};
 use super::params::JobRequisitionsGetParams;
@@ -123,21 +127,17 @@ impl ConnectionHooks for WorkdayHooks {
                     out.insert("auth".into(), json!("isu"));
                     out.insert("user".into(), json!(username));
                 }
-                WorkdayAuth::Oauth { refresh_token, .. } => {
+                WorkdayAuth::Oauth { .. } => {
                     out.insert("auth".into(), json!("oauth"));
                     let name = cx.connection.as_ref().map(|c| c.name.as_str()).unwrap_or("");
-                    let stored = stored_state(cx, &conn).await?;
-                    let connected = stored.as_ref().is_some_and(|(k, _)| *k == connected_key(&cx.workflow, name));
-                    let source = if connected {
-                        "connected (stored encrypted)"
-                    } else if refresh_token.is_some() {
-                        "refresh_token setting"
-                    } else {
-                        "not connected: run `reqflow connect workday`"
+                    let (source, connected, stored) = match token_source(cx, &conn).await? {
+                        Some(TokenSource::Connected(_, v)) => ("connected (stored encrypted)".to_owned(), true, Some(v)),
+                        Some(TokenSource::Setting(_, v)) => ("refresh_token setting".to_owned(), true, v),
+                        _ => (not_connected_message(&cx.workflow, name), false, None),
                     };
                     out.insert("refresh_token".into(), json!(source));
-                    out.insert("connected".into(), json!(connected || refresh_token.is_some()));
-                    if let Some((_, v)) = stored {
+                    out.insert("connected".into(), json!(connected));
+                    if let Some(v) = stored {
                         if let Some(at) = v["connected_at"].as_i64() {
                             out.insert("connected_at".into(), iso(&v["connected_at"]));
                             let age = (chrono::Utc::now().timestamp_millis() - at).max(0) / 1000;
@@ -158,6 +158,26 @@ impl ConnectionHooks for WorkdayHooks {
             }
             Ok(Value::Object(out))
         })
+    }
+
+    fn not_ready<'a>(&'a self, cx: &'a ActionContext) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let conn = parse(cx.require_connection().ok()?).ok()?;
+            match token_source(cx, &conn).await {
+                Ok(Some(TokenSource::NotConnected)) => {
+                    let name = cx.connection.as_ref().map(|c| c.name.as_str()).unwrap_or("");
+                    Some(not_connected_message(&cx.workflow, name))
+                }
+                // Err: unknown (the store did not answer): a run or a check reports it.
+                Ok(_) | Err(_) => None,
+            }
+        })
+    }
+
+    fn credential_scope(&self, conn: &Connection) -> Option<String> {
+        let c = parse(conn).ok()?;
+        let WorkdayAuth::Oauth { client_id, .. } = &c.auth else { return None };
+        Some(connected_key(&c, client_id))
     }
 
     fn can_connect(&self, conn: &Connection) -> bool {
@@ -205,7 +225,8 @@ impl ConnectionHooks for WorkdayHooks {
 }
 
 /// Calls the token endpoint with `grant` and stores what it gives under the
-/// connection's [`connected_key`] (encrypted by the engine's state).
+/// connection's [`connected_key`] (encrypted by the engine's state): every
+/// connection with the same token endpoint and client id uses it.
 async fn store(cx: &ActionContext, grant: &[(&str, &str)], how: &str, given: Option<&str>) -> ConnectResult<Value> {
     let c = cx.require_connection()?;
     let conn = parse(c)?;
@@ -233,7 +254,7 @@ async fn store(cx: &ActionContext, grant: &[(&str, &str)], how: &str, given: Opt
         "token_url": conn.token_url().unwrap_or_default(),
         "client_id": client_id,
     });
-    cx.state.put(&connected_key(&cx.workflow, &c.name), entry).await?;
+    cx.state.put(&connected_key(&conn, client_id), entry).await?;
     Ok(
         json!({"how": how, "connected_at": rfc3339(now), "access_token_expires_at": rfc3339(got.access.expires_at * 1000)}),
     )

@@ -95,6 +95,23 @@ pub trait ConnectionHooks: Send + Sync + fmt::Debug {
         Box::pin(async { Ok(Value::Object(Default::default())) })
     }
 
+    /// Why the connection cannot authenticate yet although its settings
+    /// evaluate (e.g. an OAuth connection neither connected nor given a
+    /// refresh token): a sentence a user acts on, naming the command to run.
+    /// `None` when it can (or when that cannot be told without calling out).
+    /// `serve` lists it before serving, and a schedule does not fire meanwhile.
+    fn not_ready<'a>(&'a self, _cx: &'a ActionContext) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
+
+    /// What a connect stores its credentials for, when connections other than
+    /// the one connected share them (e.g. Workday: the token endpoint and API
+    /// client): connections with the same scope are connected together. An
+    /// opaque string, no secret; `None` when each connection is its own.
+    fn credential_scope(&self, _conn: &Connection) -> Option<String> {
+        None
+    }
+
     /// Whether [`authorize_url`](ConnectionHooks::authorize_url) and
     /// [`complete`](ConnectionHooks::complete) work for this connection.
     fn can_connect(&self, _conn: &Connection) -> bool {

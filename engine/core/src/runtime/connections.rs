@@ -179,7 +179,7 @@ fn random_state() -> Result<String, ConnectionError> {
 
 impl Engine {
     /// The hooks of a connection type, if it registered any.
-    fn hooks(&self, kind: &str) -> Option<Arc<dyn ConnectionHooks>> {
+    pub(super) fn hooks(&self, kind: &str) -> Option<Arc<dyn ConnectionHooks>> {
         self.registry().connection_type(kind).and_then(|t| t.hooks.clone())
     }
 
@@ -199,7 +199,7 @@ impl Engine {
     }
 
     /// The context a hook runs in: the connection, the encrypted shared state.
-    fn hook_context(&self, wf: &CompiledWorkflow, conn: Connection, what: &str) -> ActionContext {
+    pub(super) fn hook_context(&self, wf: &CompiledWorkflow, conn: Connection, what: &str) -> ActionContext {
         let step = format!("connections.{}", conn.name);
         ActionContext::new(format!("connection-{what}"), wf.id.clone(), step, 1)
             .with_timeout(Some(CHECK_TIMEOUT))
@@ -315,6 +315,32 @@ impl Engine {
                 if let Ok(r) = self.check_connection(wf, name).await {
                     out.push(r);
                 }
+            }
+        }
+        out
+    }
+
+    /// The connections of `workflows` other than `wf`/`name` that share its
+    /// credentials (the same [`ConnectionHooks::credential_scope`]): a connect
+    /// of it connects them too. `(workflow, connection)` pairs, in order.
+    pub fn connections_sharing(
+        &self,
+        workflows: &[Arc<CompiledWorkflow>],
+        wf: &CompiledWorkflow,
+        name: &str,
+    ) -> Vec<(String, String)> {
+        let scope_of = |w: &CompiledWorkflow, n: &str| {
+            let conn = self.evaluate_connection(w, n).ok()?;
+            self.hooks(&conn.kind)?.credential_scope(&conn)
+        };
+        let Some(scope) = scope_of(wf, name) else { return Vec::new() };
+        let mut out = Vec::new();
+        for other in workflows {
+            for n in other.connections.keys() {
+                if (other.id == wf.id && n == name) || scope_of(other, n).as_deref() != Some(scope.as_str()) {
+                    continue;
+                }
+                out.push((other.id.clone(), n.clone()));
             }
         }
         out

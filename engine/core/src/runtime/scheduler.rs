@@ -1,9 +1,15 @@
 //! Schedule triggers: each slot fires at most once, across every process
 //! sharing the store (`ScheduleStore::claim_slot`). Missed slots while no
 //! process ran are not back-filled: the latest due slot fires once.
+//!
+//! A schedule whose workflow cannot run does not fire, and the log says so
+//! once: settings it reads are not set (checked once per version), or a
+//! connection cannot authenticate yet (not connected: checked again every
+//! [`READY_RECHECK`], so a `reqflow connect` from another process lets the
+//! latest due slot fire).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
@@ -13,6 +19,9 @@ use super::Engine;
 use super::clock::{now_ms, rfc3339};
 use super::inbound::{EventIn, Inbound, Origin};
 use crate::compile::{CompiledTrigger, SchedulePlan};
+
+/// How often a schedule whose connections cannot authenticate is checked again.
+pub const READY_RECHECK: Duration = Duration::from_secs(5);
 
 /// The latest slot at or before `now` (Unix ms), if the plan has one.
 pub(crate) fn due_slot(plan: &SchedulePlan, now: i64, after: Option<i64>) -> Option<i64> {
@@ -37,6 +46,8 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
     // Settings a version lacks, by content hash: such a workflow does not
     // fire (said once per version) instead of failing a run every slot.
     let mut unconfigured: HashMap<String, Vec<String>> = HashMap::new();
+    // Connections that cannot authenticate, by content hash, and when that was checked.
+    let mut unready: HashMap<String, (Instant, Vec<String>)> = HashMap::new();
     loop {
         let now = now_ms();
         for wf in engine.workflows() {
@@ -52,6 +63,23 @@ pub(super) async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
                 missing
             });
             if !missing.is_empty() {
+                continue;
+            }
+            let recheck = unready.get(&wf.hash).is_none_or(|(at, p)| !p.is_empty() && at.elapsed() >= READY_RECHECK);
+            if recheck {
+                let problems = engine.connections_not_ready(&wf).await;
+                let before = unready.get(&wf.hash).map(|(_, p)| p);
+                if !problems.is_empty() && before != Some(&problems) {
+                    tracing::warn!(
+                        workflow = %wf.id, problems = %problems.join("; "),
+                        "schedule does not fire: a connection cannot authenticate yet"
+                    );
+                } else if problems.is_empty() && before.is_some_and(|p| !p.is_empty()) {
+                    tracing::info!(workflow = %wf.id, "schedule fires again: its connections can authenticate");
+                }
+                unready.insert(wf.hash.clone(), (Instant::now(), problems));
+            }
+            if unready.get(&wf.hash).is_some_and(|(_, p)| !p.is_empty()) {
                 continue;
             }
             let after = match fired.get(&wf.id) {
