@@ -363,7 +363,11 @@ fn code_flow(s: &Setup) {
     let (_, out, err) = s.run(&["connections", "list", "--json"]);
     let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     let wd = list.as_array().expect("list").iter().find(|c| c["workflow"] == "wd-connected").expect("listed").clone();
-    assert_eq!(wd["state"]["refresh_token"], "not connected: run `reqflow connect workday`", "{wd}");
+    assert_eq!(
+        wd["state"]["refresh_token"],
+        "not connected: run `reqflow connect workday --workflow wd-connected --connection workday`",
+        "{wd}"
+    );
     assert_eq!(wd["connectable"], true);
 
     let c = Connect::start(s);
@@ -417,9 +421,10 @@ fn code_flow(s: &Setup) {
 
     // The refresh token the sandbox issued is nowhere in clear; its entry is encrypted.
     let state_rows = stored_state(&s.db);
+    // One entry for the tenant and API client (named by a hash of the two, not per workflow).
     let (_, value) = state_rows
         .iter()
-        .find(|(k, _)| k == "workday.connected.wd-connected.workday")
+        .find(|(k, _)| k.starts_with("workday.connected.") && !k.contains("wd-connected"))
         .unwrap_or_else(|| panic!("connected entry: {state_rows:?}"));
     assert!(value.contains("rfenc:v1:"), "{value}");
     for (k, v) in &state_rows {
@@ -508,7 +513,7 @@ fn an_existing_refresh_token_is_stored_encrypted() {
         &[("REQFLOW_SECRET_WORKDAY_CLIENT_ID", "another-client-id-0001")],
     );
     assert!(!ok, "{out}\n{err}");
-    assert!(out.contains("FAIL (config)") && out.contains("connect it again"), "{out}");
+    assert!(out.contains("FAIL (config)") && out.contains("not connected: run `reqflow connect workday"), "{out}");
 
     // A refused token is not stored.
     let out = connect_refresh_token(&s, "not-a-valid-refresh-token");
@@ -741,4 +746,122 @@ fn the_connections_page_in_a_real_browser() {
     {
         assert!(out.join(format!("{name}.png")).exists(), "screenshot {name}");
     }
+}
+
+/// A scheduled workflow on the same tenant and API client as `wd-connected`,
+/// its refresh token an optional secret (as in the shipped workflows).
+const POLL: &str = r#"id: wd-poll
+trigger: { schedule: { every: 1s } }
+connections:
+  workday:
+    type: workday
+    host: "{{ vars.SANDBOX }}"
+    tenant: acme
+    auth:
+      oauth:
+        client_id: "{{ secrets.WORKDAY_CLIENT_ID }}"
+        client_secret: "{{ secrets.WORKDAY_CLIENT_SECRET }}"
+        refresh_token: "{{ secrets.WD_POLL_REFRESH_TOKEN | default(none) }}"
+steps:
+  - id: candidates
+    action: workday.candidates.get
+    connection: workday
+    with: { stages: [ASSESSMENT] }
+"#;
+
+/// `serve` names a connection that is neither connected nor given a refresh
+/// token (not the optional secret), its schedule does not fire and says so
+/// once; one connect of another workflow's connection to the same tenant and
+/// client connects it too (from another process, while serving), and the
+/// schedule fires.
+#[test]
+fn a_schedule_waits_until_its_connection_is_connected_once_per_tenant() {
+    let s = Setup::new("connect-schedule", None);
+    std::fs::write(s.workflows().join("wd-poll.yaml"), POLL).expect("write");
+    let serve = s.serve(&[]);
+    let log = serve.log_text();
+    assert!(
+        log.contains(
+            "connection `workday`: not connected: run `reqflow connect workday --workflow wd-poll --connection \
+             workday` (its schedule does not fire until it is)"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("WD_POLL_REFRESH_TOKEN"), "an optional secret is not listed as missing: {log}");
+    let polls = || serve.api("/api/runs?workflow=wd-poll").json()["runs"].as_array().cloned().unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(polls().is_empty(), "the schedule fired while not connected: {:?}", polls());
+    let said = |log: &str| log.lines().filter(|l| l.contains("WARN") && l.contains("schedule does not fire")).count();
+    assert_eq!(said(&serve.log_text()), 1, "said once:\n{}", serve.log_text());
+
+    let out = connect_refresh_token(&s, REFRESH_TOKEN);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("connected: wd-poll/workday (the same tenant and API client)"), "{stdout}");
+    wait_for(|| polls().iter().any(|r| r["status"] == "succeeded"), "a scheduled run once connected");
+    let log = serve.log_text();
+    assert!(log.contains("schedule fires again"), "{log}");
+    assert_eq!(said(&log), 1, "said once:\n{log}");
+    let (_, out, _) = s.run(&["connections", "list", "--json"]);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    for wf in ["wd-poll", "wd-connected"] {
+        let c = list.as_array().expect("list").iter().find(|c| c["workflow"] == wf).expect("listed").clone();
+        assert_eq!(c["state"]["refresh_token"], "connected (stored encrypted)", "{c}");
+    }
+}
+
+/// `reqflow connect workday` opens the authorize URL only when asked (or on
+/// an interactive terminal): without a terminal (as in CI) it prints it and
+/// starts nothing, even with a display; `--no-open` never opens; `--open`
+/// hands the printed URL to the desktop's opener (`xdg-open`, here a
+/// stand-in on PATH that records it), and approving it there connects.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_authorize_url_is_opened_in_a_browser_only_when_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::new("connect-open", None);
+    let bin = s.dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("dir");
+    let opened = s.dir.join("opened.txt");
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display())).expect("write");
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let env = [("PATH", path.as_str()), ("DISPLAY", ":0")];
+    let args = ["connect", "workday", "--workflow", "wd-connected", "--connection", "workday"];
+    let authorize = format!("{}/acme/authorize?", s.sandbox_url());
+    for extra in [None, Some("--no-open")] {
+        let mut child = s.spawn_with(&[&args[..], extra.as_slice()].concat(), &env);
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("authorize URL");
+        assert!(line.starts_with(&authorize), "printed: {line}");
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = child.kill();
+        let err = String::from_utf8_lossy(&child.wait_with_output().expect("connect").stderr).into_owned();
+        assert!(!opened.exists(), "{extra:?}: a browser was started: {err}");
+        assert!(!err.contains("opened it"), "{err}");
+    }
+    let mut child = s.spawn_with(&[&args[..], &["--open"]].concat(), &env);
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("authorize URL");
+    let url = line.trim().to_owned();
+    wait_for(|| opened.exists(), "the opener");
+    assert_eq!(std::fs::read_to_string(&opened).expect("read").trim(), url, "the printed URL, opened");
+    // The person approves in the browser that opened: the consent, then the redirect to the callback.
+    let q = query(url.split_once('?').expect("query").1);
+    let redirect = param(&q, "redirect_uri");
+    let (code, state) = code_of(&consent(s.sb.1, CLIENT_ID, &redirect, &param(&q, "state")), &redirect);
+    let back = loopback_get(&format!("{redirect}?code={}&state={}", enc(&code), enc(&state)));
+    assert_eq!(back.status, 200, "{}", back.body);
+    let out = child.wait_with_output().expect("connect");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("opened it with `xdg-open`"), "{err}");
+}
+
+/// A GET of a loopback `http://127.0.0.1:PORT/path?query` URL.
+fn loopback_get(url: &str) -> crate::harness::Resp {
+    let rest = url.strip_prefix("http://127.0.0.1:").expect("a loopback URL");
+    let (port, path) = rest.split_once('/').expect("path");
+    http(port.parse().expect("port"), "GET", &format!("/{path}"), &[], b"")
 }
