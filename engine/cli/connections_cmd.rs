@@ -277,7 +277,8 @@ fn pick(
         let Some(wf) = workflows.iter().find(|w| &w.id == id).cloned() else {
             bail!("no workflow `{id}` in {}", source.workflows.display());
         };
-        let workday: Vec<&String> = wf.connections.iter().filter(|(_, c)| c.kind == "workday").map(|(n, _)| n).collect();
+        let workday: Vec<&String> =
+            wf.connections.iter().filter(|(_, c)| c.kind == "workday").map(|(n, _)| n).collect();
         let name = match (&a.connection, workday.as_slice()) {
             (Some(n), _) => n.clone(),
             (None, [one]) => (*one).clone(),
@@ -302,7 +303,11 @@ fn pick(
         for (n, c) in &wf.connections {
             let connectable = c.kind == "workday"
                 && engine.evaluate_connection(wf, n).is_ok_and(|conn| {
-                    engine.registry().connection_type("workday").and_then(|t| t.hooks.clone()).is_some_and(|h| h.can_connect(&conn))
+                    engine
+                        .registry()
+                        .connection_type("workday")
+                        .and_then(|t| t.hooks.clone())
+                        .is_some_and(|h| h.can_connect(&conn))
                 });
             if connectable {
                 candidates.push((wf.clone(), n.clone()));
@@ -318,7 +323,9 @@ fn pick(
     let sharing = engine.connections_sharing(workflows, &first_wf, &first);
     let others: Vec<String> = candidates
         .iter()
-        .filter(|(w, n)| !(w.id == first_wf.id && n == &first) && !sharing.iter().any(|(sw, sn)| sw == &w.id && sn == n))
+        .filter(|(w, n)| {
+            !(w.id == first_wf.id && n == &first) && !sharing.iter().any(|(sw, sn)| sw == &w.id && sn == n)
+        })
         .map(|(w, n)| format!("{}/{n}", w.id))
         .collect();
     if !others.is_empty() {

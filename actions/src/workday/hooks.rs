@@ -131,7 +131,9 @@ impl ConnectionHooks for WorkdayHooks {
                     out.insert("auth".into(), json!("oauth"));
                     let name = cx.connection.as_ref().map(|c| c.name.as_str()).unwrap_or("");
                     let (source, connected, stored) = match token_source(cx, &conn).await? {
-                        Some(TokenSource::Connected(_, v)) => ("connected (stored encrypted)".to_owned(), true, Some(v)),
+                        Some(TokenSource::Connected(_, v)) => {
+                            ("connected (stored encrypted)".to_owned(), true, Some(v))
+                        }
                         Some(TokenSource::Setting(_, v)) => ("refresh_token setting".to_owned(), true, v),
                         _ => (not_connected_message(&cx.workflow, name), false, None),
                     };
