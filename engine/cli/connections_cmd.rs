@@ -324,7 +324,8 @@ fn pick(
     let others: Vec<String> = candidates
         .iter()
         .filter(|(w, n)| {
-            !(w.id == first_wf.id && n == &first) && !sharing.iter().any(|(sw, sn)| sw == &w.id && sn == n)
+            let covered = (w.id == first_wf.id && n == &first) || sharing.iter().any(|(sw, sn)| sw == &w.id && sn == n);
+            !covered
         })
         .map(|(w, n)| format!("{}/{n}", w.id))
         .collect();

@@ -296,6 +296,7 @@ fn serve_demo_runs_with_nothing_set_and_ignores_the_users_settings() {
     assert!(banner.contains("the subscription delivered it, a run started"), "{banner}");
     assert!(banner.contains(&format!("console: http://127.0.0.1:{admin}/")), "{banner}");
     assert!(!banner.contains("not set:"), "the demo sets every setting:\n{banner}");
+    assert!(!banner.contains("not connected"), "the demo's Workday connections have the sandbox's token:\n{banner}");
     assert!(!banner.contains("192.0.2.1") && !banner.contains("a-real-token"), "{banner}");
     assert_eq!(get(port, "/healthz").status, 200);
 
