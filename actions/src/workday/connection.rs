@@ -46,9 +46,10 @@ pub enum WorkdayAuth {
         client_id: String,
         /// API client secret.
         client_secret: String,
-        /// The refresh token generated for the integration user. Leave it out once the connection
-        /// is connected (`reqflow connect workday`): the refresh token is then kept encrypted in
-        /// the store, and a connected one is used even when this is set.
+        /// The refresh token generated for the integration user. Leave it out (or make it optional:
+        /// `"{{ secrets.X | default(none) }}"`) once the connection is connected (`reqflow connect
+        /// workday`): the refresh token is then kept encrypted in the store for the token endpoint and
+        /// client id, shared by every connection with the same two, and used even when this is set.
         #[serde(default)]
         refresh_token: Option<String>,
         /// The authorization endpoint `reqflow connect` sends a person to, on the tenant's UI
