@@ -16,6 +16,9 @@
 //!   the domain; `network` for a port nobody listens on; `config` for a
 //!   secret not set; `serve --check-connections` logs each result.
 //! - `reqflow connections list` / `GET /api/connections`: type and state, no secret.
+//! - One connect per tenant and API client; `serve` names a connection that is
+//!   not connected and its schedule waits for the connect; the authorize URL
+//!   opened in a browser only when asked (`--open`) or on an interactive terminal.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -771,9 +774,9 @@ steps:
 
 /// `serve` names a connection that is neither connected nor given a refresh
 /// token (not the optional secret), its schedule does not fire and says so
-/// once; one connect of another workflow's connection to the same tenant and
-/// client connects it too (from another process, while serving), and the
-/// schedule fires.
+/// once; one connect (`reqflow connect workday`, no workflow named: they all
+/// use one tenant and client) of another workflow's connection connects it
+/// too (from another process, while serving), and the schedule fires.
 #[test]
 fn a_schedule_waits_until_its_connection_is_connected_once_per_tenant() {
     let s = Setup::new("connect-schedule", None);
@@ -794,9 +797,13 @@ fn a_schedule_waits_until_its_connection_is_connected_once_per_tenant() {
     let said = |log: &str| log.lines().filter(|l| l.contains("WARN") && l.contains("schedule does not fire")).count();
     assert_eq!(said(&serve.log_text()), 1, "said once:\n{}", serve.log_text());
 
-    let out = connect_refresh_token(&s, REFRESH_TOKEN);
+    // Without --workflow/--connection: the workflows' Workday OAuth connections share one tenant and client.
+    let mut child = s.spawn(&["connect", "workday", "--refresh-token-stdin"]);
+    writeln!(child.stdin.take().expect("stdin"), "{REFRESH_TOKEN}").expect("write");
+    let out = child.wait_with_output().expect("connect");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("connected: wd-connected/workday (refresh_token)"), "{stdout}");
     assert!(stdout.contains("connected: wd-poll/workday (the same tenant and API client)"), "{stdout}");
     wait_for(|| polls().iter().any(|r| r["status"] == "succeeded"), "a scheduled run once connected");
     let log = serve.log_text();
