@@ -489,6 +489,7 @@ async fn demo_banner(
         engine.store().as_ref(),
         &name,
         reqflow_engine::store::Scope::Admin,
+        false,
         Some(now + 24 * 3600 * 1000),
         now,
     )

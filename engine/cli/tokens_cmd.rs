@@ -35,6 +35,10 @@ enum TokensWhat {
         /// Expire after this long (e.g. `90d`, `12h`); default: never.
         #[arg(long)]
         expires: Option<String>,
+        /// Also allow exporting everything held about one person (`GET /api/subjects/{value}`),
+        /// e.g. for a data-protection officer's `read` token; `admin` tokens always may.
+        #[arg(long)]
+        subject_access: bool,
     },
     /// Every token: name, scope, created, expires, revoked.
     List {
@@ -54,23 +58,24 @@ pub(crate) fn run(args: TokensArgs) -> anyhow::Result<ExitCode> {
         let store = open_store(&args.db.db).await?;
         let now = now_ms();
         match args.what {
-            TokensWhat::Create { name, scope, expires } => {
+            TokensWhat::Create { name, scope, expires, subject_access } => {
                 let scope = Scope::parse(&scope).context("scope")?;
                 let expires_at = expires
                     .as_deref()
                     .map(|e| DurationSpec::parse(e).map(|d| now + d.0.as_millis() as i64))
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
-                let token = tokens::issue(store.as_ref(), &name, scope, expires_at, now).await?;
+                let token = tokens::issue(store.as_ref(), &name, scope, subject_access, expires_at, now).await?;
                 audit(
                     store.as_ref(),
                     "token.create",
                     &name,
-                    json!({ "scope": scope, "expires_at": expires_at.map(rfc3339) }),
+                    json!({ "scope": scope, "subject_access": subject_access, "expires_at": expires_at.map(rfc3339) }),
                 )
                 .await;
                 eprintln!(
-                    "reqflow: created token `{name}` ({scope}{}); it is shown once, store it now:",
+                    "reqflow: created token `{name}` ({scope}{}{}); it is shown once, store it now:",
+                    if subject_access { ", subject access" } else { "" },
                     expires_at.map(|e| format!(", expires {}", rfc3339(e))).unwrap_or_default()
                 );
                 println!("{token}");
@@ -82,7 +87,10 @@ pub(crate) fn run(args: TokensArgs) -> anyhow::Result<ExitCode> {
                 } else if list.is_empty() {
                     println!("no tokens (create one with `reqflow tokens create NAME --scope read|operate|admin`)");
                 } else {
-                    println!("{:<24} {:<8} {:<8} {:<24} {:<24}", "NAME", "SCOPE", "STATE", "CREATED", "EXPIRES");
+                    println!(
+                        "{:<24} {:<8} {:<8} {:<24} {:<24} SUBJECTS",
+                        "NAME", "SCOPE", "STATE", "CREATED", "EXPIRES"
+                    );
                     for t in list {
                         let state = match (t.revoked_at, t.is_active(now)) {
                             (Some(_), _) => "revoked",
@@ -91,12 +99,13 @@ pub(crate) fn run(args: TokensArgs) -> anyhow::Result<ExitCode> {
                         };
                         let expires = t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into());
                         println!(
-                            "{:<24} {:<8} {:<8} {:<24} {:<24}",
+                            "{:<24} {:<8} {:<8} {:<24} {:<24} {}",
                             t.name,
                             t.scope,
                             state,
                             rfc3339(t.created_at),
-                            expires
+                            expires,
+                            if t.may_access_subjects() { "export" } else { "-" }
                         );
                     }
                 }

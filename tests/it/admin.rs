@@ -156,6 +156,32 @@ fn every_route_refuses_what_it_must(db: &str, dir: &std::path::Path) {
     let state_changing = routes.iter().filter(|r| r.audit.is_some()).count();
     assert_eq!(denied.len(), state_changing, "one denied record per state-changing route: {denied:#?}");
     assert!(denied.iter().all(|a| a["actor"] == "token:reader" || a["actor"] == "token:operator"), "{denied:#?}");
+
+    // A `read` token issued with subject access (a data-protection officer's) may export one person's
+    // data, and nothing else beyond `read`; the export is audited under its name.
+    let dpo = create_token(db, "dpo", "read", &["--subject-access"]);
+    let h = auth(&dpo);
+    for route in routes.iter().filter(|r| r.scope != Scope::Read) {
+        let path = concrete(route.path, &[("id", &run), ("name", "victim"), ("subject", "ada@example.com")]);
+        let method = route.method.as_str();
+        let r = http(serve.admin, method, &path, &[("Content-Type", "application/json"), ("Authorization", &h)], b"{}");
+        if route.subject_access {
+            assert_eq!(r.status, 200, "{method} {path} with a subject-access read token: {}", r.body);
+        } else {
+            assert_eq!(r.status, 403, "{method} {path} with a subject-access read token: {}", r.body);
+        }
+    }
+    assert!(routes.iter().any(|r| r.subject_access), "the subject export route allows subject access");
+    let audit = serve.api("/api/audit?limit=1000").json();
+    let exports: Vec<&Value> = audit["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|a| a["action"] == "subject.export" && a["actor"] == "token:dpo")
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:#?}");
+    assert_eq!(exports[0]["outcome"], "ok", "{exports:#?}");
+    assert!(!audit.to_string().contains("ada@example.com"), "the subject's value is never in the audit trail");
 }
 
 #[test]

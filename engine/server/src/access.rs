@@ -30,8 +30,22 @@ pub(crate) struct Caller {
     pub actor: String,
     /// What the caller may do.
     pub scope: Scope,
+    /// Whether it may also export a subject's data below `admin`.
+    pub subject_access: bool,
     /// The console session's CSRF token, when the caller came with a session cookie.
     pub csrf: Option<String>,
+}
+
+impl Caller {
+    /// The caller a verified token stands for (`csrf`: its console session's).
+    pub(crate) fn of(t: &reqflow_engine::store::TokenRecord, csrf: Option<String>) -> Self {
+        Caller { actor: format!("token:{}", t.name), scope: t.scope, subject_access: t.may_access_subjects(), csrf }
+    }
+
+    /// Whether it may call a route with this policy.
+    fn may(&self, policy: &Policy) -> bool {
+        self.scope.allows(policy.scope) || (policy.subject_access && self.subject_access)
+    }
 }
 
 /// Objects a handler acted on beyond those in its path (e.g. the runs a bulk
@@ -54,12 +68,19 @@ pub(crate) struct Policy {
     pub scope: Scope,
     /// The audit action; `Some` for every route that changes state.
     pub action: Option<&'static str>,
+    /// Whether a token of a smaller scope issued with subject access may call it.
+    pub subject_access: bool,
 }
 
 /// The outer layer: resolves the bearer token to a [`Caller`], or answers 401.
 pub(crate) async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if state.opts.metrics_open && req.uri().path() == "/metrics" {
-        req.extensions_mut().insert(Caller { actor: "anonymous".into(), scope: Scope::Read, csrf: None });
+        req.extensions_mut().insert(Caller {
+            actor: "anonymous".into(),
+            scope: Scope::Read,
+            subject_access: false,
+            csrf: None,
+        });
         return next.run(req).await;
     }
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -68,7 +89,8 @@ pub(crate) async fn authenticate(State(state): State<AppState>, mut req: Request
     }
     match tokens::verify(state.engine.store().as_ref(), presented, now_ms()).await {
         Ok(t) => {
-            req.extensions_mut().insert(Caller { actor: format!("token:{}", t.name), scope: t.scope, csrf: None });
+            let caller = Caller::of(&t, None);
+            req.extensions_mut().insert(caller);
             next.run(req).await
         }
         Err(TokenError::Store(e)) => ApiError::from(e).into_response(),
@@ -136,8 +158,10 @@ pub(crate) async fn guard(
             objects.push(value.to_owned());
         }
     }
-    if !caller.scope.allows(policy.scope) {
-        let message = format!("the token's scope `{}` does not allow this; it needs `{}`", caller.scope, policy.scope);
+    if !caller.may(&policy) {
+        let also = if policy.subject_access { " (or a token issued with subject access)" } else { "" };
+        let message =
+            format!("the token's scope `{}` does not allow this; it needs `{}`{also}", caller.scope, policy.scope);
         if let Some(action) = policy.action {
             record(&state, &caller, action, objects, AuditOutcome::Denied, json!({ "status": 403, "error": message }))
                 .await;

@@ -43,6 +43,10 @@ pub(crate) struct CreateToken {
     scope: String,
     /// A duration such as `90d`.
     expires: Option<String>,
+    /// Also allow a `read` or `operate` token to export a subject's data
+    /// (`GET /api/subjects/{value}`); `admin` always may. Default false.
+    #[serde(default)]
+    subject_access: bool,
 }
 
 pub(crate) async fn create_token(
@@ -58,14 +62,16 @@ pub(crate) async fn create_token(
         .map(|e| DurationSpec::parse(e).map(|d| now + d.0.as_millis() as i64))
         .transpose()
         .map_err(|e| ApiError::BadRequest(format!("`expires`: {e}")))?;
-    let token =
-        tokens::issue(state.engine.store().as_ref(), &b.name, scope, expires_at, now).await.map_err(|e| match e {
-            TokenError::Store(s) => ApiError::from(s),
-            other => ApiError::BadRequest(other.to_string()),
-        })?;
+    let token = tokens::issue(state.engine.store().as_ref(), &b.name, scope, b.subject_access, expires_at, now)
+        .await
+        .map_err(|e| match e {
+        TokenError::Store(s) => ApiError::from(s),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
     let mut r = (
         StatusCode::CREATED,
-        Json(json!({ "name": b.name, "scope": scope, "expires_at": expires_at.map(rfc3339), "token": token,
+        Json(json!({ "name": b.name, "scope": scope, "subject_access": b.subject_access,
+                     "expires_at": expires_at.map(rfc3339), "token": token,
                      "note": "the token is shown once; reqflow keeps only its hash" })),
     )
         .into_response();

@@ -129,14 +129,22 @@ pub struct AdminRoute {
     /// The audit action, for routes that change state (every non-`GET`
     /// except `POST /api/validate`, which only reads its body).
     pub audit: Option<&'static str>,
+    /// Whether a token below `scope` issued with subject access
+    /// (`reqflow tokens create --subject-access`) may call it too.
+    pub subject_access: bool,
 }
 
 /// The admin plane, as a table: the router is built from it and nothing
 /// else, so [`admin_routes`] lists every route it serves.
 fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
     fn r(method: Method, path: &'static str, scope: Scope, audit: Option<&'static str>) -> AdminRoute {
-        AdminRoute { method, path, scope, audit }
+        AdminRoute { method, path, scope, audit, subject_access: false }
     }
+    // Export of one person's data: admin, or a smaller token issued with subject access.
+    let subject_export = AdminRoute {
+        subject_access: true,
+        ..r(Method::GET, "/api/subjects/{subject}", Scope::Admin, Some("subject.export"))
+    };
     use Scope::{Admin, Operate, Read};
     vec![
         (r(Method::GET, "/api/workflows", Read, None), get(api::workflows)),
@@ -174,7 +182,7 @@ fn admin_table() -> Vec<(AdminRoute, MethodRouter<AppState>)> {
         (r(Method::POST, "/api/tokens", Admin, Some("token.create")), post(admin::create_token)),
         (r(Method::DELETE, "/api/tokens/{name}", Admin, Some("token.revoke")), delete(admin::revoke_token)),
         (r(Method::GET, "/api/audit", Admin, None), get(admin::audit)),
-        (r(Method::GET, "/api/subjects/{subject}", Admin, Some("subject.export")), get(subjects::export)),
+        (subject_export, get(subjects::export)),
         (r(Method::DELETE, "/api/subjects/{subject}", Admin, Some("subject.erase")), delete(subjects::erase)),
         (r(Method::GET, "/metrics", Read, None), get(api::metrics)),
         (r(Method::GET, "/console/session", Read, None), get(console::whoami)),
@@ -207,7 +215,7 @@ pub fn admin_router(engine: Engine, opts: &ServerOptions) -> Router {
 fn admin(state: AppState) -> Router {
     let mut router: Router<AppState> = Router::new();
     for (route, handler) in admin_table() {
-        let policy = Policy { scope: route.scope, action: route.audit };
+        let policy = Policy { scope: route.scope, action: route.audit, subject_access: route.subject_access };
         let guarded = handler.route_layer(axum::middleware::from_fn_with_state((state.clone(), policy), access::guard));
         router = router.route(route.path, guarded);
     }

@@ -479,6 +479,10 @@ fn operation(route: &AdminRoute, op: Op) -> Value {
     responses.insert("503".into(), json!({ "$ref": "#/components/responses/Unavailable" }));
     let scope = route.scope.as_str();
     let mut description = format!("Needs a token of scope `{scope}` or larger.");
+    if route.subject_access {
+        description
+            .push_str(" A `read` or `operate` token issued with subject access (`--subject-access`) may call it too.");
+    }
     if let Some(a) = route.audit {
         description.push_str(&format!(" Audited as `{a}` (also when refused for its scope)."));
     }
@@ -492,6 +496,9 @@ fn operation(route: &AdminRoute, op: Op) -> Value {
         "x-reqflow-audit": route.audit,
         "responses": responses,
     });
+    if route.subject_access {
+        v["x-reqflow-subject-access"] = Value::Bool(true);
+    }
     if !params.is_empty() {
         v["parameters"] = Value::Array(params);
     }
@@ -544,7 +551,7 @@ pub fn try_document() -> Result<Value, Undescribed> {
             { "name": "builder", "description": "What a workflow builder embeds reqflow for" },
             { "name": "workflows" }, { "name": "runs" }, { "name": "events" },
             { "name": "access", "description": "Tokens and the audit trail (admin scope)" },
-            { "name": "subjects", "description": "Everything held about one person: access and erasure (admin scope)" },
+            { "name": "subjects", "description": "Everything held about one person: access (admin, or a token with subject access) and erasure (admin)" },
             { "name": "operations" }
         ],
         "paths": paths,

@@ -55,6 +55,7 @@ pub async fn issue(
     store: &dyn Store,
     name: &str,
     scope: Scope,
+    subject_access: bool,
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<String, TokenError> {
@@ -65,7 +66,14 @@ pub async fn issue(
     getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
     let token = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     store
-        .create_token(NewToken { name: name.to_owned(), scope, hash: hash_token(&token), created_at: now, expires_at })
+        .create_token(NewToken {
+            name: name.to_owned(),
+            scope,
+            hash: hash_token(&token),
+            subject_access,
+            created_at: now,
+            expires_at,
+        })
         .await?;
     Ok(token)
 }

@@ -60,6 +60,9 @@ pub struct NewToken {
     pub scope: Scope,
     /// SHA-256 of the token, hex.
     pub hash: String,
+    /// Whether a `read` or `operate` token may also export everything held
+    /// about one person (`GET /api/subjects/{value}`); `admin` always may.
+    pub subject_access: bool,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms; `None`: never.
@@ -73,6 +76,9 @@ pub struct TokenRecord {
     pub name: String,
     /// What it may do.
     pub scope: Scope,
+    /// Whether it may export a subject's data below `admin` scope
+    /// (see [`NewToken::subject_access`]).
+    pub subject_access: bool,
     /// Unix ms.
     #[serde(serialize_with = "crate::runtime::clock::iso::ms")]
     pub created_at: i64,
@@ -85,6 +91,12 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// Whether it may export a subject's data: `admin`, or a smaller scope
+    /// issued with subject access.
+    pub fn may_access_subjects(&self) -> bool {
+        self.subject_access || self.scope == Scope::Admin
+    }
+
     /// Whether it authenticates a request at `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)

@@ -103,7 +103,7 @@ pub(crate) async fn session_caller(state: &AppState, headers: &HeaderMap) -> Res
         return Ok(None);
     };
     match tokens::verify_hash(state.engine.store().as_ref(), &s.token_hash, now).await {
-        Ok(t) => Ok(Some(Caller { actor: format!("token:{}", t.name), scope: t.scope, csrf: Some(s.csrf) })),
+        Ok(t) => Ok(Some(Caller::of(&t, Some(s.csrf)))),
         Err(tokens::TokenError::Store(e)) => Err(e.into()),
         Err(_) => {
             state.sessions.remove(&id);

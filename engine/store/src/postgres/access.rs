@@ -11,7 +11,7 @@ use super::PostgresStore;
 use crate::codec;
 use crate::error::db;
 
-const TOKEN_COLUMNS: &str = "name, scope, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str = "name, scope, created_at, expires_at, revoked_at, subject_access";
 
 fn token_record(r: &PgRow) -> StoreResult<TokenRecord> {
     let scope: String = r.try_get(1).map_err(db)?;
@@ -21,6 +21,7 @@ fn token_record(r: &PgRow) -> StoreResult<TokenRecord> {
         created_at: r.try_get(2).map_err(db)?,
         expires_at: r.try_get(3).map_err(db)?,
         revoked_at: r.try_get(4).map_err(db)?,
+        subject_access: r.try_get(5).map_err(db)?,
     })
 }
 
@@ -39,7 +40,8 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(db)?;
             let inserted = sqlx::query(
-                "INSERT INTO api_tokens (token_hash, name, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO api_tokens (token_hash, name, scope, created_at, expires_at, subject_access)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT DO NOTHING",
             )
             .bind(&token.hash)
@@ -47,6 +49,7 @@ impl TokenStore for PostgresStore {
             .bind(token.scope.as_str())
             .bind(token.created_at)
             .bind(token.expires_at)
+            .bind(token.subject_access)
             .execute(&mut *tx)
             .await
             .map_err(db)?;

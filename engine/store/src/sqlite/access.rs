@@ -12,7 +12,7 @@ use super::{SqliteStore, boxed};
 use crate::codec;
 use crate::error::{db, sql};
 
-const TOKEN_COLUMNS: &str = "name, scope, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str = "name, scope, created_at, expires_at, revoked_at, subject_access";
 
 fn token_record(r: &SqliteRow) -> StoreResult<TokenRecord> {
     let scope: String = r.try_get(1).map_err(db)?;
@@ -22,6 +22,7 @@ fn token_record(r: &SqliteRow) -> StoreResult<TokenRecord> {
         created_at: r.try_get(2).map_err(db)?,
         expires_at: r.try_get(3).map_err(db)?,
         revoked_at: r.try_get(4).map_err(db)?,
+        subject_access: r.try_get(5).map_err(db)?,
     })
 }
 
@@ -53,8 +54,16 @@ impl TokenStore for SqliteStore {
                 None => {}
             }
             c.execute(
-                "INSERT INTO api_tokens (token_hash, name, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                params![token.hash, token.name, token.scope.as_str(), token.created_at, token.expires_at],
+                "INSERT INTO api_tokens (token_hash, name, scope, created_at, expires_at, subject_access)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    token.hash,
+                    token.name,
+                    token.scope.as_str(),
+                    token.created_at,
+                    token.expires_at,
+                    token.subject_access
+                ],
             )
             .map_err(sql)?;
             Ok(())
