@@ -67,9 +67,10 @@ fn fired_slots(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// The runs a worker holds: run id → end of its lease (Unix ms).
+/// The runs a process holds (its worker id is `{HOSTNAME}-{pid}-{random}`):
+/// run id → end of its lease (Unix ms).
 fn leases(pg: &Postgres, owner: &str) -> HashMap<String, i64> {
-    pg.query(&format!("SELECT run_id, due_at FROM queue WHERE lease_owner = '{owner}'"))
+    pg.query(&format!("SELECT run_id, due_at FROM queue WHERE lease_owner LIKE '{owner}-%'"))
         .lines()
         .filter_map(|l| l.split_once('|'))
         .filter_map(|(id, due)| Some((id.to_owned(), due.parse().ok()?)))
