@@ -4,7 +4,8 @@
 #
 # - Installs `xmllint` (libxml2-utils, the Workday XSD checks) and `psql`
 #   (postgresql-client, the PostgreSQL tests create their databases with it)
-#   when missing and this user can (root with apt-get).
+#   when missing and this user can (root with apt-get), and `ip` (iproute2: the
+#   multi-host test, which runs as root only).
 # - Runs the PostgreSQL tests when a server answers on 127.0.0.1:5432
 #   (REQFLOW_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test).
 # - Prints every skipped test with its reason at the end (cargo hides the
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})) && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test.sh: installing ${need[*]}"

@@ -3,7 +3,7 @@
 //! standing in for a third party: it records requests and answers as told).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -67,9 +67,16 @@ pub fn all_runs(serve: &Serve, filter: &str) -> Vec<Value> {
 
 /// Waits until the engine on `port` has no run queued or running (`/healthz`).
 pub fn wait_idle(port: u16, timeout: Duration) {
+    wait_idle_at(loopback(port), timeout)
+}
+
+/// Waits until the engine at `addr` (its public listener) has no run queued
+/// or running (`/healthz`; the counts are the store's, so with several
+/// processes on one database any of them answers for all).
+pub fn wait_idle_at(addr: SocketAddr, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let h = get(port, "/healthz").json();
+        let h = http_to(addr, "GET", "/healthz", &[], b"").json();
         if h["queued"] == 0 && h["running"] == 0 {
             return;
         }
@@ -102,20 +109,39 @@ impl Resp {
     }
 }
 
+/// `127.0.0.1:port`.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
 /// One HTTP/1.1 request (Connection: close).
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    try_http(port, method, path, headers, body).expect("HTTP request")
+    http_to(loopback(port), method, path, headers, body)
+}
+
+/// One HTTP/1.1 request to `addr` (Connection: close).
+pub fn http_to(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    try_http_to(addr, method, path, headers, body).unwrap_or_else(|e| panic!("HTTP request to {addr}: {e}"))
 }
 
 /// One HTTP/1.1 request; an error when the server cannot be reached or the
 /// connection breaks before an answer (a killed server).
 pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    try_http_to(loopback(port), method, path, headers, body)
+}
+
+/// [`try_http`] to any address (another "host": a network namespace).
+pub fn try_http_to(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -177,10 +203,40 @@ pub fn get(port: u16, path: &str) -> Resp {
 /// (`REQFLOW_SECRET_KEY`: 32 bytes in base64), set unless a test gives its own.
 pub const TEST_STATE_KEY: &str = "cmVxZmxvdy1pdC1zdGF0ZS1rZXktMzItYnl0ZXMhISE=";
 
+/// Where and how a child process starts: the address it listens on and the
+/// command that wraps it (none on loopback; `ip netns exec NAME` on another
+/// "host").
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub ip: IpAddr,
+    pub wrap: Vec<String>,
+}
+
+impl Launch {
+    /// This machine's loopback, no wrapper.
+    pub fn loopback() -> Launch {
+        Launch { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), wrap: Vec::new() }
+    }
+
+    /// The `reqflow` binary, behind the wrapper if any.
+    pub fn command(&self) -> Command {
+        match self.wrap.split_first() {
+            None => Command::new(env!("CARGO_BIN_EXE_reqflow")),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_reqflow"));
+                c
+            }
+        }
+    }
+}
+
 /// A running `reqflow serve`: the public plane on `port`, the admin plane on
 /// `admin` (reached with `token`, an admin-scope API token created with
 /// `reqflow tokens create` before the start).
 pub struct Serve {
+    /// The address both listeners bind (loopback, or a network namespace's).
+    pub ip: IpAddr,
     pub port: u16,
     pub admin: u16,
     pub token: String,
@@ -214,15 +270,30 @@ impl Serve {
         log_dir: &Path,
         args: &[&str],
     ) -> Serve {
-        Serve::spawn(port, workflows, db, env, log_dir, args, true)
+        Serve::spawn(&Launch::loopback(), port, workflows, db, env, log_dir, args, true)
+    }
+
+    /// Start `reqflow serve` on `launch`'s address (e.g. inside a network namespace) on `port`.
+    pub fn start_on(
+        launch: &Launch,
+        port: u16,
+        workflows: &Path,
+        db: &str,
+        env: &[(&str, &str)],
+        log_dir: &Path,
+        args: &[&str],
+    ) -> Serve {
+        Serve::spawn(launch, port, workflows, db, env, log_dir, args, true)
     }
 
     /// Start `reqflow serve` with no `REQFLOW_SECRET_KEY` in its environment, with extra arguments.
     pub fn start_without_key(workflows: &Path, db: &str, env: &[(&str, &str)], log_dir: &Path, args: &[&str]) -> Serve {
-        Serve::spawn(free_port(), workflows, db, env, log_dir, args, false)
+        Serve::spawn(&Launch::loopback(), free_port(), workflows, db, env, log_dir, args, false)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
+        launch: &Launch,
         port: u16,
         workflows: &Path,
         db: &str,
@@ -235,10 +306,12 @@ impl Serve {
         let log = log_dir.join(format!("serve-{port}-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("log");
         let token = create_token(db, &format!("harness-{}", fastrand_u64()), "admin", &[]);
-        let admin = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqflow"));
-        cmd.args(["serve", "--workflows"]).arg(workflows).args(["--db", db, "--listen", &format!("127.0.0.1:{port}")]);
-        cmd.args(["--admin-listen", &format!("127.0.0.1:{admin}")]);
+        let admin = if launch.ip.is_loopback() { free_port() } else { port + 1 };
+        let ip = launch.ip;
+        let mut cmd = launch.command();
+        cmd.args(["serve", "--workflows"]).arg(workflows);
+        cmd.args(["--db", db, "--listen", &SocketAddr::new(ip, port).to_string()]);
+        cmd.args(["--admin-listen", &SocketAddr::new(ip, admin).to_string()]);
         cmd.args(args);
         if with_key {
             cmd.env("REQFLOW_SECRET_KEY", TEST_STATE_KEY);
@@ -250,13 +323,13 @@ impl Serve {
         }
         cmd.stdout(Stdio::from(log_file.try_clone().expect("log"))).stderr(Stdio::from(log_file));
         let child = cmd.spawn().expect("spawn serve");
-        let mut serve = Serve { port, admin, token, child, log };
+        let mut serve = Serve { ip, port, admin, token, child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = serve.child.try_wait() {
                 panic!("serve exited with {status}:\n{}", serve.log_text());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/healthz").status == 200 {
+            if try_http_to(serve.public(), "GET", "/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
                 break;
             }
             assert!(Instant::now() < deadline, "serve did not start:\n{}", serve.log_text());
@@ -265,10 +338,21 @@ impl Serve {
         serve
     }
 
+    /// The public listener's address.
+    pub fn public(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
     /// A request to the admin plane with the admin token.
     pub fn api_http(&self, method: &str, path: &str, body: &[u8]) -> Resp {
         let auth = format!("Bearer {}", self.token);
-        http(self.admin, method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], body)
+        http_to(
+            SocketAddr::new(self.ip, self.admin),
+            method,
+            path,
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            body,
+        )
     }
 
     /// `GET` on the admin plane.
@@ -494,18 +578,29 @@ impl Drop for Sandbox {
 /// Starts `reqflow sandbox` on a free loopback port (fresh seeded state).
 pub fn sandbox() -> Sandbox {
     let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_reqflow"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    Sandbox(spawn_sandbox(&Launch::loopback(), port), port)
+}
+
+/// Starts `reqflow sandbox` on `launch`'s address and `port`; returns once it accepts connections.
+pub fn spawn_sandbox(launch: &Launch, port: u16) -> Child {
+    let addr = SocketAddr::new(launch.ip, port);
+    let mut child = launch
+        .command()
+        .args(["sandbox", "--listen", &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn sandbox");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "sandbox did not start");
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+        if Instant::now() >= deadline || matches!(child.try_wait(), Ok(Some(_))) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sandbox did not start on {addr}");
+        }
         std::thread::sleep(Duration::from_millis(30));
     }
-    Sandbox(child, port)
+    child
 }
 
 /// What the sandbox received (`GET /_sandbox/requests`).
@@ -557,4 +652,139 @@ steps:
     retry: {{ attempts: 1 }}
 "#
     )
+}
+
+/// A test's size from the environment (`REQFLOW_CRASH_EVENTS`, …), or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The bearer token of [`kill_workflow`]'s webhook (`REQFLOW_SECRET_HOOK_TOKEN`).
+pub const KILL_HOOK_TOKEN: &str = "crash-hook-token";
+
+/// The workflow of the `kill -9` tests (`crash`, `hosts`): a webhook at
+/// `/hooks/{id}/hook` deduplicated by the body's `id`, then two writes to
+/// the sandbox's vendor at `sandbox` (`http://host:port`): an invite with an
+/// `Idempotency-Key` (the vendor honours it: a call repeated after a kill
+/// creates nothing new) and a comment without (a call in flight at a kill
+/// may be made twice).
+pub fn kill_workflow(id: &str, sandbox: &str) -> String {
+    format!(
+        r#"id: {id}
+trigger:
+  webhook:
+    path: {id}/hook
+    auth: {{ bearer: "{{{{ secrets.HOOK_TOKEN }}}}" }}
+    dedupe: "{{{{ event.body.id }}}}"
+connections:
+  vendor: {{ type: http, base_url: "{sandbox}/vendor", idempotency_header: Idempotency-Key }}
+  plain: {{ type: http, base_url: "{sandbox}/vendor" }}
+steps:
+  - id: fields
+    map: {{ id: $.event.body.id }}
+  - id: invite
+    action: http.request
+    connection: vendor
+    with: {{ method: POST, path: /invites, json: {{ event: "{{{{ steps.fields.output.id }}}}" }} }}
+    retry: {{ attempts: 10, initial: 50ms, max: 1s }}
+  - id: comment
+    action: http.request
+    connection: plain
+    with: {{ method: POST, path: /comments, json: {{ event: "{{{{ steps.fields.output.id }}}}" }} }}
+    retry: {{ attempts: 10, initial: 50ms, max: 1s }}
+"#
+    )
+}
+
+/// Posts the event `{"id": id}` to [`kill_workflow`] `workflow`'s hook until
+/// an engine answers it: 202 (a new run) or 200 duplicate (the first answer
+/// was lost in a kill). `targets` are tried in turn from `first`, the next
+/// one after a refused connection or a 503 (as a load balancer would).
+/// Returns the run id.
+pub fn deliver(targets: &[SocketAddr], first: usize, workflow: &str, id: &str) -> String {
+    let body = serde_json::json!({ "id": id }).to_string();
+    let auth = format!("Bearer {KILL_HOOK_TOKEN}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let path = format!("/hooks/{workflow}/hook");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut n = first;
+    loop {
+        assert!(Instant::now() < deadline, "event {id} was never accepted");
+        let target = targets[n % targets.len()];
+        match try_http_to(target, "POST", &path, &headers, body.as_bytes()) {
+            Ok(r) if r.status == 202 || (r.status == 200 && r.body.contains("duplicate")) => {
+                let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+                return v["run_id"].as_str().unwrap_or_else(|| panic!("no run id: {}", r.body)).to_owned();
+            }
+            Ok(r) if r.status == 503 => std::thread::sleep(Duration::from_millis(20)),
+            Ok(r) => panic!("event {id}: unexpected answer {} from {target}: {}", r.status, r.body),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+        n += 1;
+    }
+}
+
+/// What [`kill_workflow`]'s runs wrote at the sandbox's vendor
+/// (`GET /_sandbox/vendor/writes`): writes per event id.
+pub struct VendorEffects {
+    pub invites: std::collections::HashMap<String, usize>,
+    pub comments: std::collections::HashMap<String, usize>,
+    /// Invites repeated with a key seen before (answered from the first, nothing created).
+    pub replays: u64,
+}
+
+impl VendorEffects {
+    pub fn fetch(sandbox: SocketAddr) -> VendorEffects {
+        let writes = http_to(sandbox, "GET", "/_sandbox/vendor/writes", &[], b"").json()["writes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let event_of = |w: &Value| -> String {
+            serde_json::from_str::<Value>(w["body"].as_str().unwrap_or("{}")).unwrap_or_default()["event"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        };
+        let mut e = VendorEffects { invites: Default::default(), comments: Default::default(), replays: 0 };
+        for w in &writes {
+            match w["path"].as_str() {
+                Some("/vendor/invites") => {
+                    *e.invites.entry(event_of(w)).or_default() += 1;
+                    e.replays += w["replays"].as_u64().unwrap_or(0);
+                }
+                Some("/vendor/comments") => *e.comments.entry(event_of(w)).or_default() += 1,
+                _ => {}
+            }
+        }
+        e
+    }
+
+    /// Checks the effects of `events` accepted runs (event id → run id):
+    /// every invite and comment arrived; no invite twice; a comment made
+    /// twice only by a run whose `comment` step has an attempt interrupted by
+    /// a kill (at most one extra per such attempt; `serve` reads the runs).
+    /// Returns how many comments were duplicated.
+    pub fn check(&self, accepted: &std::collections::HashMap<String, String>, serve: &Serve) -> usize {
+        let events = accepted.len();
+        assert_eq!(self.invites.len(), events, "every invite reached the sandbox");
+        let dup_invites: Vec<_> = self.invites.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(dup_invites.is_empty(), "idempotent writebacks are never duplicated: {dup_invites:?}");
+        assert_eq!(self.comments.len(), events, "every comment reached the sandbox");
+        let dup_comments: Vec<(&String, &usize)> = self.comments.iter().filter(|(_, n)| **n > 1).collect();
+        for (event, n) in &dup_comments {
+            let run = &accepted[*event];
+            let detail = serve.api(&format!("/api/runs/{run}")).json();
+            let attempts = detail["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["id"] == "comment"))
+                .and_then(|s| s["attempts"].as_array().cloned())
+                .unwrap_or_default();
+            let interrupted = attempts.iter().filter(|a| a["error"]["code"] == "interrupted").count();
+            assert!(
+                **n <= interrupted + 1,
+                "{event}: {n} comments but only {interrupted} attempt(s) were in flight at a kill: {attempts:#?}"
+            );
+        }
+        dup_comments.len()
+    }
 }

@@ -12,6 +12,9 @@
 //! - `serve`: the runtime end to end (`reqflow serve`, SQLite and PostgreSQL);
 //! - `quickstart`, `seeds`: the shipped workflows through `reqflow serve` + `reqflow sandbox`;
 //! - `crash`, `outage`, `overload`: `kill -9` under load, downstream outages, load over capacity;
+//! - `hosts` (on `netns`): PostgreSQL, the sandbox and three `serve` processes on separate network
+//!   namespaces; one `kill -9`ed under load: one run per accepted event, duplicates only from calls
+//!   in flight, its runs taken over after its lease, a schedule fired once per slot (root only);
 //! - `security`: refused credentials store nothing, hostile XML gets a fault, secrets never leak;
 //! - `admin`: every admin route needs a valid token of the right scope (401/403, nothing
 //!   changed); tokens kept as hashes; the audit trail; `/metrics` and `--admin-listen same`;
@@ -75,8 +78,10 @@ mod crash;
 mod edge;
 mod events;
 mod harness;
+mod hosts;
 mod lifecycle;
 mod logs;
+mod netns;
 mod outage;
 mod overload;
 mod quickstart;

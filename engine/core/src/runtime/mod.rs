@@ -166,7 +166,7 @@ impl Default for EngineConfig {
             max_backlog_per_workflow: None,
             accept_batch: 512,
             accept_queue: 8192,
-            worker_id: format!("{}-{}", hostname(), std::process::id()),
+            worker_id: worker_id(),
             run_workers: true,
             run_schedules: true,
             require_stubs: false,
@@ -176,8 +176,23 @@ impl Default for EngineConfig {
     }
 }
 
+/// This process's name on the shared queue: `{host}-{pid}-{random}`. The
+/// host alone is not enough (two containers are both pid 1, `$HOSTNAME` is
+/// not exported to a systemd service, two hosts may have the same pid), and
+/// two processes with one name would renew and finish each other's leases:
+/// the random part keeps every start distinct.
+fn worker_id() -> String {
+    format!("{}-{}-{:08x}", hostname(), std::process::id(), fastrand::u32(..))
+}
+
+/// `$HOSTNAME`, else the kernel's host name (Linux), else `reqflow`.
 fn hostname() -> String {
-    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "reqflow".into())
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "reqflow".into())
 }
 
 /// How an execution of a claimed run ended.
