@@ -68,9 +68,13 @@ async fn statements(c: &mut PgConnection) -> Option<Statements> {
     .ok()?;
     let mut out = Statements::new();
     for r in rows {
-        let (Ok(id), Ok(q), Ok(calls), Ok(exec), Ok(plan)) =
-            (r.try_get::<i64, _>(0), r.try_get::<String, _>(1), r.try_get::<i64, _>(2), r.try_get::<f64, _>(3), r.try_get::<f64, _>(4))
-        else {
+        let (Ok(id), Ok(q), Ok(calls), Ok(exec), Ok(plan)) = (
+            r.try_get::<i64, _>(0),
+            r.try_get::<String, _>(1),
+            r.try_get::<i64, _>(2),
+            r.try_get::<f64, _>(3),
+            r.try_get::<f64, _>(4),
+        ) else {
             continue;
         };
         // One queryid per (user, database, top level): add them up.
@@ -207,7 +211,11 @@ pub(crate) fn print(pg: &Value) {
         println!("{:<46} {:>11.3} ms", "PostgreSQL server CPU per run (all databases)", ms);
     }
     if pg["pg_stat_statements"] == true {
-        println!("{:<46} {:>14.2}", "statements per run (pg_stat_statements)", f("statements_per_run").unwrap_or(f64::NAN));
+        println!(
+            "{:<46} {:>14.2}",
+            "statements per run (pg_stat_statements)",
+            f("statements_per_run").unwrap_or(f64::NAN)
+        );
         println!("{:<46} {:>11.3} ms", "statement time per run", f("statement_ms_per_run").unwrap_or(f64::NAN));
         for s in pg["top_statements"].as_array().into_iter().flatten() {
             println!(

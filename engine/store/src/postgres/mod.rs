@@ -133,11 +133,12 @@ pub fn split_url(url: &str) -> StoreResult<(String, Budget)> {
                 })?;
             }
             Some(("accept_timeout", v)) => {
-                let secs: f64 = v.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0).ok_or_else(|| {
-                    StoreError::Database(format!(
-                        "accept_timeout={v} in the database URL: expected seconds, more than 0 and at most 3600"
-                    ))
-                })?;
+                let secs: f64 =
+                    v.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0).ok_or_else(|| {
+                        StoreError::Database(format!(
+                            "accept_timeout={v} in the database URL: expected seconds, more than 0 and at most 3600"
+                        ))
+                    })?;
                 timeout = Duration::from_secs_f64(secs);
             }
             _ => rest.push(pair),

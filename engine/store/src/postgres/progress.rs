@@ -33,7 +33,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use reqflow_engine::store::{AttemptEnd, AttemptWrite, NewAttempt, Progress, RunOutcome, StepResult, StoreError, StoreResult};
+use reqflow_engine::store::{
+    AttemptEnd, AttemptWrite, NewAttempt, Progress, RunOutcome, StepResult, StoreError, StoreResult,
+};
 use reqflow_engine::value::binary;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, Row};
