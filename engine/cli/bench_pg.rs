@@ -159,7 +159,7 @@ impl PgProbe {
                     .filter_map(|(id, (q, calls, exec, plan))| {
                         let (c0, e0, p0) = before.get(&id).map_or((0, 0.0, 0.0), |b| (b.1, b.2, b.3));
                         let calls = calls - c0;
-                        (calls > 0).then(|| (q, calls, (exec - e0) + (plan - p0)))
+                        (calls > 0).then_some((q, calls, (exec - e0) + (plan - p0)))
                     })
                     // The probe's own queries.
                     .filter(|(q, _, _)| !q.contains("pg_stat_statements") && !q.contains("pg_stat_activity"))
@@ -185,7 +185,7 @@ impl PgProbe {
         let waits = self.waits.lock().map(|w| w.clone()).unwrap_or_default();
         let total: u64 = waits.values().sum();
         let mut waits: Vec<(String, u64)> = waits.into_iter().collect();
-        waits.sort_by(|a, b| b.1.cmp(&a.1));
+        waits.sort_by_key(|w| std::cmp::Reverse(w.1));
         out["wait_samples"] = json!(total);
         out["wait_events"] = waits
             .iter()

@@ -489,9 +489,9 @@ impl Arrays {
 /// writes a row another one writes (a run is never finished and requeued in
 /// one group, attempts are ended in one CTE and inserted in another).
 /// Attempt ids are drawn in the group's order, so a run's attempts keep the
-/// order they were recorded in. The answer: `e` + id per ended attempt, `s`
-/// + job + id per started one, `f` + job per finished run, `r` + job per
-/// requeued run.
+/// order they were recorded in. The answer: `e` and the id per ended
+/// attempt, `s` with the job and the id per started one, `f` with the job
+/// per finished run, `r` with the job per requeued run.
 const GROUP_SQL: &str = "
 WITH ended AS (
     UPDATE attempts AS a
