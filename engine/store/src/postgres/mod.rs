@@ -84,7 +84,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The split of `total` connections (at least [`MIN_CONNECTIONS`]).
+    /// The split of `total` connections (at least 4: one per pool, plus `LISTEN`).
     pub fn of(total: u32, accept_timeout: Duration) -> Budget {
         let total = total.max(MIN_CONNECTIONS);
         let accept = if total >= 8 { 2 } else { 1 };
