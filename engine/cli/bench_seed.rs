@@ -20,7 +20,9 @@
 //!   the same cores) is reported beside it.
 //!
 //! `--db postgres://…` runs the engine in a fresh schema (`search_path`),
-//! dropped afterwards. `--target URL` sends the webhooks to another engine
+//! dropped afterwards, and prints what the database spent per run
+//! (`bench_pg`: statements, statement time and server CPU per run, wait
+//! events, the capacity model). `--target URL` sends the webhooks to another engine
 //! instead: only the accept figures, and writeback latency if that engine
 //! writes back to this sandbox (`--sandbox-listen`).
 
@@ -490,7 +492,8 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
             (Some(every), Some(url)) => Some(tokio::spawn(sample_sizes(url, every))),
             _ => None,
         };
-        let mut result = measure(&args, events_n, events, track.clone(), serve.as_ref()).await;
+        let probe_url = pg.as_ref().map(|p| p.admin.clone());
+        let mut result = measure(&args, events_n, events, track.clone(), serve.as_ref(), probe_url.as_deref()).await;
         if let (Some(task), Ok(report)) = (sampler, &mut result) {
             task.abort();
             let sizes = SIZES.lock().map(|s| s.clone()).unwrap_or_default();
@@ -562,6 +565,7 @@ async fn measure(
     events: Arc<Events>,
     track: Arc<Track>,
     serve: Option<&ServeChild>,
+    pg_url: Option<&str>,
 ) -> anyhow::Result<Value> {
     let idle = Duration::from_secs(args.drain.max(1));
     // Warm-up: the events after the measured ones, as fast as possible, and their runs.
@@ -577,6 +581,10 @@ async fn measure(
             }
         }
     }
+    let probe = match pg_url {
+        Some(url) => Some(crate::bench_pg::PgProbe::start(url).await),
+        None => None,
+    };
     let pid = serve.map(|s| s.child.id());
     let engine0 = pid.map(proc_stats).unwrap_or_default();
     let own0 = own_stats();
@@ -592,6 +600,10 @@ async fn measure(
     let wall = wall0.elapsed();
     let engine1 = pid.map(proc_stats).unwrap_or_default();
     let own1 = own_stats();
+    let postgres = match probe {
+        Some(p) => p.finish(written).await,
+        None => Value::Null,
+    };
 
     let first_due = track.due[..n].iter().map(|d| d.load(Ordering::Relaxed)).filter(|d| *d != 0).min().unwrap_or(0);
     let last_write = track.written[..n].iter().map(|d| d.load(Ordering::Relaxed)).max().unwrap_or(0);
@@ -642,6 +654,7 @@ async fn measure(
         "engine_peak_rss_mb": pid.map(|_| engine1.peak_rss as f64 / 1e6),
         "bench_process_cpu_s": own1.cpu_s - own0.cpu_s,
         "wall_s": wall.as_secs_f64(),
+        "postgres": postgres,
         "targets": {
             "accept_events_per_s": 20000, "completed_runs_per_s": 5000,
             "e2e_p50_ms_at_500": 3, "e2e_p99_ms_at_500": 25
@@ -705,6 +718,9 @@ fn print_table(r: &Value, release: bool) {
         for t in st["tables"].as_array().into_iter().flatten() {
             println!("{:<46} {:>14}", format!("  {}", t["table"].as_str().unwrap_or("?")), format!("{} B", t["bytes"]));
         }
+    }
+    if r["postgres"].is_object() {
+        crate::bench_pg::print(&r["postgres"]);
     }
     println!("{:<46} {:>14} {:>12}", "accepted / refused", format!("{} / {}", r["accepted"], r["refused"]), "");
     println!(

@@ -8,6 +8,7 @@ mod bench;
 mod bench_connectors;
 mod bench_console;
 mod bench_erase;
+mod bench_pg;
 mod bench_runtime;
 mod bench_seed;
 mod bench_util;

@@ -57,6 +57,9 @@
 //!   byte-identical in the sandbox's Workday and Workable (SQLite and PostgreSQL); the run shows
 //!   `{content_type, size, sha256}` and serves the bytes raw; the v26.1 body with a binary file
 //!   validates against the XSD; a binary put into text fails clearly; stored once (about 1 MiB).
+//! - `db_budget`: the PostgreSQL connection budget: `serve` stays within the URL's
+//!   `max_connections` under load; without a connection a trigger gets 503 + `Retry-After`
+//!   within `accept_timeout`; every event answered 202 is stored and run.
 //! - `backlog`: each workflow's share of `--max-backlog`: a flood of manual runs on one
 //!   workflow gets 503 naming it while another's signed webhooks are accepted.
 //! - `subscriptions`: managed Workable subscriptions (`subscribe:`): `reqflow subscriptions sync`
@@ -75,6 +78,7 @@ mod compile;
 mod connections;
 mod console;
 mod crash;
+mod db_budget;
 mod edge;
 mod events;
 mod harness;

@@ -51,7 +51,7 @@ pub use footprint::{Footprint, footprint};
 pub use reqflow_engine::store::{Store, StoreError, StoreResult};
 
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::{Budget, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -62,7 +62,10 @@ pub use sqlite::SqliteStore;
 ///   for speed (default `full`). `sqlite::memory:` keeps everything in memory
 ///   (tests, one-off runs).
 /// - `postgres://user@host:port/db` (or `postgresql://`): the usual
-///   connection URL, e.g. `?sslmode=require`, `?options=-c search_path=reqflow`.
+///   connection URL, e.g. `?sslmode=require`, `?options=-c search_path=reqflow`,
+///   and reqflow's own `?max_connections=N` (the most this process opens,
+///   default 12) and `?accept_timeout=SECONDS` (how long a trigger waits for a
+///   connection before its caller gets `503`, default 5): see [`postgres::Budget`].
 ///
 /// Errors never repeat the URL (it may hold a password).
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {

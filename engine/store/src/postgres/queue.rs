@@ -12,11 +12,12 @@ use reqflow_engine::store::{
 };
 use sqlx::{PgConnection, Row};
 
-use super::{PostgresStore, steps};
+use super::PostgresStore;
+use super::progress::{Answer, Tail};
 use crate::codec;
 use crate::error::db;
 
-async fn requeue(c: &mut PgConnection, worker: &str, run_id: &str, available_at: i64) -> StoreResult<()> {
+pub(super) async fn requeue(c: &mut PgConnection, worker: &str, run_id: &str, available_at: i64) -> StoreResult<()> {
     let moved: Option<String> = sqlx::query_scalar(
         "WITH q AS (
             UPDATE queue SET lease_owner = NULL, due_at = $1 WHERE run_id = $2 AND lease_owner = $3
@@ -35,7 +36,7 @@ async fn requeue(c: &mut PgConnection, worker: &str, run_id: &str, available_at:
     Ok(())
 }
 
-async fn finish(c: &mut PgConnection, worker: &str, run_id: &str, outcome: RunOutcome) -> StoreResult<bool> {
+pub(super) async fn finish(c: &mut PgConnection, worker: &str, run_id: &str, outcome: RunOutcome) -> StoreResult<bool> {
     codec::check_outcome(&outcome)?;
     let finished: i64 = sqlx::query_scalar(
         "WITH q AS (
@@ -62,7 +63,8 @@ async fn finish(c: &mut PgConnection, worker: &str, run_id: &str, outcome: RunOu
     Ok(finished == 1)
 }
 
-/// [`Store::finish_after`]: the pending progress and the run's end in one transaction.
+/// [`Store::finish_after`]: the pending progress and the run's end in one
+/// write of the progress writer.
 pub(super) fn finish_after<'a>(
     store: &'a PostgresStore,
     pending: Vec<Progress>,
@@ -70,22 +72,17 @@ pub(super) fn finish_after<'a>(
     run_id: &str,
     outcome: RunOutcome,
 ) -> BoxFuture<'a, StoreResult<bool>> {
-    let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+    let tail = Tail::Finish { worker: worker.to_owned(), run_id: run_id.to_owned(), outcome };
     Box::pin(async move {
-        if pending.is_empty() {
-            let mut c = store.pool.acquire().await.map_err(db)?;
-            return finish(&mut c, &worker, &run_id, outcome).await;
+        match store.progress.write(pending, tail).await? {
+            Answer::Finished(held) => Ok(held),
+            other => Err(unexpected(other)),
         }
-        let mut tx = store.pool.begin().await.map_err(db)?;
-        steps::apply(&mut tx, pending).await?;
-        let held = finish(&mut tx, &worker, &run_id, outcome).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(held)
     })
 }
 
 /// [`Store::requeue_after`]: the pending progress and the requeue in one
-/// transaction, with the "new work" notification.
+/// write of the progress writer, then the "new work" notification.
 pub(super) fn requeue_after<'a>(
     store: &'a PostgresStore,
     pending: Vec<Progress>,
@@ -93,14 +90,18 @@ pub(super) fn requeue_after<'a>(
     run_id: &str,
     available_at: i64,
 ) -> BoxFuture<'a, StoreResult<()>> {
-    let (worker, run_id) = (worker.to_owned(), run_id.to_owned());
+    let tail = Tail::Requeue { worker: worker.to_owned(), run_id: run_id.to_owned(), available_at };
     Box::pin(async move {
-        let mut tx = store.pool.begin().await.map_err(db)?;
-        steps::apply(&mut tx, pending).await?;
-        requeue(&mut tx, &worker, &run_id, available_at).await?;
-        store.notify(&mut tx).await?;
-        tx.commit().await.map_err(db)
+        match store.progress.write(pending, tail).await? {
+            Answer::Requeued => Ok(()),
+            other => Err(unexpected(other)),
+        }
     })
+}
+
+/// The progress writer answered a job with another job's kind of answer.
+pub(super) fn unexpected(answer: Answer) -> StoreError {
+    StoreError::Database(format!("the progress writer answered {answer:?}"))
 }
 
 impl QueueStore for PostgresStore {
@@ -139,7 +140,7 @@ impl QueueStore for PostgresStore {
             .bind(now.saturating_add(lease_ms))
             .bind(now)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.progress_pool)
             .await
             .map_err(db)?;
             rows.iter()
@@ -185,7 +186,7 @@ impl QueueStore for PostgresStore {
             .bind(now.saturating_add(lease_ms))
             .bind(worker)
             .bind(run_ids)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.progress_pool)
             .await
             .map_err(db)
         })

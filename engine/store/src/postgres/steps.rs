@@ -1,6 +1,8 @@
-//! Step attempts and results on PostgreSQL: one small statement per call;
-//! an attempt's end with its result, and the executor's pending
-//! [`Progress`] with the write that follows it, in one transaction.
+//! Step attempts and results on PostgreSQL. The executor's writes (pending
+//! [`Progress`] with the write that follows it) go through the progress
+//! writer (`progress`), which writes many runs' progress in one statement;
+//! the per-call statements here are its fallback, one job per transaction,
+//! and serve `end_attempt` and `record_result`.
 //!
 //! Binary values are kept once in `blobs` (by hash, on the same connection
 //! before the row that holds them, with a `blob_refs` row per run that
@@ -17,6 +19,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
+use super::progress::{Answer, Tail};
+use super::queue::unexpected;
 use crate::codec;
 use crate::error::db;
 
@@ -123,7 +127,7 @@ pub(super) fn pg_int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
+pub(super) async fn start_attempt(c: &mut PgConnection, a: NewAttempt) -> StoreResult<i64> {
     let input = stored(c, Owner::Run(&a.run_id), &a.input).await?;
     sqlx::query_scalar(
         "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
@@ -234,17 +238,12 @@ pub(super) async fn apply(c: &mut PgConnection, pending: Vec<Progress>) -> Store
 
 impl StepStore for PostgresStore {
     fn start_attempt(&self, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
-        Box::pin(async move {
-            let mut c = self.pool.acquire().await.map_err(db)?;
-            start_attempt(&mut c, a).await
-        })
+        self.start_attempt_after(Vec::new(), a)
     }
 
     fn finish_attempt(&self, attempt_id: i64, end: AttemptEnd) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async move {
-            let mut c = self.pool.acquire().await.map_err(db)?;
-            finish_attempt(&mut c, attempt_id, end).await
-        })
+        let write = AttemptWrite::Started { id: attempt_id, end };
+        self.apply_progress(vec![Progress::EndAttempt { write, result: None }])
     }
 
     fn record_result(&self, r: StepResult) -> BoxFuture<'_, StoreResult<bool>> {
@@ -272,23 +271,19 @@ impl StepStore for PostgresStore {
             if pending.is_empty() {
                 return Ok(());
             }
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            apply(&mut tx, pending).await?;
-            tx.commit().await.map_err(db)
+            match self.progress.write(pending, Tail::None).await? {
+                Answer::Done => Ok(()),
+                other => Err(unexpected(other)),
+            }
         })
     }
 
     fn start_attempt_after(&self, pending: Vec<Progress>, a: NewAttempt) -> BoxFuture<'_, StoreResult<i64>> {
         Box::pin(async move {
-            if pending.is_empty() {
-                let mut c = self.pool.acquire().await.map_err(db)?;
-                return start_attempt(&mut c, a).await;
+            match self.progress.write(pending, Tail::Start(a)).await? {
+                Answer::Started(id) => Ok(id),
+                other => Err(unexpected(other)),
             }
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            apply(&mut tx, pending).await?;
-            let id = start_attempt(&mut tx, a).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(id)
         })
     }
 
