@@ -15,11 +15,11 @@
 //! groups grow and the fsync cost per write falls.
 //!
 //! A bulk job ([`Writer::bulk`]: erasing a subject) touches thousands of
-//! pages scattered over the file. Its group runs with a larger page cache
-//! (no spilling to the WAL mid-transaction) and without SQLite's automatic
-//! checkpoint at commit: the commit (an fsync of the WAL) makes it durable,
+//! pages scattered over the file. Its group commits without SQLite's
+//! automatic checkpoint: the commit (an fsync of the WAL) makes it durable,
 //! the callers are answered, and only then does the writer copy the WAL into
-//! the database file (`wal_checkpoint(PASSIVE)`), before the next group.
+//! the database file (`wal_checkpoint(PASSIVE)`), before its next group.
+//! (A larger page cache for that group was tried: no faster.)
 
 use reqflow_engine::store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -35,11 +35,6 @@ const QUEUE: usize = 4096;
 
 /// SQLite's automatic checkpoint threshold (its default), in WAL pages.
 const AUTOCHECKPOINT_PAGES: i64 = 1000;
-
-/// The page cache of a group with a bulk job (KiB, as `PRAGMA cache_size`
-/// takes it negative); other groups keep SQLite's default (2 MB, see
-/// `write_connection`).
-const BULK_CACHE_KIB: i64 = 256 * 1024;
 
 /// A write: runs on the write connection inside the group's transaction.
 pub(crate) trait WriteFn<T>: FnOnce(&Connection) -> StoreResult<T> + Send + 'static {}
@@ -213,7 +208,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
             }
         }
         let bulk = group.iter().any(|j| j.bulk());
-        if bulk && let Err(e) = bulk_settings(&conn, true) {
+        if bulk && let Err(e) = autocheckpoint(&conn, false) {
             for job in group.drain(..) {
                 job.fail(copy(&e));
             }
@@ -226,19 +221,16 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::warn!(error = %e, "checkpoint after a bulk write failed (the next automatic one retries)");
             }
-            if let Err(e) = bulk_settings(&conn, false) {
-                tracing::warn!(error = %e, "restoring the writer's settings after a bulk write failed");
+            if let Err(e) = autocheckpoint(&conn, true) {
+                tracing::warn!(error = %e, "turning the automatic checkpoint on again after a bulk write failed");
             }
         }
     }
 }
 
-/// The writer's page cache and automatic checkpoint for a group with a bulk
-/// job (`on`) or back to the usual ones.
-fn bulk_settings(conn: &Connection, on: bool) -> StoreResult<()> {
-    let (cache, autocheckpoint) = if on { (-BULK_CACHE_KIB, 0) } else { (-2000, AUTOCHECKPOINT_PAGES) };
-    conn.pragma_update(None, "cache_size", cache).map_err(sql)?;
-    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint).map_err(sql)
+/// SQLite's automatic checkpoint at commit: off for a group with a bulk job, on again after.
+fn autocheckpoint(conn: &Connection, on: bool) -> StoreResult<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", if on { AUTOCHECKPOINT_PAGES } else { 0 }).map_err(sql)
 }
 
 /// Runs one fixed statement (cached: these run for every group).
