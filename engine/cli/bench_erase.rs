@@ -7,7 +7,9 @@
 //! belong to one subject, the others each to their own. Then the subject is
 //! erased through the engine (`Engine::erase_subject`, what `reqflow erase`
 //! and `DELETE /api/subjects/{v}` call) and the wall time is printed, with
-//! what was deleted. The store's file is deleted afterwards.
+//! what was deleted; then the audit entry those write next is timed too: on
+//! SQLite it waits for the checkpoint that copies the erasure's WAL pages
+//! into the database file. The store's file is deleted afterwards.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use anyhow::Context;
 use clap::Args;
 use reqflow_engine::runtime::subjects::SubjectKey;
 use reqflow_engine::runtime::{Engine, EngineConfig, Secrets, Settings};
+use reqflow_engine::store::{AuditOutcome, NewAudit};
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -56,12 +59,27 @@ pub(crate) fn run(args: EraseArgs) -> anyhow::Result<ExitCode> {
         let t0 = Instant::now();
         let erasure = engine.erase_subject(SUBJECT).await?;
         let erase_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        // What `reqflow erase` and the API write next: the audit entry.
+        let t1 = Instant::now();
+        engine
+            .store()
+            .audit(NewAudit {
+                at: reqflow_engine::runtime::clock::now_ms(),
+                actor: "cli".into(),
+                action: "subject.erase".into(),
+                objects: vec![format!("subject:{}", erasure.subject_hash)],
+                outcome: AuditOutcome::Ok,
+                detail: json!({ "total": erasure.total }),
+            })
+            .await?;
+        let audit_ms = t1.elapsed().as_secs_f64() * 1000.0;
         anyhow::Ok(json!({
             "events": args.events,
             "subject_events": args.subject_events,
             "store_bytes": size,
             "fill_s": fill_s,
             "erase_ms": erase_ms,
+            "then_audit_ms": audit_ms,
             "deleted": erasure.deleted,
             "release_build": !cfg!(debug_assertions),
         }))
@@ -78,6 +96,10 @@ pub(crate) fn run(args: EraseArgs) -> anyhow::Result<ExitCode> {
             r["store_bytes"].as_f64().unwrap_or(0.0) / 1e6
         );
         println!("  erase: {:.1} ms (target ≤ 1,000 ms)", r["erase_ms"].as_f64().unwrap_or(0.0));
+        println!(
+            "  then the audit entry: {:.1} ms (after the checkpoint of the erasure's pages)",
+            r["then_audit_ms"].as_f64().unwrap_or(0.0)
+        );
         println!("  deleted: {}", r["deleted"]);
         println!("  (filled in {:.1} s; release build: {})", r["fill_s"].as_f64().unwrap_or(0.0), r["release_build"]);
     }

@@ -744,3 +744,105 @@ fn blob_refs_are_backfilled_on_postgres() {
     let refs = psql("SELECT sha256 || '|' || run_id FROM blob_refs ORDER BY 1");
     assert_eq!(refs.trim(), PRE_0012_WANT, "every stored blob's runs, nothing for a blob not stored");
 }
+
+// ---- Step results name their attempt instead of repeating its output (0013) ----
+
+/// Runs of every shape the lifecycle workflow makes (a step succeeded after
+/// a map, a step failed), read back through `GET /api/runs/{id}`.
+fn runs_to_compare(serve: &Serve, s: &Setup) -> Vec<(String, Value)> {
+    let mut ids = Vec::new();
+    s.vendor.script(vec![(201, Duration::ZERO)], (201, Duration::ZERO));
+    ids.push(hook(serve, &person("cand-ref-1", "ref.one@example.com", "Ref One", 1))["run_id"].clone());
+    wait_finished(serve, &[ids[0].as_str().expect("queued").to_owned()]);
+    s.vendor.script(vec![(400, Duration::ZERO)], (400, Duration::ZERO));
+    ids.push(hook(serve, &person("cand-ref-2", "ref.two@example.com", "Ref Two", 1))["run_id"].clone());
+    let failed = serve.wait_run(ids[1].as_str().expect("queued"), Duration::from_secs(30));
+    assert_eq!(failed["run"]["status"], "failed", "{failed}");
+    s.vendor.script(vec![], (201, Duration::ZERO));
+    ids.iter()
+        .map(|id| {
+            let id = id.as_str().expect("run id").to_owned();
+            let r = serve.api(&format!("/api/runs/{id}"));
+            assert_eq!(r.status, 200, "{}", r.body);
+            (id, r.json())
+        })
+        .collect()
+}
+
+/// The same runs read back again: equal, step by step.
+fn same_runs(serve: &Serve, before: &[(String, Value)]) {
+    for (id, want) in before {
+        let r = serve.api(&format!("/api/runs/{id}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(&r.json(), want, "run {id} reads back differently");
+    }
+    let ok = &before[0].1["steps"];
+    assert_eq!(ok[0]["output"]["email"], "ref.one@example.com", "{ok}");
+    assert_eq!(ok[1]["output"]["status"], 201, "{ok}");
+}
+
+/// Back to how a database before migration 0013 stored step results (the
+/// output repeated in every result), as the previous reqflow wrote them.
+const BEFORE_0013_SQLITE: &str = "
+CREATE TABLE step_results_old (run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, output TEXT,
+    error TEXT, finished_at INTEGER NOT NULL, PRIMARY KEY (run_id, step_id));
+INSERT INTO step_results_old SELECT s.run_id, s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
+FROM step_results AS s LEFT JOIN attempts AS a ON a.id = s.attempt_id;
+DROP TABLE step_results;
+ALTER TABLE step_results_old RENAME TO step_results;
+DELETE FROM reqflow_migrations WHERE version = 13;";
+
+const BEFORE_0013_POSTGRES: &str = "
+UPDATE step_results AS s SET output = a.output FROM attempts AS a WHERE a.id = s.attempt_id;
+ALTER TABLE step_results DROP COLUMN attempt_id;
+DELETE FROM reqflow_migrations WHERE version = 13;";
+
+#[test]
+fn sqlite_step_results_name_their_attempt_and_an_old_database_reads_back_the_same() {
+    let s = setup("lifecycle-refs-sqlite");
+    let file = s.dir.join("refs.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    let before = runs_to_compare(&serve, &s);
+    drop(serve);
+    let c = rusqlite::Connection::open(&file).expect("open");
+    let (refs, outputs): (i64, i64) = c
+        .query_row("SELECT count(attempt_id), count(output) FROM step_results WHERE status = 'succeeded'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("count");
+    assert_eq!((refs, outputs), (3, 0), "each succeeded result names its attempt, no output stored twice");
+    c.execute_batch(BEFORE_0013_SQLITE).expect("back to the old form");
+    drop(c);
+    let serve = start(&s, &db, &[]);
+    same_runs(&serve, &before);
+    let c = rusqlite::Connection::open(&file).expect("open");
+    let outputs: i64 =
+        c.query_row("SELECT count(output) FROM step_results WHERE status = 'succeeded'", [], |r| r.get(0)).expect("n");
+    assert_eq!(outputs, 0, "the migration moved the old outputs to references");
+}
+
+#[test]
+fn postgres_step_results_name_their_attempt_and_an_old_database_reads_back_the_same() {
+    let Some(admin) = postgres_url("postgres_step_results_name_their_attempt_and_an_old_database_reads_back_the_same")
+    else {
+        return;
+    };
+    let pg = PgDb::create(&admin, "lifecycle_refs");
+    let psql = |sql: &str| {
+        let out =
+            Command::new("psql").args([&pg.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let s = setup("lifecycle-refs-pg");
+    let serve = start(&s, &pg.url, &[]);
+    let before = runs_to_compare(&serve, &s);
+    drop(serve);
+    let counts = psql("SELECT count(attempt_id) || '|' || count(output) FROM step_results WHERE status = 'succeeded'");
+    assert_eq!(counts, "3|0", "each succeeded result names its attempt, no output stored twice");
+    psql(BEFORE_0013_POSTGRES);
+    let serve = start(&s, &pg.url, &[]);
+    same_runs(&serve, &before);
+    assert_eq!(psql("SELECT count(output) FROM step_results WHERE status = 'succeeded'"), "0", "moved to references");
+}

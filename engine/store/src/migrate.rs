@@ -46,6 +46,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/sqlite/0011_runs_console.sql") },
     Migration { version: 12, name: "blob_refs", sql: include_str!("../migrations/sqlite/0012_blob_refs.sql") },
     Migration {
+        version: 13,
+        name: "step_result_refs",
+        sql: include_str!("../migrations/sqlite/0013_step_result_refs.sql"),
+    },
+    Migration {
         version: 17,
         name: "token_subject_access",
         sql: include_str!("../migrations/sqlite/0017_token_subject_access.sql"),
@@ -74,6 +79,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 10, name: "blobs", sql: include_str!("../migrations/postgres/0010_blobs.sql") },
     Migration { version: 11, name: "runs_console", sql: include_str!("../migrations/postgres/0011_runs_console.sql") },
     Migration { version: 12, name: "blob_refs", sql: include_str!("../migrations/postgres/0012_blob_refs.sql") },
+    Migration {
+        version: 13,
+        name: "step_result_refs",
+        sql: include_str!("../migrations/postgres/0013_step_result_refs.sql"),
+    },
     Migration {
         version: 17,
         name: "token_subject_access",

@@ -489,7 +489,10 @@ impl Arrays {
 /// writes a row another one writes (a run is never finished and requeued in
 /// one group, attempts are ended in one CTE and inserted in another).
 /// Attempt ids are drawn in the group's order, so a run's attempts keep the
-/// order they were recorded in. The answer: `e` and the id per ended
+/// order they were recorded in. A step result whose output is the text of
+/// one of the step's attempts — ended or started in this group, or stored
+/// before — names that attempt instead of storing the output again
+/// (migration 0013; `steps.rs` reads it back). The answer: `e` and the id per ended
 /// attempt, `s` with the job and the id per started one, `f` with the job
 /// per finished run, `r` with the job per requeued run.
 const GROUP_SQL: &str = "
@@ -513,10 +516,23 @@ WITH ended AS (
            finished_at
     FROM att),
  res AS (
-    INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-    SELECT t.run_id, t.step_id, t.status, t.output::json, t.error::json, t.finished_at
+    INSERT INTO step_results (run_id, step_id, status, output, attempt_id, error, finished_at)
+    SELECT t.run_id, t.step_id, t.status, CASE WHEN m.id IS NULL THEN t.output::json END, m.id, t.error::json,
+           t.finished_at
     FROM UNNEST($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::int8[])
       AS t(run_id, step_id, status, output, error, finished_at)
+    LEFT JOIN LATERAL (
+        SELECT max(c.id) AS id FROM (
+            SELECT e.id FROM UNNEST($1::int8[], $3::text[]) AS e(id, output)
+            JOIN attempts AS a ON a.id = e.id
+            WHERE a.run_id = t.run_id AND a.step_id = t.step_id AND e.output = t.output
+            UNION ALL
+            SELECT n.id FROM att AS n WHERE n.run_id = t.run_id AND n.step_id = t.step_id AND n.output = t.output
+            UNION ALL
+            SELECT a.id FROM attempts AS a
+            WHERE a.run_id = t.run_id AND a.step_id = t.step_id AND a.output::text = t.output
+        ) AS c
+    ) AS m ON t.output IS NOT NULL
     WHERE EXISTS (SELECT 1 FROM runs WHERE runs.run_id = t.run_id)
     ON CONFLICT (run_id, step_id) DO NOTHING),
  fin AS (

@@ -7,6 +7,10 @@
 //! row that holds them, with a `blob_refs` row per run that refers to them,
 //! so erasure and retention can delete them); rows hold references (see
 //! [`reqflow_engine::value::binary`]), and [`StepStore::results`] fills them in.
+//!
+//! A step's result that is one of its attempts' outputs names that attempt
+//! (`step_results.attempt_id`) instead of storing the output again; reads
+//! take the attempt's output (migration 0013).
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
@@ -265,12 +269,17 @@ pub(super) fn apply(c: &Connection, pending: Vec<Progress>) -> StoreResult<()> {
     Ok(())
 }
 
+/// Records a step's result. When its output is, as stored text, the output
+/// of one of the step's attempts (the usual case: the last one's), the row
+/// names that attempt (`attempt_id`) instead of repeating the output.
 fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
     let output = stored_opt(c, Owner::Run(&r.run_id), &r.output)?;
     let done = c
         .prepare_cached(
-            "INSERT INTO step_results (run_id, step_id, status, output, error, finished_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+            "INSERT INTO step_results (run_id, step_id, status, output, attempt_id, error, finished_at)
+             SELECT ?1, ?2, ?3, CASE WHEN a.id IS NULL THEN ?4 END, a.id, ?5, ?6
+             FROM (SELECT max(id) AS id FROM attempts WHERE run_id = ?1 AND step_id = ?2 AND output = ?4) AS a
+             WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
              ON CONFLICT (run_id, step_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -319,8 +328,9 @@ impl StepStore for SqliteStore {
         Box::pin(self.read(move |c| {
             boxed(async move {
                 let rows = sqlx::query(
-                    "SELECT step_id, status, output, error, finished_at FROM step_results
-                     WHERE run_id = ? ORDER BY finished_at, step_id",
+                    "SELECT s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
+                     FROM step_results AS s LEFT JOIN attempts AS a ON a.id = s.attempt_id
+                     WHERE s.run_id = ? ORDER BY s.finished_at, s.step_id",
                 )
                 .bind(&run_id)
                 .fetch_all(&mut *c)

@@ -84,7 +84,7 @@ impl SubjectStore for SqliteStore {
     fn erase_subject(&self, hash: &str) -> BoxFuture<'_, StoreResult<ErasedCounts>> {
         let hash = hash.to_owned();
         Box::pin(async move {
-            let n = self.write(move |c| erase(c, &hash)).await?;
+            let n = self.writer.bulk(move |c| erase(c, &hash)).await?;
             tracing::info!(events = n.events, runs = n.runs, cancelled = n.cancelled, "subject erased");
             Ok(n)
         })

@@ -13,6 +13,13 @@
 //!
 //! Under light load a group is one job (no added latency); under heavy load
 //! groups grow and the fsync cost per write falls.
+//!
+//! A bulk job ([`Writer::bulk`]: erasing a subject) touches thousands of
+//! pages scattered over the file. Its group commits without SQLite's
+//! automatic checkpoint: the commit (an fsync of the WAL) makes it durable,
+//! the callers are answered, and only then does the writer copy the WAL into
+//! the database file (`wal_checkpoint(PASSIVE)`), before its next group.
+//! (A larger page cache for that group was tried: no faster.)
 
 use reqflow_engine::store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -25,6 +32,9 @@ const MAX_GROUP: usize = 512;
 
 /// Jobs waiting for the writer before senders wait (back-pressure).
 const QUEUE: usize = 4096;
+
+/// SQLite's automatic checkpoint threshold (its default), in WAL pages.
+const AUTOCHECKPOINT_PAGES: i64 = 1000;
 
 /// A write: runs on the write connection inside the group's transaction.
 pub(crate) trait WriteFn<T>: FnOnce(&Connection) -> StoreResult<T> + Send + 'static {}
@@ -42,6 +52,8 @@ trait Job: Send {
     /// One statement: SQLite undoes a failed statement by itself, so the job
     /// needs no savepoint of its own.
     fn atomic(&self) -> bool;
+    /// A bulk job (see the module docs).
+    fn bulk(&self) -> bool;
 }
 
 /// A job that ran, waiting for the commit.
@@ -52,11 +64,21 @@ trait Done: Send {
     fn complete(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
+/// What kind of write a job is.
+#[derive(Clone, Copy)]
+struct Kind {
+    /// One statement (see [`Job::atomic`]).
+    atomic: bool,
+    /// Answered after an fsync'd commit (see [`Job::durable`]).
+    durable: bool,
+    /// See [`Job::bulk`].
+    bulk: bool,
+}
+
 struct FnJob<F, T> {
     f: F,
-    atomic: bool,
+    kind: Kind,
     reply: oneshot::Sender<StoreResult<T>>,
-    durable: bool,
 }
 
 struct Reply<T> {
@@ -75,11 +97,15 @@ impl<T: Send + 'static, F: WriteFn<T>> Job for FnJob<F, T> {
     }
 
     fn atomic(&self) -> bool {
-        self.atomic
+        self.kind.atomic
     }
 
     fn durable(&self) -> bool {
-        self.durable
+        self.kind.durable
+    }
+
+    fn bulk(&self) -> bool {
+        self.kind.bulk
     }
 }
 
@@ -120,13 +146,20 @@ impl Writer {
 
     /// Runs `f` in the next group commit; returns its result once committed.
     pub async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
-        self.submit(f, false, true).await
+        self.submit(f, Kind { atomic: false, durable: true, bulk: false }).await
+    }
+
+    /// Like [`Writer::write`] for a job that touches pages all over the file
+    /// (erasure): durable when answered, the WAL copied into the database
+    /// file after the answer (see the module docs).
+    pub async fn bulk<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        self.submit(f, Kind { atomic: false, durable: true, bulk: true }).await
     }
 
     /// Like [`Writer::write`] for `f` that runs exactly one statement (no
     /// savepoint needed: cheaper).
     pub async fn write_one<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
-        self.submit(f, true, true).await
+        self.submit(f, Kind { atomic: true, durable: true, bulk: false }).await
     }
 
     /// A write of run progress (claims, leases, attempts, step results): it is
@@ -136,12 +169,12 @@ impl Writer {
     /// steps (steps are at-least-once). Accepted events and everything else
     /// keep the fsync'd commit.
     pub async fn progress<T: Send + 'static>(&self, f: impl WriteFn<T>, one_statement: bool) -> StoreResult<T> {
-        self.submit(f, one_statement, false).await
+        self.submit(f, Kind { atomic: one_statement, durable: false, bulk: false }).await
     }
 
-    async fn submit<T: Send + 'static>(&self, f: impl WriteFn<T>, atomic: bool, durable: bool) -> StoreResult<T> {
+    async fn submit<T: Send + 'static>(&self, f: impl WriteFn<T>, kind: Kind) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Box::new(FnJob { f, atomic, reply, durable })).await.map_err(|_| stopped())?;
+        self.tx.send(Box::new(FnJob { f, kind, reply })).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -174,8 +207,30 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, fsync: bool) {
                 full = want;
             }
         }
+        let bulk = group.iter().any(|j| j.bulk());
+        if bulk && let Err(e) = autocheckpoint(&conn, false) {
+            for job in group.drain(..) {
+                job.fail(copy(&e));
+            }
+            continue;
+        }
         commit_group(&conn, std::mem::take(&mut group));
+        if bulk {
+            // The callers have their answer (durable: the WAL is synced);
+            // now the WAL goes into the database file, before the next group.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "checkpoint after a bulk write failed (the next automatic one retries)");
+            }
+            if let Err(e) = autocheckpoint(&conn, true) {
+                tracing::warn!(error = %e, "turning the automatic checkpoint on again after a bulk write failed");
+            }
+        }
     }
+}
+
+/// SQLite's automatic checkpoint at commit: off for a group with a bulk job, on again after.
+fn autocheckpoint(conn: &Connection, on: bool) -> StoreResult<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", if on { AUTOCHECKPOINT_PAGES } else { 0 }).map_err(sql)
 }
 
 /// Runs one fixed statement (cached: these run for every group).
