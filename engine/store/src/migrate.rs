@@ -89,6 +89,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "token_subject_access",
         sql: include_str!("../migrations/postgres/0017_token_subject_access.sql"),
     },
+    // PostgreSQL only (the one-statement accept's check).
+    Migration {
+        version: 20,
+        name: "accept_one_statement",
+        sql: include_str!("../migrations/postgres/0020_accept_one_statement.sql"),
+    },
 ];
 
 /// Which of `all` still need applying, given the `(version, checksum)` rows

@@ -103,6 +103,7 @@ macro_rules! suite {
 
 suite!(
     accept_and_dedupe,
+    the_same_key_from_two_handles_starts_one_run,
     raw_bodies_round_trip_byte_exact,
     ignored_events,
     claim_lease_heartbeat_and_expiry,
@@ -408,6 +409,36 @@ async fn accept_and_dedupe(db: Db) {
     let got = store.accept(vec![event(9, "wf", Some("k1"), T0 + 62_004)]).await.expect("accept");
     assert_eq!(got, vec![Accepted::Duplicate { run_id: Some("run-wf-7".into()) }]);
     assert_eq!(store.accept(Vec::new()).await.expect("empty batch"), Vec::<Accepted>::new());
+}
+
+/// Two processes accepting the same keys at once (on PostgreSQL each
+/// accept is first tried as one statement that assumes its keys are new):
+/// per key exactly one run, the other event a duplicate naming it, both
+/// events stored.
+async fn the_same_key_from_two_handles_starts_one_run(db: Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let at = T0 + round as i64;
+        let (x, y) = tokio::join!(
+            a.accept(vec![event(round, "wf", Some(&key), at)]),
+            b.accept(vec![event(round + 100, "wf", Some(&key), at)])
+        );
+        let got = [x.expect("accept a").remove(0), y.expect("accept b").remove(0)];
+        let runs: Vec<&str> = got
+            .iter()
+            .filter_map(|g| match g {
+                Accepted::Queued { run_id } => Some(run_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(runs.len(), 1, "round {round}: {got:?}");
+        assert!(got.contains(&Accepted::Duplicate { run_id: Some(runs[0].to_owned()) }), "round {round}: {got:?}");
+        for id in [format!("ev-wf-{round}"), format!("ev-wf-{}", round + 100)] {
+            assert!(a.event(&id).await.expect("event").is_some(), "{id} stored");
+        }
+    }
+    assert_eq!(a.depth().await.expect("depth").queued, 20);
 }
 
 async fn raw_bodies_round_trip_byte_exact(db: Db) {

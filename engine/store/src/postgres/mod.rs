@@ -198,7 +198,7 @@ impl PostgresStore {
         let _ = conn.close().await;
         // The accept path has connections of its own: a trigger's answer
         // never waits for a connection that runs' progress holds.
-        let accept_pool = PgPoolOptions::new()
+        let accept_pool = pool_options()
             .max_connections(budget.accept)
             .min_connections(0)
             .acquire_timeout(budget.accept_timeout)
@@ -210,12 +210,12 @@ impl PostgresStore {
         // of 2 ms per group statement).
         let progress_options =
             options.clone().options([("synchronous_commit", "off"), ("plan_cache_mode", "force_custom_plan")]);
-        let progress_pool = PgPoolOptions::new()
+        let progress_pool = pool_options()
             .max_connections(budget.progress)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
             .connect_lazy_with(progress_options);
-        let pool = PgPoolOptions::new()
+        let pool = pool_options()
             .max_connections(budget.other)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
@@ -276,6 +276,23 @@ async fn notify(c: &mut PgConnection, channel: &str) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(c).await.map_err(db)?;
     Ok(())
 }
+
+/// A pool whose connections are checked (`ping`, a round trip) only when
+/// they were idle for [`PING_AFTER_IDLE`]: sqlx's default checks every
+/// acquire, one more round trip per accept and per progress group.
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().test_before_acquire(false).before_acquire(|conn, meta| {
+        Box::pin(async move {
+            if meta.idle_for >= PING_AFTER_IDLE {
+                conn.ping().await?;
+            }
+            Ok(true)
+        })
+    })
+}
+
+/// How long a pooled connection may sit idle before it is checked on acquire.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 /// The notification channel of a schema (at most 63 bytes, PostgreSQL's
 /// identifier limit: long schema names are replaced by a hash).
