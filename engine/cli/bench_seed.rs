@@ -90,6 +90,7 @@ pub(crate) struct SeedArgs {
     /// `serve --retain` (e.g. `20s`): the engine purges while the load runs; the store's size is sampled at
     /// the end of every window (SQLite: file + WAL, no checkpoint; PostgreSQL: `pg_total_relation_size`).
     /// Run it for at least three windows (`--rate R --seconds S`) and compare accept p99 with a run without it.
+    /// The workflow's `dedupe_ttl:` is set to the window too (keys are kept at least that long).
     #[arg(long, value_parser = crate::serve::parse_retain)]
     retain: Option<Duration>,
     /// Print JSON.
@@ -118,6 +119,30 @@ fn without_client_limit(yaml: &str) -> anyhow::Result<String> {
     }
     if patched != 1 {
         bail!("expected one `workable` connection written as `{{ type: workable, … }}` on one line, found {patched}");
+    }
+    Ok(out)
+}
+
+/// Adds `dedupe_ttl:` (the retention window, in ms) after the trigger's `dedupe:` line: dedupe keys are
+/// kept at least `dedupe_ttl` (7 days by default), so without it a short benchmark would measure the keys
+/// piling up, not whether purging keeps the store flat.
+fn with_dedupe_ttl(yaml: &str, window: Duration) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(yaml.len() + 32);
+    let mut patched = 0;
+    for line in yaml.split_inclusive('\n') {
+        out.push_str(line);
+        let body = line.trim_end();
+        let indent = body.len() - body.trim_start().len();
+        if body.trim_start().starts_with("dedupe:") && patched == 0 {
+            if !line.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!("{}dedupe_ttl: {}ms\n", " ".repeat(indent), window.as_millis()));
+            patched += 1;
+        }
+    }
+    if patched != 1 {
+        bail!("--retain: expected a `dedupe:` line in the workflow's trigger to add `dedupe_ttl:` after");
     }
     Ok(out)
 }
@@ -373,7 +398,10 @@ pub(crate) fn run(args: SeedArgs) -> anyhow::Result<std::process::ExitCode> {
         Some(p) => (p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?),
         None => (format!("{SHIPPED_PATH} (built in)"), SHIPPED.to_owned()),
     };
-    let yaml = without_client_limit(&yaml)?;
+    let mut yaml = without_client_limit(&yaml)?;
+    if let Some(window) = args.retain {
+        yaml = with_dedupe_ttl(&yaml, window)?;
+    }
     let rt = crate::serve::runtime()?;
     let release = !cfg!(debug_assertions);
     let report = rt.block_on(async {
