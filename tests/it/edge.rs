@@ -340,6 +340,11 @@ impl FreezableProxy {
                             match from.read(&mut buf) {
                                 Ok(0) => break,
                                 Ok(n) => {
+                                    // Bytes read just as the proxy froze are held too: nothing
+                                    // crosses a frozen proxy (a quick query would slip through).
+                                    while f.load(Ordering::Relaxed) {
+                                        std::thread::sleep(Duration::from_millis(20));
+                                    }
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
