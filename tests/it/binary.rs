@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{PgDb, Sandbox, Serve, get, postgres_url, sandbox, temp_dir};
+use crate::harness::{PgDb, Sandbox, Serve, get, get_bytes, postgres_url, sandbox, temp_dir};
 
 fn sha(bytes: &[u8]) -> String {
     reqflow_engine::sha256_hex(bytes)
@@ -127,16 +127,6 @@ fn assert_arrived(sb: &Sandbox, bytes: &[u8], file_name: &str) {
     let comment = att["comment_id"].as_str().expect("comment id");
     let got = get_bytes(sb.1, &format!("/_sandbox/workable/comments/{comment}/attachment"));
     assert!(got == bytes, "Workable kept other bytes ({} vs {})", got.len(), bytes.len());
-}
-
-/// A GET's body as bytes (the harness's `get` reads text).
-fn get_bytes(port: u16, path: &str) -> Vec<u8> {
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "30", &format!("http://127.0.0.1:{port}{path}")])
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "GET {path} failed");
-    out.stdout
 }
 
 /// The same with the admin token, returning the bytes and the content type.

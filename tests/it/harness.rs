@@ -788,3 +788,13 @@ impl VendorEffects {
         dup_comments.len()
     }
 }
+
+/// A GET's body as bytes, through `curl` (the harness's `http` reads text).
+pub fn get_bytes(port: u16, path: &str) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "30", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {path} failed");
+    out.stdout
+}

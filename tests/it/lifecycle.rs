@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{PgDb, Serve, TEST_STATE_KEY, Vendor, free_port, http, postgres_url, temp_dir};
+use crate::harness::{PgDb, Serve, TEST_STATE_KEY, Vendor, free_port, get_bytes, http, postgres_url, temp_dir};
 
 const TOKEN: &str = "lifecycle-hook-token-Qx81";
 /// A secret the steps send: masked in every stored input and export.
@@ -602,15 +602,6 @@ steps:
     with: { url: "{{ event.body.url }}", max_body_bytes: 4194304 }
     retry: { attempts: 1 }
 "#;
-
-fn get_bytes(port: u16, path: &str) -> Vec<u8> {
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "30", &format!("http://127.0.0.1:{port}{path}")])
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "GET {path} failed");
-    out.stdout
-}
 
 fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
