@@ -2,7 +2,8 @@
 //! statement time per completed run (from `pg_stat_statements`, when the
 //! server has it in `shared_preload_libraries`; the bench runs
 //! `CREATE EXTENSION IF NOT EXISTS pg_stat_statements` and goes on without it
-//! when it cannot), the CPU of the server's processes per run (when the
+//! when it cannot; planning is counted, and shown apart, when
+//! `pg_stat_statements.track_planning` is on), the CPU of the server's processes per run (when the
 //! server runs on this machine: every `postgres` process in /proc, so other
 //! databases' work on the same server counts too), and the wait events of the
 //! database's busy sessions, sampled every 10 ms from `pg_stat_activity`.
@@ -144,36 +145,48 @@ impl PgProbe {
             out["server_cpu_s"] = json!(spent);
             out["server_cpu_ms_per_run"] = json!(spent * 1000.0 / runs_f);
         }
-        let after = match PgConnection::connect(&self.url).await {
+        let (after, track_planning) = match PgConnection::connect(&self.url).await {
             Ok(mut c) => {
                 let s = statements(&mut c).await;
+                // The database's (or server's) setting, as the engine's sessions have it.
+                let planning: Option<String> =
+                    sqlx::query_scalar("SELECT current_setting('pg_stat_statements.track_planning', true)")
+                        .fetch_one(&mut c)
+                        .await
+                        .ok()
+                        .flatten();
                 let _ = c.close().await;
-                s
+                (s, planning.as_deref() == Some("on"))
             }
-            Err(_) => None,
+            Err(_) => (None, false),
         };
         match (&self.statements, after) {
             (Some(before), Some(after)) => {
-                let mut rows: Vec<(String, i64, f64)> = after
+                let mut rows: Vec<(String, i64, f64, f64)> = after
                     .into_iter()
                     .filter_map(|(id, (q, calls, exec, plan))| {
                         let (c0, e0, p0) = before.get(&id).map_or((0, 0.0, 0.0), |b| (b.1, b.2, b.3));
                         let calls = calls - c0;
-                        (calls > 0).then_some((q, calls, (exec - e0) + (plan - p0)))
+                        (calls > 0).then_some((q, calls, (exec - e0) + (plan - p0), plan - p0))
                     })
                     // The probe's own queries.
-                    .filter(|(q, _, _)| !q.contains("pg_stat_statements") && !q.contains("pg_stat_activity"))
+                    .filter(|(q, _, _, _)| !q.contains("pg_stat_statements") && !q.contains("pg_stat_activity"))
                     .collect();
                 rows.sort_by(|a, b| b.2.total_cmp(&a.2));
                 let calls: i64 = rows.iter().map(|r| r.1).sum();
                 let ms: f64 = rows.iter().map(|r| r.2).sum();
+                let plan_ms: f64 = rows.iter().map(|r| r.3).sum();
                 out["pg_stat_statements"] = json!(true);
                 out["statements_per_run"] = json!(calls as f64 / runs_f);
                 out["statement_ms_per_run"] = json!(ms / runs_f);
+                // Counted only with `pg_stat_statements.track_planning = on`.
+                if track_planning {
+                    out["planning_ms_per_run"] = json!(plan_ms / runs_f);
+                }
                 out["top_statements"] = rows
                     .iter()
                     .take(8)
-                    .map(|(q, calls, ms)| {
+                    .map(|(q, calls, ms, _)| {
                         let q: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
                         let q: String = q.chars().take(90).collect();
                         json!({ "query": q, "calls_per_run": *calls as f64 / runs_f, "ms_per_run": ms / runs_f })
@@ -217,6 +230,10 @@ pub(crate) fn print(pg: &Value) {
             f("statements_per_run").unwrap_or(f64::NAN)
         );
         println!("{:<46} {:>11.3} ms", "statement time per run", f("statement_ms_per_run").unwrap_or(f64::NAN));
+        match f("planning_ms_per_run") {
+            Some(ms) => println!("{:<46} {:>11.3} ms", "  of which planning", ms),
+            None => println!("{:<46} {:>14}", "  of which planning", "n/a (pg_stat_statements.track_planning off)"),
+        }
         for s in pg["top_statements"].as_array().into_iter().flatten() {
             println!(
                 "  {:>6.2}/run {:>8.3} ms/run  {}",

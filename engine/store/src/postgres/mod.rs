@@ -204,12 +204,7 @@ impl PostgresStore {
             .acquire_timeout(budget.accept_timeout)
             .connect_lazy_with(options.clone());
         // Progress commits without waiting for its WAL flush (see `progress`).
-        // Its statements take arrays whose length varies from 1 to hundreds:
-        // a custom plan per call sees the length (a generic plan assumes 100
-        // rows and scans whole tables to join them: measured 29 ms instead
-        // of 2 ms per group statement).
-        let progress_options =
-            options.clone().options([("synchronous_commit", "off"), ("plan_cache_mode", "force_custom_plan")]);
+        let progress_options = options.clone().options(PROGRESS_SETTINGS);
         let progress_pool = pool_options()
             .max_connections(budget.progress)
             .min_connections(0)
@@ -290,6 +285,30 @@ fn pool_options() -> PgPoolOptions {
         })
     })
 }
+
+/// The settings of the progress pool's connections (progress writers, claims,
+/// heartbeats).
+///
+/// `synchronous_commit = off`: progress commits without waiting for its WAL
+/// flush (see `progress` for the guarantee that keeps).
+///
+/// Plans: every statement of this pool finds its rows by key (a run, an
+/// attempt, a queue row) from arrays whose length varies from 1 to
+/// hundreds. Planning the group statement for each call's arguments
+/// (`force_custom_plan`, as before) cost about 1.5 ms per statement, as much
+/// as executing it; a generic plan is made once per connection, but its
+/// estimate of an array's length is a guess, and with the small tables of a
+/// new database it chose hash joins over whole tables (`queue`; measured 29
+/// ms instead of 2 ms per group statement). So plans are generic and only
+/// key lookups are allowed: nested loops over the arrays with index scans,
+/// right for every length and every table size.
+const PROGRESS_SETTINGS: [(&str, &str); 5] = [
+    ("synchronous_commit", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+    ("enable_hashjoin", "off"),
+    ("enable_mergejoin", "off"),
+    ("enable_seqscan", "off"),
+];
 
 /// How long a pooled connection may sit idle before it is checked on acquire.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
