@@ -26,9 +26,10 @@ use super::writer::{WriteFn, Writer};
 use super::{SqliteStore, boxed};
 use crate::codec;
 use crate::error::{db, sql};
+use crate::packed::{self, StoredJson};
 
 fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
-    let input: String = r.try_get(6).map_err(db)?;
+    let input = packed::json_text("attempt input", r.try_get(6).map_err(db)?)?;
     Ok(AttemptRecord {
         id: r.try_get(0).map_err(db)?,
         step_id: r.try_get(1).map_err(db)?,
@@ -37,7 +38,10 @@ fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
         round: codec::u32_of("round", r.try_get(4).map_err(db)?)?,
         status: r.try_get(5).map_err(db)?,
         input: codec::parse("attempt input", &input)?,
-        output: codec::parse_opt("attempt output", r.try_get(7).map_err(db)?)?,
+        output: codec::parse_opt(
+            "attempt output",
+            packed::json_text_opt("attempt output", r.try_get(7).map_err(db)?)?,
+        )?,
         error: codec::parse_opt("attempt error", r.try_get(8).map_err(db)?)?,
         started_at: r.try_get(9).map_err(db)?,
         finished_at: r.try_get(10).map_err(db)?,
@@ -50,7 +54,7 @@ fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
         run_id: run_id.to_owned(),
         step_id: r.try_get(0).map_err(db)?,
         status: codec::step_status(&status)?,
-        output: codec::parse_opt("step output", r.try_get(2).map_err(db)?)?,
+        output: codec::parse_opt("step output", packed::json_text_opt("step output", r.try_get(2).map_err(db)?)?)?,
         error: codec::parse_opt("step error", r.try_get(3).map_err(db)?)?,
         finished_at: r.try_get(4).map_err(db)?,
     })
@@ -79,13 +83,14 @@ fn run_of(c: &Connection, owner: Owner<'_>) -> StoreResult<Option<String>> {
     }
 }
 
-/// JSON text of a value to store: its binary values' bytes go to `blobs`
+/// A value to store, as JSON text packed when that is smaller
+/// ([`crate::packed`]): its binary values' bytes go to `blobs`
 /// (once per hash) with a `blob_refs` row naming the run, the text keeps
 /// references. Nothing goes to `blobs` for a run that no longer exists
 /// (erased: its row is not written either).
-fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
+fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<StoredJson> {
     if !binary::contains_binary(v) {
-        return Ok(codec::json(v));
+        return Ok(packed::pack_json(codec::json(v)));
     }
     let mut v = v.clone();
     let blobs = binary::take_blobs(&mut v);
@@ -94,10 +99,10 @@ fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
             keep_blob(c, &run_id, &b)?;
         }
     }
-    Ok(codec::json(&v))
+    Ok(packed::pack_json(codec::json(&v)))
 }
 
-fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<String>> {
+fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<StoredJson>> {
     v.as_ref().map(|v| stored(c, owner, v)).transpose()
 }
 

@@ -68,7 +68,7 @@ impl SubjectStore for SqliteStore {
             boxed(async move {
                 let rows = sqlx::query(
                     "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason,
-                            run_id, body_from_raw
+                            run_id, body_from_raw, raw_packed
                      FROM events WHERE event_id IN (SELECT event_id FROM subjects WHERE hash = ?)
                      ORDER BY received_at, event_id",
                 )
