@@ -9,7 +9,9 @@
 //! must never change once released (stored values depend on them): a new
 //! dictionary gets a new id.
 //!
-//! A packed JSON value is `[0x00, dictionary id, zstd frame…]`: JSON text
+//! A packed JSON value is `[0x00, dictionary id, zstd frame…]`, the frame
+//! without zstd's 4-byte magic number (put back on read), without checksum or
+//! dictionary id, with its content size: JSON text
 //! never starts with a NUL byte, so a reader tells a packed value from the
 //! text stored before this form (or too short to gain) by its first byte.
 //! A raw body can be any bytes: its row says whether it is packed
@@ -30,6 +32,8 @@ const LEVEL: i32 = 3;
 /// Values shorter than this are stored as they are (a frame's header costs
 /// more than a dictionary saves on them).
 const MIN_LEN: usize = 32;
+/// zstd's frame magic number, left out of stored frames.
+const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// The largest value a packed frame may claim to hold (a corrupt or forged
 /// size must not make a reader allocate without bound).
 const MAX_UNPACKED: u64 = 512 * 1024 * 1024;
@@ -61,7 +65,8 @@ fn frame(bytes: &[u8]) -> Option<Vec<u8>> {
                 }
             }
         }
-        slot.as_mut().and_then(|c| c.compress(bytes).ok())
+        let frame = slot.as_mut().and_then(|c| c.compress(bytes).ok())?;
+        frame.strip_prefix(&MAGIC).map(<[u8]>::to_vec)
     })
 }
 
@@ -85,7 +90,11 @@ pub(crate) fn unpack_raw(stored: &[u8]) -> StoreResult<Vec<u8>> {
     }
 }
 
-fn unframe(frame: &[u8]) -> StoreResult<Vec<u8>> {
+fn unframe(stored: &[u8]) -> StoreResult<Vec<u8>> {
+    let mut frame = Vec::with_capacity(MAGIC.len() + stored.len());
+    frame.extend(MAGIC);
+    frame.extend(stored);
+    let frame = frame.as_slice();
     let size = match zstd::zstd_safe::get_frame_content_size(frame) {
         Ok(Some(n)) if n <= MAX_UNPACKED => n as usize,
         _ => return Err(StoreError::Corrupt("packed value: no valid frame size".into())),
