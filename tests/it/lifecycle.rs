@@ -813,14 +813,24 @@ fn same_runs(serve: &Serve, before: &[(String, Value)]) {
 
 /// Back to how a database before migration 0013 stored step results (the
 /// output repeated in every result), as the previous reqflow wrote them.
+/// (Attempts and results name their run by its id again, as before 0022.)
 const BEFORE_0013_SQLITE: &str = "
 CREATE TABLE step_results_old (run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, output TEXT,
     error TEXT, finished_at INTEGER NOT NULL, PRIMARY KEY (run_id, step_id));
-INSERT INTO step_results_old SELECT s.run_id, s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
-FROM step_results AS s LEFT JOIN attempts AS a ON a.id = s.attempt_id;
+INSERT INTO step_results_old SELECT r.run_id, s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
+FROM step_results AS s JOIN runs AS r ON r.seq = s.run_seq LEFT JOIN attempts AS a ON a.id = s.attempt_id;
 DROP TABLE step_results;
 ALTER TABLE step_results_old RENAME TO step_results;
-DELETE FROM reqflow_migrations WHERE version = 13;";
+CREATE TABLE attempts_old (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step_id TEXT NOT NULL, item INTEGER,
+    attempt INTEGER NOT NULL, round INTEGER NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL, output TEXT,
+    error TEXT, started_at INTEGER NOT NULL, finished_at INTEGER);
+INSERT INTO attempts_old SELECT a.id, r.run_id, a.step_id, a.item, a.attempt, a.round, a.status, a.input, a.output,
+    a.error, a.started_at, a.finished_at
+FROM attempts AS a JOIN runs AS r ON r.seq = a.run_seq;
+DROP TABLE attempts;
+ALTER TABLE attempts_old RENAME TO attempts;
+CREATE INDEX attempts_run ON attempts (run_id, id);
+DELETE FROM reqflow_migrations WHERE version IN (13, 22);";
 
 const BEFORE_0013_POSTGRES: &str = "
 UPDATE step_results AS s SET output = a.output FROM attempts AS a WHERE a.id = s.attempt_id;
@@ -899,7 +909,7 @@ fn unpack_sqlite_database(file: &Path) {
     let n = packed_json("events", "event_id", "payload")
         + packed_json("attempts", "id", "input")
         + packed_json("attempts", "id", "output")
-        + packed_json("step_results", "run_id || '|' || step_id", "output");
+        + packed_json("step_results", "run_seq || '|' || step_id", "output");
     assert!(n > 0, "nothing was stored packed");
     let raws: Vec<(String, Vec<u8>)> = c
         .prepare("SELECT event_id, raw_body FROM events WHERE raw_packed = 1")
