@@ -118,13 +118,13 @@ fn fill(file: &std::path::Path, n: u64, every: u64, hash: &str) -> anyhow::Resul
                 '{\"headers\":{},\"query\":{},\"received_at\":\"2026-07-25T17:20:00.000Z\"}', 'k' || i, 'queued',
                 CAST('{\"email\":\"person' || i || '@example.com\",\"name\":\"Person ' || i || '\"}' AS BLOB), 'r' || i
          FROM s",
-        "INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, started_at, finished_at)
-         SELECT 'r' || i, 'e' || i, 'bench', 1, 'h', 'succeeded', 1785000000000 + i, 1785000000000 + i, 1785000000000 + i FROM s",
-        "INSERT INTO attempts (run_id, step_id, attempt, round, status, input, output, started_at, finished_at)
-         SELECT 'r' || i, step, 1, 0, 'succeeded', 'null', '{\"email\":\"person' || i || '@example.com\"}', 1785000000000 + i, 1785000000000 + i
+        "INSERT INTO runs (seq, run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, started_at, finished_at)
+         SELECT i, 'r' || i, 'e' || i, 'bench', 1, 'h', 'succeeded', 1785000000000 + i, 1785000000000 + i, 1785000000000 + i FROM s",
+        "INSERT INTO attempts (run_seq, step_id, attempt, round, status, input, output, started_at, finished_at)
+         SELECT i, step, 1, 0, 'succeeded', 'null', '{\"email\":\"person' || i || '@example.com\"}', 1785000000000 + i, 1785000000000 + i
          FROM s, (SELECT 'who' AS step UNION ALL SELECT 'invite')",
-        "INSERT INTO step_results (run_id, step_id, status, output, finished_at)
-         SELECT 'r' || i, step, 'succeeded', '{\"ok\":true}', 1785000000000 + i FROM s, (SELECT 'who' AS step UNION ALL SELECT 'invite')",
+        "INSERT INTO step_results (run_seq, step_id, status, output, finished_at)
+         SELECT i, step, 'succeeded', '{\"ok\":true}', 1785000000000 + i FROM s, (SELECT 'who' AS step UNION ALL SELECT 'invite')",
         "INSERT INTO dedupe (workflow_id, dedupe_key, event_id, run_id, expires_at) SELECT 'bench', 'k' || i, 'e' || i, 'r' || i, 9000000000000 FROM s",
         "INSERT INTO subjects (hash, event_id, run_id, workflow_id)
          SELECT CASE WHEN i % ?2 = 0 THEN ?3 ELSE printf('%064x', i) END, 'e' || i, 'r' || i, 'bench' FROM s",

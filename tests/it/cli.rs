@@ -263,3 +263,15 @@ fn a_failing_request_expectation_shows_the_closest_requests_received() {
     assert!(text.contains("grace@example.com") && text.contains("ada.lovelace@example.com"), "{text}");
     assert!(text.contains("succeeded  attempts 1"), "-v prints the steps: {text}");
 }
+
+/// `bench erase` fills a store of the current schema with bulk SQL: a small
+/// one erases exactly the subject's rows (the fill follows the migrations).
+#[test]
+fn bench_erase_fills_the_current_schema_and_erases_the_subject() {
+    let (code, out, err) = run(&["bench", "erase", "--events", "200", "--subject-events", "10", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let d = &r["deleted"];
+    assert_eq!((d["events"].as_u64(), d["runs"].as_u64()), (Some(10), Some(10)), "{r}");
+    assert_eq!((d["attempts"].as_u64(), d["step_results"].as_u64()), (Some(20), Some(20)), "{r}");
+}

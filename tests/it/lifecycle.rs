@@ -133,7 +133,39 @@ fn sqlite_bytes(file: &Path) -> Vec<u8> {
     for suffix in ["-wal", "-journal"] {
         bytes.extend(std::fs::read(format!("{}{suffix}", file.display())).unwrap_or_default());
     }
+    bytes.extend(sqlite_unpacked(file));
     bytes
+}
+
+/// The packed (compressed) values of every row of every table, unpacked
+/// (`reqflow_store::packed`): a compressed body still holds its person.
+fn sqlite_unpacked(file: &Path) -> Vec<u8> {
+    use rusqlite::types::ValueRef;
+    let c = rusqlite::Connection::open(file).expect("open");
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("tables");
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let raw_packed = names.iter().position(|n| n == "raw_packed");
+        let mut rows = stmt.query([]).expect("rows");
+        while let Some(r) = rows.next().expect("row") {
+            let packed_raw = raw_packed.is_some_and(|i| r.get::<_, i64>(i).expect("raw_packed") == 1);
+            for (i, name) in names.iter().enumerate() {
+                if let ValueRef::Blob(b) = r.get_ref(i).expect("value") {
+                    out.extend(if name == "raw_body" {
+                        reqflow_store::packed::unpacked_raw(b, packed_raw)
+                    } else {
+                        reqflow_store::packed::unpacked_bytes(b)
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The text of every row of every table of a PostgreSQL database (`pg_dump`
@@ -158,13 +190,19 @@ fn contains_ci(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-/// The stored form of events: SQLite columns of one event.
-fn sqlite_event_row(file: &Path, event_id: &str) -> (String, Vec<u8>, bool) {
+/// The stored form of events: SQLite columns of one event (payload and raw
+/// body unpacked), and whether the raw body was stored packed.
+fn sqlite_event_row(file: &Path, event_id: &str) -> (String, Vec<u8>, bool, bool) {
     let c = rusqlite::Connection::open(file).expect("open");
-    c.query_row("SELECT payload, raw_body, body_from_raw FROM events WHERE event_id = ?", [event_id], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-    .expect("event row")
+    let (payload, raw, from_raw, packed): (Vec<u8>, Vec<u8>, bool, bool) = c
+        .query_row(
+            "SELECT CAST(payload AS BLOB), raw_body, body_from_raw, raw_packed FROM events WHERE event_id = ?",
+            [event_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .expect("event row");
+    let payload = String::from_utf8(reqflow_store::packed::unpacked_bytes(&payload)).expect("payload text");
+    (payload, reqflow_store::packed::unpacked_raw(&raw, packed), from_raw, packed)
 }
 
 /// The body is stored once and every read gives it back equal.
@@ -313,8 +351,9 @@ fn sqlite_stores_the_body_once_and_erases_a_subject_without_trace() {
     let db = format!("sqlite://{}", file.display());
     let serve = start(&s, &db, &[]);
     body_stored_once(&serve, &person("cand-once", "once@example.com", "Body-Once", 1), |id| {
-        let (payload, raw, from_raw) = sqlite_event_row(&file, id);
+        let (payload, raw, from_raw, packed) = sqlite_event_row(&file, id);
         assert!(from_raw, "body_from_raw");
+        assert!(packed, "the raw body is stored compressed");
         assert!(String::from_utf8_lossy(&raw).contains("Body-Once"));
         payload
     });
@@ -549,10 +588,10 @@ fn an_old_sqlite_database_is_migrated_and_still_reads() {
     let db = format!("sqlite://{}", file.display());
     let serve = start(&s, &db, &[]);
     check_old_events(&serve);
-    let (payload, _, from_raw) = sqlite_event_row(&file, "old-hook");
+    let (payload, _, from_raw, _) = sqlite_event_row(&file, "old-hook");
     assert!(from_raw, "the old webhook body was moved out of the payload");
     assert!(!payload.contains("Legacy-Person"), "{payload}");
-    let (payload, _, from_raw) = sqlite_event_row(&file, "old-soap");
+    let (payload, _, from_raw, _) = sqlite_event_row(&file, "old-soap");
     assert!(!from_raw && payload.contains("Soap-Person"), "a SOAP payload is kept whole: {payload}");
 }
 
@@ -774,14 +813,24 @@ fn same_runs(serve: &Serve, before: &[(String, Value)]) {
 
 /// Back to how a database before migration 0013 stored step results (the
 /// output repeated in every result), as the previous reqflow wrote them.
+/// (Attempts and results name their run by its id again, as before 0022.)
 const BEFORE_0013_SQLITE: &str = "
 CREATE TABLE step_results_old (run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, output TEXT,
     error TEXT, finished_at INTEGER NOT NULL, PRIMARY KEY (run_id, step_id));
-INSERT INTO step_results_old SELECT s.run_id, s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
-FROM step_results AS s LEFT JOIN attempts AS a ON a.id = s.attempt_id;
+INSERT INTO step_results_old SELECT r.run_id, s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
+FROM step_results AS s JOIN runs AS r ON r.seq = s.run_seq LEFT JOIN attempts AS a ON a.id = s.attempt_id;
 DROP TABLE step_results;
 ALTER TABLE step_results_old RENAME TO step_results;
-DELETE FROM reqflow_migrations WHERE version = 13;";
+CREATE TABLE attempts_old (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step_id TEXT NOT NULL, item INTEGER,
+    attempt INTEGER NOT NULL, round INTEGER NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL, output TEXT,
+    error TEXT, started_at INTEGER NOT NULL, finished_at INTEGER);
+INSERT INTO attempts_old SELECT a.id, r.run_id, a.step_id, a.item, a.attempt, a.round, a.status, a.input, a.output,
+    a.error, a.started_at, a.finished_at
+FROM attempts AS a JOIN runs AS r ON r.seq = a.run_seq;
+DROP TABLE attempts;
+ALTER TABLE attempts_old RENAME TO attempts;
+CREATE INDEX attempts_run ON attempts (run_id, id);
+DELETE FROM reqflow_migrations WHERE version IN (13, 22);";
 
 const BEFORE_0013_POSTGRES: &str = "
 UPDATE step_results AS s SET output = a.output FROM attempts AS a WHERE a.id = s.attempt_id;
@@ -836,4 +885,71 @@ fn postgres_step_results_name_their_attempt_and_an_old_database_reads_back_the_s
     let serve = start(&s, &pg.url, &[]);
     same_runs(&serve, &before);
     assert_eq!(psql("SELECT count(output) FROM step_results WHERE status = 'succeeded'"), "0", "moved to references");
+}
+
+// ---- Stored values packed (zstd, a built-in data-free dictionary; 0021) ----
+
+/// Back to how a database before migration 0021 stored values: every packed
+/// JSON value and raw body unpacked to its text or bytes, no `raw_packed`.
+fn unpack_sqlite_database(file: &Path) {
+    use reqflow_store::packed::{unpacked_bytes, unpacked_raw};
+    let c = rusqlite::Connection::open(file).expect("open");
+    let packed_json = |table: &str, key: &str, col: &str| -> usize {
+        let rows: Vec<(rusqlite::types::Value, Vec<u8>)> = c
+            .prepare(&format!("SELECT {key}, {col} FROM {table} WHERE typeof({col}) = 'blob'"))
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("packed rows");
+        for (k, v) in &rows {
+            let text = String::from_utf8(unpacked_bytes(v)).expect("text");
+            c.execute(&format!("UPDATE {table} SET {col} = ?1 WHERE {key} = ?2"), rusqlite::params![text, k])
+                .expect("unpack");
+        }
+        rows.len()
+    };
+    let n = packed_json("events", "event_id", "payload")
+        + packed_json("attempts", "id", "input")
+        + packed_json("attempts", "id", "output")
+        + packed_json("step_results", "run_seq || '|' || step_id", "output");
+    assert!(n > 0, "nothing was stored packed");
+    let raws: Vec<(String, Vec<u8>)> = c
+        .prepare("SELECT event_id, raw_body FROM events WHERE raw_packed = 1")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("packed bodies");
+    assert!(!raws.is_empty(), "no raw body was stored packed");
+    for (id, raw) in raws {
+        c.execute(
+            "UPDATE events SET raw_body = ?1 WHERE event_id = ?2",
+            rusqlite::params![unpacked_raw(&raw, true), id],
+        )
+        .expect("unpack body");
+    }
+    c.execute_batch("ALTER TABLE events DROP COLUMN raw_packed; DELETE FROM reqflow_migrations WHERE version = 21;")
+        .expect("back to the old schema");
+}
+
+#[test]
+fn sqlite_values_are_stored_packed_and_an_old_database_reads_back_the_same() {
+    let s = setup("lifecycle-packed-sqlite");
+    let file = s.dir.join("packed.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    let before = runs_to_compare(&serve, &s);
+    let events: Vec<(String, String, Value, String)> = before
+        .iter()
+        .map(|(id, run)| {
+            let event_id = run["run"]["event_id"].as_str().expect("event id").to_owned();
+            let event = serve.api(&format!("/api/events/{event_id}")).json();
+            assert!(event["event"]["body"].is_object(), "{event}");
+            (id.clone(), event_id, event, serve.api(&format!("/api/runs/{id}/event/raw")).body)
+        })
+        .collect();
+    drop(serve);
+    unpack_sqlite_database(&file);
+    let serve = start(&s, &db, &[]);
+    same_runs(&serve, &before);
+    for (run_id, event_id, event, raw) in &events {
+        let again = serve.api(&format!("/api/events/{event_id}")).json();
+        assert_eq!(&again, event, "event {event_id} reads back differently");
+        assert_eq!(&serve.api(&format!("/api/runs/{run_id}/event/raw")).body, raw, "the exact bytes received");
+    }
 }

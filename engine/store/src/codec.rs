@@ -29,6 +29,23 @@ pub(crate) fn payload(text: &str, body_from_raw: bool, raw: Option<&[u8]>) -> St
         .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
 }
 
+/// A SQLite event row's payload and raw body as received, from their
+/// stored (possibly packed, [`crate::packed`]) forms.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn unpacked_event(
+    stored: Vec<u8>,
+    body_from_raw: bool,
+    raw: Option<Vec<u8>>,
+    raw_packed: bool,
+) -> StoreResult<(Value, Option<Vec<u8>>)> {
+    let raw = match raw {
+        Some(r) if raw_packed => Some(crate::packed::unpack_raw(&r)?),
+        r => r,
+    };
+    let text = crate::packed::json_text("event payload", stored)?;
+    Ok((payload(&text, body_from_raw, raw.as_deref())?, raw))
+}
+
 /// A stored optional JSON text.
 pub(crate) fn parse_opt(what: &str, text: Option<String>) -> StoreResult<Option<Value>> {
     text.map(|t| parse(what, &t)).transpose()

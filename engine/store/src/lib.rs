@@ -37,6 +37,7 @@ mod combine;
 mod error;
 mod footprint;
 mod migrate;
+pub mod packed;
 mod plan;
 mod signal;
 

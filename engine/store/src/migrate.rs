@@ -55,6 +55,8 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "token_subject_access",
         sql: include_str!("../migrations/sqlite/0017_token_subject_access.sql"),
     },
+    Migration { version: 21, name: "packed_values", sql: include_str!("../migrations/sqlite/0021_packed_values.sql") },
+    Migration { version: 22, name: "run_seq_keys", sql: include_str!("../migrations/sqlite/0022_run_seq_keys.sql") },
 ];
 
 /// PostgreSQL migrations, in order.

@@ -13,6 +13,7 @@ use reqflow_engine::store::stored_event::{self, StoredPayload};
 
 use crate::codec;
 use crate::error::sql;
+use crate::packed::{self, StoredJson};
 use crate::plan::{self, KeyId, StoredKey};
 
 /// Most rows in one `INSERT`. Batches are cut into statements of 128 rows and
@@ -94,24 +95,60 @@ fn load_keys(c: &Connection, keys: &[KeyId]) -> StoreResult<HashMap<KeyId, Store
     rows.collect::<rusqlite::Result<_>>().map_err(sql)
 }
 
+/// An event's stored columns: its payload (without the body when that is
+/// the raw bytes' JSON) and its raw body, each packed when that is smaller
+/// ([`crate::packed`]).
+struct Stored<'a> {
+    json: StoredJson,
+    body_from_raw: bool,
+    raw: Option<Raw<'a>>,
+    raw_packed: bool,
+}
+
+/// A raw body column: the packed bytes or the bytes received.
+enum Raw<'a> {
+    Packed(Vec<u8>),
+    AsReceived(&'a [u8]),
+}
+
+impl ToSql for Raw<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        let bytes = match self {
+            Raw::Packed(b) => b.as_slice(),
+            Raw::AsReceived(b) => b,
+        };
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(bytes)))
+    }
+}
+
+fn columns_of(e: &NewEvent) -> Stored<'_> {
+    let StoredPayload { json, body_from_raw } = stored_event::split(&e.payload, e.raw_body.as_deref());
+    let raw = e.raw_body.as_deref().map(|b| match packed::pack_raw(b) {
+        Some(p) => Raw::Packed(p),
+        None => Raw::AsReceived(b),
+    });
+    let raw_packed = matches!(raw, Some(Raw::Packed(_)));
+    Stored { json: packed::pack_json(json), body_from_raw, raw, raw_packed }
+}
+
 /// Stores one batch (inside the writer's transaction).
 pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Accepted>> {
     let keys = plan::batch_keys(batch);
     let stored = if keys.is_empty() { HashMap::new() } else { load_keys(c, &keys)? };
     let plan = plan::plan(batch, stored);
 
-    let events: Vec<(&NewEvent, &str, StoredPayload, usize)> = batch
+    let events: Vec<(&NewEvent, &str, Stored<'_>, usize)> = batch
         .iter()
         .zip(plan.statuses.iter().copied())
         .enumerate()
-        .map(|(i, (e, status))| (e, status, stored_event::split(&e.payload, e.raw_body.as_deref()), i))
+        .map(|(i, (e, status))| (e, status, columns_of(e), i))
         .collect();
     insert_rows(
         c,
         (
             "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, raw_body, dedupe_key, status, \
-             reason, run_id, body_from_raw) VALUES ",
-            "(?,?,?,?,?,?,?,?,?,?,?)",
+             reason, run_id, body_from_raw, raw_packed) VALUES ",
+            "(?,?,?,?,?,?,?,?,?,?,?,?)",
             "",
         ),
         &events,
@@ -125,12 +162,13 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
                     &e.trigger,
                     &e.received_at,
                     &payload.json,
-                    &e.raw_body,
+                    &payload.raw,
                     &e.dedupe.as_ref().map(|(k, _)| k),
                     status,
                     &plan.reasons[*n],
                     &plan.run_ids[*n],
                     &payload.body_from_raw,
+                    &payload.raw_packed,
                 ],
             )
         },

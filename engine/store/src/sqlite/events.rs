@@ -13,7 +13,7 @@ use crate::error::db;
 pub(super) async fn event(c: &mut SqliteConnection, event_id: &str) -> StoreResult<Option<EventRecord>> {
     let row = sqlx::query(
         "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason, run_id,
-                body_from_raw
+                body_from_raw, raw_packed
          FROM events WHERE event_id = ?",
     )
     .bind(event_id)
@@ -24,17 +24,21 @@ pub(super) async fn event(c: &mut SqliteConnection, event_id: &str) -> StoreResu
 }
 
 /// An event row: `event_id, workflow_id, trigger, received_at, payload,
-/// dedupe_key, status, raw_body, reason, run_id, body_from_raw`.
+/// dedupe_key, status, raw_body, reason, run_id, body_from_raw, raw_packed`
+/// (the payload and raw body unpacked, [`crate::packed`]).
 pub(super) fn event_record(r: &SqliteRow) -> StoreResult<EventRecord> {
-    let payload: String = r.try_get(4).map_err(db)?;
-    let raw_body: Option<Vec<u8>> = r.try_get(7).map_err(db)?;
-    let body_from_raw: bool = r.try_get(10).map_err(db)?;
+    let (payload, raw_body) = codec::unpacked_event(
+        r.try_get(4).map_err(db)?,
+        r.try_get(10).map_err(db)?,
+        r.try_get(7).map_err(db)?,
+        r.try_get(11).map_err(db)?,
+    )?;
     Ok(EventRecord {
         event_id: r.try_get(0).map_err(db)?,
         workflow_id: r.try_get(1).map_err(db)?,
         trigger: r.try_get(2).map_err(db)?,
         received_at: r.try_get(3).map_err(db)?,
-        payload: codec::payload(&payload, body_from_raw, raw_body.as_deref())?,
+        payload,
         raw_body,
         dedupe_key: r.try_get(5).map_err(db)?,
         status: r.try_get(6).map_err(db)?,

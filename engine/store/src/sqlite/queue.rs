@@ -13,17 +13,18 @@ use rusqlite::{Connection, params};
 use sqlx::Row;
 
 use super::{SqliteStore, boxed, steps};
-use crate::codec;
 use crate::error::{db, sql};
+use crate::{codec, packed};
 
 /// A claimed run with its event still as stored text: the JSON is parsed by
 /// the caller, off the writer thread (the writer is the store's one serial
 /// resource).
 struct Claimed {
     run: ClaimedRun,
-    payload: String,
+    payload: Vec<u8>,
     raw_body: Option<Vec<u8>>,
     body_from_raw: bool,
+    raw_packed: bool,
 }
 
 fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<Claimed>> {
@@ -49,7 +50,7 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
     let mut stmt = c
         .prepare_cached(
             "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload,
-                    r.started_at IS NULL, e.body_from_raw, CASE WHEN e.body_from_raw THEN e.raw_body END
+                    r.started_at IS NULL, e.body_from_raw, CASE WHEN e.body_from_raw THEN e.raw_body END, e.raw_packed
              FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
              JOIN events AS e ON e.event_id = r.event_id
              ORDER BY r.seq",
@@ -72,9 +73,10 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
                 fresh: r.get(7).map_err(sql)?,
                 undecodable: None,
             },
-            payload: r.get(6).map_err(sql)?,
+            payload: packed::column_bytes(r.get_ref(6).map_err(sql)?).unwrap_or_default(),
             body_from_raw: r.get(8).map_err(sql)?,
             raw_body: r.get(9).map_err(sql)?,
+            raw_packed: r.get(10).map_err(sql)?,
         });
     }
     drop(rows);
@@ -178,9 +180,9 @@ impl QueueStore for SqliteStore {
             // such (and failed alone by the engine): never the whole batch.
             Ok(claimed
                 .into_iter()
-                .map(|Claimed { mut run, payload, raw_body, body_from_raw }| {
-                    match codec::payload(&payload, body_from_raw, raw_body.as_deref()) {
-                        Ok(event) => run.event = event,
+                .map(|Claimed { mut run, payload, raw_body, body_from_raw, raw_packed }| {
+                    match codec::unpacked_event(payload, body_from_raw, raw_body, raw_packed) {
+                        Ok((event, _)) => run.event = event,
                         Err(e) => run.undecodable = Some(e.to_string()),
                     }
                     run

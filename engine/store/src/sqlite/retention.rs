@@ -21,6 +21,16 @@ fn delete_in(c: &Connection, table: &str, column: &str, ids: &str) -> StoreResul
     Ok(c.prepare_cached(&q).and_then(|mut s| s.execute([ids])).map_err(sql)? as u64)
 }
 
+/// Deletes the rows of `table` (attempts, step results: keyed by the run's
+/// `seq`, migration 0022) of these runs (ids as a JSON list); before the
+/// runs are deleted.
+pub(super) fn delete_of_runs(c: &Connection, table: &str, runs: &str) -> StoreResult<u64> {
+    let q = format!(
+        "DELETE FROM {table} WHERE run_seq IN (SELECT seq FROM runs WHERE run_id IN (SELECT value FROM json_each(?)))"
+    );
+    Ok(c.prepare_cached(&q).and_then(|mut s| s.execute([runs])).map_err(sql)? as u64)
+}
+
 /// Adds deleted runs (of these ids) to `run_tallies`, by status; before the runs are deleted.
 pub(super) fn tally(c: &Connection, runs: &str) -> StoreResult<()> {
     c.prepare_cached(
@@ -101,8 +111,8 @@ fn purge(c: &Connection, scope: &PurgeScope, limit: usize) -> StoreResult<PurgeB
     }
     let (events, runs) = (codec::id_list(&events), codec::id_list(&runs));
     tally(c, &runs)?;
-    batch.attempts = delete_in(c, "attempts", "run_id", &runs)?;
-    batch.step_results = delete_in(c, "step_results", "run_id", &runs)?;
+    batch.attempts = delete_of_runs(c, "attempts", &runs)?;
+    batch.step_results = delete_of_runs(c, "step_results", &runs)?;
     batch.runs = delete_in(c, "runs", "run_id", &runs)?;
     drop_blobs(c, &runs)?;
     batch.events = delete_in(c, "events", "event_id", &events)?;

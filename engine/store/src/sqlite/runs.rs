@@ -128,10 +128,16 @@ fn retry(
         &[&i64::from(version.version), &version.hash, &run_id],
     )
     .map_err(sql)?;
-    exec("DELETE FROM step_results WHERE run_id = ? AND status IN ('failed', 'skipped')", &[&run_id]).map_err(sql)?;
+    exec(
+        "DELETE FROM step_results WHERE run_seq = (SELECT seq FROM runs WHERE run_id = ?)
+           AND status IN ('failed', 'skipped')",
+        &[&run_id],
+    )
+    .map_err(sql)?;
     if !rerun.is_empty() {
         exec(
-            "DELETE FROM step_results WHERE run_id = ?1 AND step_id IN (SELECT value FROM json_each(?2))",
+            "DELETE FROM step_results WHERE run_seq = (SELECT seq FROM runs WHERE run_id = ?1)
+               AND step_id IN (SELECT value FROM json_each(?2))",
             &[&run_id, &codec::id_list(&rerun)],
         )
         .map_err(sql)?;

@@ -10,7 +10,9 @@
 //!
 //! A step's result that is one of its attempts' outputs names that attempt
 //! (`step_results.attempt_id`) instead of storing the output again; reads
-//! take the attempt's output (migration 0013).
+//! take the attempt's output (migration 0013). Both name their run by its
+//! integer key (`run_seq`: `runs.seq`, migration 0022), looked up from the
+//! run's id in the statement that writes or reads them.
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{
@@ -26,9 +28,10 @@ use super::writer::{WriteFn, Writer};
 use super::{SqliteStore, boxed};
 use crate::codec;
 use crate::error::{db, sql};
+use crate::packed::{self, StoredJson};
 
 fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
-    let input: String = r.try_get(6).map_err(db)?;
+    let input = packed::json_text("attempt input", r.try_get(6).map_err(db)?)?;
     Ok(AttemptRecord {
         id: r.try_get(0).map_err(db)?,
         step_id: r.try_get(1).map_err(db)?,
@@ -37,7 +40,10 @@ fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
         round: codec::u32_of("round", r.try_get(4).map_err(db)?)?,
         status: r.try_get(5).map_err(db)?,
         input: codec::parse("attempt input", &input)?,
-        output: codec::parse_opt("attempt output", r.try_get(7).map_err(db)?)?,
+        output: codec::parse_opt(
+            "attempt output",
+            packed::json_text_opt("attempt output", r.try_get(7).map_err(db)?)?,
+        )?,
         error: codec::parse_opt("attempt error", r.try_get(8).map_err(db)?)?,
         started_at: r.try_get(9).map_err(db)?,
         finished_at: r.try_get(10).map_err(db)?,
@@ -50,7 +56,7 @@ fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
         run_id: run_id.to_owned(),
         step_id: r.try_get(0).map_err(db)?,
         status: codec::step_status(&status)?,
-        output: codec::parse_opt("step output", r.try_get(2).map_err(db)?)?,
+        output: codec::parse_opt("step output", packed::json_text_opt("step output", r.try_get(2).map_err(db)?)?)?,
         error: codec::parse_opt("step error", r.try_get(3).map_err(db)?)?,
         finished_at: r.try_get(4).map_err(db)?,
     })
@@ -68,7 +74,7 @@ fn run_of(c: &Connection, owner: Owner<'_>) -> StoreResult<Option<String>> {
         Owner::Run(run_id) => Ok(Some(run_id.to_owned())),
         Owner::Attempt(id) => {
             match c
-                .prepare_cached("SELECT run_id FROM attempts WHERE id = ?")
+                .prepare_cached("SELECT r.run_id FROM attempts AS a JOIN runs AS r ON r.seq = a.run_seq WHERE a.id = ?")
                 .and_then(|mut s| s.query_row([id], |r| r.get(0)))
             {
                 Ok(run_id) => Ok(Some(run_id)),
@@ -79,13 +85,14 @@ fn run_of(c: &Connection, owner: Owner<'_>) -> StoreResult<Option<String>> {
     }
 }
 
-/// JSON text of a value to store: its binary values' bytes go to `blobs`
+/// A value to store, as JSON text packed when that is smaller
+/// ([`crate::packed`]): its binary values' bytes go to `blobs`
 /// (once per hash) with a `blob_refs` row naming the run, the text keeps
 /// references. Nothing goes to `blobs` for a run that no longer exists
 /// (erased: its row is not written either).
-fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
+fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<StoredJson> {
     if !binary::contains_binary(v) {
-        return Ok(codec::json(v));
+        return Ok(packed::pack_json(codec::json(v)));
     }
     let mut v = v.clone();
     let blobs = binary::take_blobs(&mut v);
@@ -94,10 +101,10 @@ fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<String> {
             keep_blob(c, &run_id, &b)?;
         }
     }
-    Ok(codec::json(&v))
+    Ok(packed::pack_json(codec::json(&v)))
 }
 
-fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<String>> {
+fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<StoredJson>> {
     v.as_ref().map(|v| stored(c, owner, v)).transpose()
 }
 
@@ -173,8 +180,8 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
     let (input, output) = (stored(c, owner, &a.input)?, stored_opt(c, owner, &end.output)?);
     c.prepare_cached(
         "INSERT INTO attempts
-           (run_id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)",
+           (run_seq, step_id, item, attempt, round, status, input, output, error, started_at, finished_at)
+         SELECT seq, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM runs WHERE run_id = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -198,8 +205,8 @@ fn insert_attempt(c: &Connection, a: NewAttempt, end: AttemptEnd) -> StoreResult
 fn start_attempt(c: &Connection, a: NewAttempt) -> StoreResult<i64> {
     let input = stored(c, Owner::Run(&a.run_id), &a.input)?;
     c.prepare_cached(
-        "INSERT INTO attempts (run_id, step_id, item, attempt, round, status, input, started_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+        "INSERT INTO attempts (run_seq, step_id, item, attempt, round, status, input, started_at)
+         SELECT seq, ?2, ?3, ?4, ?5, 'running', ?6, ?7 FROM runs WHERE run_id = ?1
          RETURNING id",
     )
     .and_then(|mut s| {
@@ -276,11 +283,13 @@ fn record_result(c: &Connection, r: StepResult) -> StoreResult<bool> {
     let output = stored_opt(c, Owner::Run(&r.run_id), &r.output)?;
     let done = c
         .prepare_cached(
-            "INSERT INTO step_results (run_id, step_id, status, output, attempt_id, error, finished_at)
-             SELECT ?1, ?2, ?3, CASE WHEN a.id IS NULL THEN ?4 END, a.id, ?5, ?6
-             FROM (SELECT max(id) AS id FROM attempts WHERE run_id = ?1 AND step_id = ?2 AND output = ?4) AS a
-             WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
-             ON CONFLICT (run_id, step_id) DO NOTHING",
+            "INSERT INTO step_results (run_seq, step_id, status, output, attempt_id, error, finished_at)
+             SELECT r.seq, ?2, ?3, CASE WHEN a.id IS NULL THEN ?4 END, a.id, ?5, ?6
+             FROM runs AS r, (SELECT max(x.id) AS id FROM attempts AS x
+                              WHERE x.run_seq = (SELECT seq FROM runs WHERE run_id = ?1)
+                                AND x.step_id = ?2 AND x.output = ?4) AS a
+             WHERE r.run_id = ?1
+             ON CONFLICT (run_seq, step_id) DO NOTHING",
         )
         .and_then(|mut s| {
             s.execute(params![r.run_id, r.step_id, r.status.as_str(), output, codec::json_opt(&r.error), r.finished_at])
@@ -330,7 +339,7 @@ impl StepStore for SqliteStore {
                 let rows = sqlx::query(
                     "SELECT s.step_id, s.status, COALESCE(s.output, a.output), s.error, s.finished_at
                      FROM step_results AS s LEFT JOIN attempts AS a ON a.id = s.attempt_id
-                     WHERE s.run_id = ? ORDER BY s.finished_at, s.step_id",
+                     WHERE s.run_seq = (SELECT seq FROM runs WHERE run_id = ?) ORDER BY s.finished_at, s.step_id",
                 )
                 .bind(&run_id)
                 .fetch_all(&mut *c)
@@ -368,7 +377,7 @@ impl StepStore for SqliteStore {
             boxed(async move {
                 let rows = sqlx::query(
                     "SELECT id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at
-                     FROM attempts WHERE run_id = ? ORDER BY id",
+                     FROM attempts WHERE run_seq = (SELECT seq FROM runs WHERE run_id = ?) ORDER BY id",
                 )
                 .bind(run_id)
                 .fetch_all(c)

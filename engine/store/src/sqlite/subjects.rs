@@ -34,12 +34,8 @@ fn erase(c: &Connection, hash: &str) -> StoreResult<ErasedCounts> {
     let counts = (|| {
         let mut n = ErasedCounts {
             cancelled: delete(c, "DELETE FROM queue WHERE run_id IN (SELECT value FROM json_each(?))", &runs)?,
-            attempts: delete(c, "DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(?))", &runs)?,
-            step_results: delete(
-                c,
-                "DELETE FROM step_results WHERE run_id IN (SELECT value FROM json_each(?))",
-                &runs,
-            )?,
+            attempts: super::retention::delete_of_runs(c, "attempts", &runs)?,
+            step_results: super::retention::delete_of_runs(c, "step_results", &runs)?,
             ..ErasedCounts::default()
         };
         // Dedupe keys set or hit by the subject's events (they may hold its data).
@@ -68,7 +64,7 @@ impl SubjectStore for SqliteStore {
             boxed(async move {
                 let rows = sqlx::query(
                     "SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, reason,
-                            run_id, body_from_raw
+                            run_id, body_from_raw, raw_packed
                      FROM events WHERE event_id IN (SELECT event_id FROM subjects WHERE hash = ?)
                      ORDER BY received_at, event_id",
                 )
