@@ -53,13 +53,15 @@ fn fill(file: &std::path::Path, runs: u64, workflows: u64, drop_indexes: bool) -
     let mut c = rusqlite::Connection::open(file).context("open the bench store")?;
     c.execute_batch("PRAGMA synchronous = OFF;").context("pragma")?;
     let tx = c.transaction()?;
+    tx.execute("INSERT INTO workflow_hashes (hash) VALUES ('bench') ON CONFLICT DO NOTHING", [])
+        .context("workflow hash")?;
     let start = reqflow_engine::runtime::clock::now_ms() - i64::try_from(runs)? * 50;
     tx.execute(
         "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < ?1 - 1)
-         INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status,
+         INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash_id, status,
                            created_at, started_at, finished_at, error, retries)
          SELECT printf('run_bench_%08d', i), printf('evt_bench_%08d', i), printf('bench-%d', i % ?2), 1,
-                'bench', CASE WHEN i % 100 = 7 THEN 'failed' ELSE 'succeeded' END,
+                (SELECT id FROM workflow_hashes WHERE hash = 'bench'), CASE WHEN i % 100 = 7 THEN 'failed' ELSE 'succeeded' END,
                 ?3 + i * 50, ?3 + i * 50 + 2, ?3 + i * 50 + 40,
                 CASE WHEN i % 100 = 7 THEN '{\"message\":\"the vendor answered 500\"}' END, 0
          FROM c",

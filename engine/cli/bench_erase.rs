@@ -110,7 +110,10 @@ pub(crate) fn run(args: EraseArgs) -> anyhow::Result<ExitCode> {
 /// `i % every == 0`.
 fn fill(file: &std::path::Path, n: u64, every: u64, hash: &str) -> anyhow::Result<()> {
     let c = rusqlite::Connection::open(file).context("open the bench store")?;
-    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN")?;
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN;
+         INSERT INTO workflow_hashes (hash) VALUES ('h') ON CONFLICT DO NOTHING;",
+    )?;
     let seq = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)";
     let stmts = [
         "INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body, run_id)
@@ -118,8 +121,8 @@ fn fill(file: &std::path::Path, n: u64, every: u64, hash: &str) -> anyhow::Resul
                 '{\"headers\":{},\"query\":{},\"received_at\":\"2026-07-25T17:20:00.000Z\"}', 'k' || i, 'queued',
                 CAST('{\"email\":\"person' || i || '@example.com\",\"name\":\"Person ' || i || '\"}' AS BLOB), 'r' || i
          FROM s",
-        "INSERT INTO runs (seq, run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, started_at, finished_at)
-         SELECT i, 'r' || i, 'e' || i, 'bench', 1, 'h', 'succeeded', 1785000000000 + i, 1785000000000 + i, 1785000000000 + i FROM s",
+        "INSERT INTO runs (seq, run_id, event_id, workflow_id, workflow_version, workflow_hash_id, status, created_at, started_at, finished_at)
+         SELECT i, 'r' || i, 'e' || i, 'bench', 1, (SELECT id FROM workflow_hashes WHERE hash = 'h'), 'succeeded', 1785000000000 + i, 1785000000000 + i, 1785000000000 + i FROM s",
         "INSERT INTO attempts (run_seq, step_id, attempt, round, status, input, output, started_at, finished_at)
          SELECT i, step, 1, 0, 'succeeded', 'null', '{\"email\":\"person' || i || '@example.com\"}', 1785000000000 + i, 1785000000000 + i
          FROM s, (SELECT 'who' AS step UNION ALL SELECT 'invite')",

@@ -953,3 +953,117 @@ fn sqlite_values_are_stored_packed_and_an_old_database_reads_back_the_same() {
         assert_eq!(&serve.api(&format!("/api/runs/{run_id}/event/raw")).body, raw, "the exact bytes received");
     }
 }
+
+// ---- Events keyed by an integer `seq`, list indexes without the event id (0024);
+// ---- runs name their workflow's hash by an integer reference (0029) ----
+
+/// Back to how a database before migrations 0024 and 0029 stored events (a
+/// rowid table keyed by its event id, the list indexes ending with it) and
+/// runs (the workflow's hash as text in each row).
+const BEFORE_0024_SQLITE: &str = "
+ALTER TABLE runs ADD COLUMN workflow_hash TEXT NOT NULL DEFAULT '';
+UPDATE runs SET workflow_hash = (SELECT hash FROM workflow_hashes WHERE id = runs.workflow_hash_id);
+ALTER TABLE runs DROP COLUMN workflow_hash_id;
+DROP TABLE workflow_hashes;
+CREATE TABLE events_old (event_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, trigger TEXT NOT NULL,
+    received_at INTEGER NOT NULL, payload TEXT NOT NULL, dedupe_key TEXT, status TEXT NOT NULL, raw_body BLOB,
+    reason TEXT, run_id TEXT, body_from_raw INTEGER NOT NULL DEFAULT 0, raw_packed INTEGER NOT NULL DEFAULT 0);
+INSERT INTO events_old SELECT event_id, workflow_id, trigger, received_at, payload, dedupe_key, status, raw_body,
+    reason, run_id, body_from_raw, raw_packed FROM events ORDER BY seq DESC;
+DROP TABLE events;
+ALTER TABLE events_old RENAME TO events;
+CREATE INDEX events_received ON events (received_at, event_id);
+CREATE INDEX events_workflow_received ON events (workflow_id, received_at, event_id);
+CREATE INDEX events_status_received ON events (status, received_at, event_id);
+INSERT INTO events (event_id, workflow_id, trigger, received_at, payload, status, reason)
+VALUES ('tie-a', 'lc-hook', 'manual', 1785000000000, '{}', 'ignored', 'x'),
+       ('tie-c', 'lc-hook', 'manual', 1785000000000, '{}', 'ignored', 'x'),
+       ('tie-b', 'lc-hook', 'manual', 1785000000000, '{}', 'ignored', 'x');
+DELETE FROM reqflow_migrations WHERE version IN (24, 29);";
+
+/// Every event of the list, one page at a time (`limit=1`, `before=`).
+fn events_paged(serve: &Serve, filter: &str) -> Vec<Value> {
+    let (mut all, mut before) = (Vec::new(), String::new());
+    loop {
+        let r = serve.api(&format!("/api/events?limit=1{filter}{before}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        all.extend(v["events"].as_array().cloned().unwrap_or_default());
+        match v["next_before"].as_str() {
+            Some(b) => before = format!("&before={b}"),
+            None => return all,
+        }
+        assert!(all.len() < 100, "the pages do not end: {all:?}");
+    }
+}
+
+fn ids(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["event_id"].as_str().expect("event id")).collect()
+}
+
+#[test]
+fn sqlite_events_keyed_by_seq_and_an_old_database_reads_back_the_same() {
+    let s = setup("lifecycle-evseq-sqlite");
+    let file = s.dir.join("evseq.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    let runs = runs_to_compare(&serve, &s);
+    hook(&serve, &person("cand-ref-3", "ref.three@example.com", "Ref Three", 1));
+    let listed = events_paged(&serve, "");
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let shown: Vec<Value> = ids(&listed).iter().map(|id| serve.api(&format!("/api/events/{id}")).json()).collect();
+    drop(serve);
+
+    let c = rusqlite::Connection::open(&file).expect("open");
+    let cols: Vec<String> = c
+        .prepare("SELECT name FROM pragma_index_info('events_workflow_received')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("index columns");
+    assert_eq!(cols, ["workflow_id", "received_at"], "the index does not repeat the event id");
+    let hash_len: i64 = c
+        .query_row(
+            "SELECT length(h.hash) FROM runs AS r JOIN workflow_hashes AS h ON h.id = r.workflow_hash_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a run's hash");
+    assert_eq!(hash_len, 64, "runs name their workflow's hash through workflow_hashes");
+    c.execute_batch(BEFORE_0024_SQLITE).expect("back to the old form");
+    drop(c);
+
+    let serve = start(&s, &db, &[]);
+    same_runs(&serve, &runs);
+    let again = events_paged(&serve, "");
+    let mut want = ids(&listed);
+    want.extend(["tie-c", "tie-b", "tie-a"]);
+    assert_eq!(ids(&again), want, "the same order, events of one millisecond as before (by id, newest first)");
+    assert_eq!(&again[..3], &listed[..], "the same summaries");
+    for (id, event) in ids(&listed).iter().zip(&shown) {
+        assert_eq!(&serve.api(&format!("/api/events/{id}")).json(), event, "event {id} reads back differently");
+    }
+    let next = serve.api("/api/events?limit=1&before=tie-c&workflow=lc-hook&outcome=ignored").json();
+    assert_eq!(ids(next["events"].as_array().expect("events")), ["tie-b"], "a cursor issued before: {next}");
+    let ignored = events_paged(&serve, "&outcome=ignored");
+    assert_eq!(ids(&ignored), ["tie-c", "tie-b", "tie-a"]);
+    let (ok, out, err) = cli(&["events", "list", "--db", &db, "--workflow", "lc-hook"]);
+    assert!(ok, "{err}");
+    let at = |id: &str| out.find(id).unwrap_or_else(|| panic!("{id} not listed: {out}"));
+    assert!(at(want[0]) < at(want[1]) && at("tie-c") < at("tie-b") && at("tie-b") < at("tie-a"), "{out}");
+
+    let c = rusqlite::Connection::open(&file).expect("open");
+    let seqs: Vec<(String, i64)> = c
+        .prepare("SELECT event_id, seq FROM events WHERE event_id LIKE 'tie-%' ORDER BY seq")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("seq");
+    let order: Vec<&str> = seqs.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(order, ["tie-a", "tie-b", "tie-c"], "numbered in the old list's order");
+    let (hashes, unnamed): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM workflow_hashes),
+                    (SELECT count(*) FROM runs WHERE workflow_hash_id NOT IN (SELECT id FROM workflow_hashes))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("hashes");
+    assert_eq!((hashes, unnamed), (1, 0), "every run's hash converted, stored once");
+}

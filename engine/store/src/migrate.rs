@@ -57,6 +57,12 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration { version: 21, name: "packed_values", sql: include_str!("../migrations/sqlite/0021_packed_values.sql") },
     Migration { version: 22, name: "run_seq_keys", sql: include_str!("../migrations/sqlite/0022_run_seq_keys.sql") },
+    Migration { version: 24, name: "events_seq", sql: include_str!("../migrations/sqlite/0024_events_seq.sql") },
+    Migration {
+        version: 29,
+        name: "run_workflow_hash_ref",
+        sql: include_str!("../migrations/sqlite/0029_run_workflow_hash_ref.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.

@@ -192,15 +192,22 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
     )?;
 
     let runs: Vec<&NewEvent> = plan.runs.iter().map(|&i| &batch[i]).collect();
+    let mut hash_ids: HashMap<&str, i64> = HashMap::new();
+    for e in &runs {
+        if !hash_ids.contains_key(e.workflow.hash.as_str()) {
+            hash_ids.insert(&e.workflow.hash, super::runs::workflow_hash_id(c, &e.workflow.hash)?);
+        }
+    }
     insert_rows(
         c,
         (
-            "INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at) VALUES ",
+            "INSERT INTO runs (run_id, event_id, workflow_id, workflow_version, workflow_hash_id, status, created_at) VALUES ",
             "(?,?,?,?,?,'queued',?)",
             "",
         ),
         &runs,
         |s, i, e| {
+            let hash_id = hash_ids.get(e.workflow.hash.as_str()).copied().unwrap_or_default();
             bind_all(
                 s,
                 i,
@@ -209,7 +216,7 @@ pub(super) fn accept(c: &Connection, batch: &[NewEvent]) -> StoreResult<Vec<Acce
                     &e.event_id,
                     &e.workflow.workflow_id,
                     &i64::from(e.workflow.version),
-                    &e.workflow.hash,
+                    &hash_id,
                     &e.received_at,
                 ],
             )

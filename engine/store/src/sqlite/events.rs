@@ -1,6 +1,8 @@
 //! Stored events on SQLite: one event with its payload, and the list
 //! (newest first, without payloads) with keyset paging on
-//! `(received_at, event_id)`, using the indexes of migration 5.
+//! `(received_at, seq)`, using the indexes of migration 24 (each ends with
+//! the rowid, `seq`: no sort). The cursor clients hold (`before`) is an
+//! event id, resolved to its row.
 
 use reqflow_engine::store::{EventFilter, EventRecord, EventSummary, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
@@ -94,15 +96,11 @@ pub(super) async fn events(c: &mut SqliteConnection, f: EventFilter) -> StoreRes
     if let Some(b) = f.before {
         bind(
             &mut sql,
-            " AND (received_at, event_id) < (SELECT received_at, event_id FROM events WHERE event_id = ?)",
+            " AND (received_at, seq) < (SELECT received_at, seq FROM events WHERE event_id = ?)",
             Bind::Text(b),
         )?;
     }
-    bind(
-        &mut sql,
-        " ORDER BY received_at DESC, event_id DESC LIMIT ?",
-        Bind::Int(i64::from(codec::page_size(f.limit))),
-    )?;
+    bind(&mut sql, " ORDER BY received_at DESC, seq DESC LIMIT ?", Bind::Int(i64::from(codec::page_size(f.limit))))?;
     let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(c).await.map_err(db)?;
     rows.iter().map(summary).collect()
 }

@@ -49,7 +49,8 @@ fn claim(c: &Connection, worker: String, now: i64, lease_ms: i64, limit: usize) 
     // Read first: `fresh` is whether the run had never started.
     let mut stmt = c
         .prepare_cached(
-            "SELECT r.run_id, r.workflow_id, r.workflow_version, r.workflow_hash, r.retries, r.created_at, e.payload,
+            "SELECT r.run_id, r.workflow_id, r.workflow_version,
+                    (SELECT h.hash FROM workflow_hashes AS h WHERE h.id = r.workflow_hash_id), r.retries, r.created_at, e.payload,
                     r.started_at IS NULL, e.body_from_raw, CASE WHEN e.body_from_raw THEN e.raw_body END, e.raw_packed
              FROM json_each(?1) AS j CROSS JOIN runs AS r ON r.run_id = j.value
              JOIN events AS e ON e.event_id = r.event_id

@@ -6,7 +6,7 @@
 
 use reqflow_engine::action::BoxFuture;
 use reqflow_engine::store::{RunFilter, RunRecord, RunStatus, RunStore, StoreError, StoreResult, WorkflowVersion};
-use rusqlite::{Connection, ToSql};
+use rusqlite::{Connection, OptionalExtension, ToSql};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
@@ -14,9 +14,28 @@ use super::{SqliteStore, boxed};
 use crate::codec;
 use crate::error::{db, sql};
 
-/// The columns [`run_record`] reads, in order.
-pub(super) const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, workflow_hash, status, created_at, \
+/// The columns [`run_record`] reads, in order (from `runs`; the workflow's
+/// hash through `workflow_hashes`, migration 0029).
+pub(super) const RUN_COLUMNS: &str = "run_id, event_id, workflow_id, workflow_version, \
+                           (SELECT h.hash FROM workflow_hashes AS h WHERE h.id = workflow_hash_id), status, created_at, \
                            started_at, finished_at, error, retries";
+
+/// The `workflow_hashes` id of `hash` (a workflow's content hash), added
+/// when new; runs name their workflow's hash by it (migration 0029). In the
+/// writer's job that stores the run.
+pub(super) fn workflow_hash_id(c: &Connection, hash: &str) -> StoreResult<i64> {
+    let found: Option<i64> = c
+        .prepare_cached("SELECT id FROM workflow_hashes WHERE hash = ?")
+        .and_then(|mut s| s.query_row([hash], |r| r.get(0)).optional())
+        .map_err(sql)?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    c.prepare_cached("INSERT INTO workflow_hashes (hash) VALUES (?)")
+        .and_then(|mut s| s.execute([hash]))
+        .map_err(sql)?;
+    Ok(c.last_insert_rowid())
+}
 
 pub(super) fn run_record(r: &SqliteRow) -> StoreResult<RunRecord> {
     let status: String = r.try_get(5).map_err(db)?;
@@ -120,12 +139,13 @@ fn retry(
     };
     codec::check_retry(&current, version.as_ref())?;
     let version = version.unwrap_or(current.workflow);
+    let hash_id = workflow_hash_id(c, &version.hash)?;
     let exec = |statement: &str, values: &[&dyn ToSql]| c.prepare_cached(statement).and_then(|mut s| s.execute(values));
     exec(
         "UPDATE runs SET status = 'queued', retries = retries + 1, finished_at = NULL, error = NULL,
-             workflow_version = ?1, workflow_hash = ?2
+             workflow_version = ?1, workflow_hash_id = ?2
          WHERE run_id = ?3",
-        &[&i64::from(version.version), &version.hash, &run_id],
+        &[&i64::from(version.version), &hash_id, &run_id],
     )
     .map_err(sql)?;
     exec(
