@@ -110,6 +110,8 @@ fn purge(c: &Connection, scope: &PurgeScope, limit: usize) -> StoreResult<PurgeB
         return Ok(batch);
     }
     let (events, runs) = (codec::id_list(&events), codec::id_list(&runs));
+    // The writer keeps recent runs' event bodies (their dictionaries).
+    super::run_dictionary::forget_all();
     tally(c, &runs)?;
     batch.attempts = delete_of_runs(c, "attempts", &runs)?;
     batch.step_results = delete_of_runs(c, "step_results", &runs)?;
