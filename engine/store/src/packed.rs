@@ -21,7 +21,7 @@
 //! dictionary 1 followed by the run's own event body as received (its first
 //! [`BODY_MAX`] bytes), which the store already holds (`events.raw_body`).
 //! A run's attempt inputs and outputs and step results are packed with it
-//! ([`RunDictionary`]): the candidate's name, e-mail address and job that
+//! (`RunDictionary`): the candidate's name, e-mail address and job that
 //! each step repeats from the webhook cost a few bytes of back-reference
 //! each. The body is the run's own and is deleted with it (erasure and
 //! retention delete a run's attempts and results with its event, in one
