@@ -139,9 +139,12 @@ fn sqlite_bytes(file: &Path) -> Vec<u8> {
 
 /// The packed (compressed) values of every row of every table, unpacked
 /// (`reqflow_store::packed`): a compressed body still holds its person.
+/// A value of a run (attempts, step results: packed with the run's own
+/// event body as part of the dictionary) must read back with its run's body.
 fn sqlite_unpacked(file: &Path) -> Vec<u8> {
     use rusqlite::types::ValueRef;
     let c = rusqlite::Connection::open(file).expect("open");
+    let bodies = run_bodies(&c);
     let tables: Vec<String> = c
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -151,13 +154,18 @@ fn sqlite_unpacked(file: &Path) -> Vec<u8> {
         let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let raw_packed = names.iter().position(|n| n == "raw_packed");
+        let run_seq = names.iter().position(|n| n == "run_seq");
         let mut rows = stmt.query([]).expect("rows");
         while let Some(r) = rows.next().expect("row") {
             let packed_raw = raw_packed.is_some_and(|i| r.get::<_, i64>(i).expect("raw_packed") == 1);
+            let body = run_seq.and_then(|i| bodies.get(&r.get::<_, i64>(i).expect("run_seq")));
             for (i, name) in names.iter().enumerate() {
                 if let ValueRef::Blob(b) = r.get_ref(i).expect("value") {
                     out.extend(if name == "raw_body" {
                         reqflow_store::packed::unpacked_raw(b, packed_raw)
+                    } else if run_seq.is_some() {
+                        reqflow_store::packed::unpacked_bytes_of_run(b, body.map(Vec::as_slice))
+                            .unwrap_or_else(|e| panic!("{t}.{name} of a run cannot be read back: {e}"))
                     } else {
                         reqflow_store::packed::unpacked_bytes(b)
                     });
@@ -889,27 +897,44 @@ fn postgres_step_results_name_their_attempt_and_an_old_database_reads_back_the_s
 
 // ---- Stored values packed (zstd, a built-in data-free dictionary; 0021) ----
 
+/// Every run's event body as received, by `runs.seq`.
+fn run_bodies(c: &rusqlite::Connection) -> std::collections::HashMap<i64, Vec<u8>> {
+    c.prepare(
+        "SELECT r.seq, e.raw_body, e.raw_packed FROM runs AS r JOIN events AS e ON e.event_id = r.event_id
+         WHERE e.raw_body IS NOT NULL",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, reqflow_store::packed::unpacked_raw(&r.get::<_, Vec<u8>>(1)?, r.get(2)?)))
+        })?
+        .collect()
+    })
+    .expect("run bodies")
+}
+
 /// Back to how a database before migration 0021 stored values: every packed
 /// JSON value and raw body unpacked to its text or bytes, no `raw_packed`.
 fn unpack_sqlite_database(file: &Path) {
-    use reqflow_store::packed::{unpacked_bytes, unpacked_raw};
+    use reqflow_store::packed::{unpacked_bytes_of_run, unpacked_raw};
     let c = rusqlite::Connection::open(file).expect("open");
-    let packed_json = |table: &str, key: &str, col: &str| -> usize {
-        let rows: Vec<(rusqlite::types::Value, Vec<u8>)> = c
-            .prepare(&format!("SELECT {key}, {col} FROM {table} WHERE typeof({col}) = 'blob'"))
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+    let bodies = run_bodies(&c);
+    let packed_json = |table: &str, key: &str, run: &str, col: &str| -> usize {
+        let rows: Vec<(rusqlite::types::Value, Option<i64>, Vec<u8>)> = c
+            .prepare(&format!("SELECT {key}, {run}, {col} FROM {table} WHERE typeof({col}) = 'blob'"))
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .expect("packed rows");
-        for (k, v) in &rows {
-            let text = String::from_utf8(unpacked_bytes(v)).expect("text");
+        for (k, run, v) in &rows {
+            let body = run.and_then(|r| bodies.get(&r)).map(Vec::as_slice);
+            let text = String::from_utf8(unpacked_bytes_of_run(v, body).expect("unpack")).expect("text");
             c.execute(&format!("UPDATE {table} SET {col} = ?1 WHERE {key} = ?2"), rusqlite::params![text, k])
                 .expect("unpack");
         }
         rows.len()
     };
-    let n = packed_json("events", "event_id", "payload")
-        + packed_json("attempts", "id", "input")
-        + packed_json("attempts", "id", "output")
-        + packed_json("step_results", "run_seq || '|' || step_id", "output");
+    let n = packed_json("events", "event_id", "NULL", "payload")
+        + packed_json("attempts", "id", "run_seq", "input")
+        + packed_json("attempts", "id", "run_seq", "output")
+        + packed_json("step_results", "run_seq || '|' || step_id", "run_seq", "output");
     assert!(n > 0, "nothing was stored packed");
     let raws: Vec<(String, Vec<u8>)> = c
         .prepare("SELECT event_id, raw_body FROM events WHERE raw_packed = 1")
@@ -923,8 +948,10 @@ fn unpack_sqlite_database(file: &Path) {
         )
         .expect("unpack body");
     }
-    c.execute_batch("ALTER TABLE events DROP COLUMN raw_packed; DELETE FROM reqflow_migrations WHERE version = 21;")
-        .expect("back to the old schema");
+    c.execute_batch(
+        "ALTER TABLE events DROP COLUMN raw_packed; DELETE FROM reqflow_migrations WHERE version IN (21, 23);",
+    )
+    .expect("back to the old schema");
 }
 
 #[test]
@@ -1066,4 +1093,48 @@ fn sqlite_events_keyed_by_seq_and_an_old_database_reads_back_the_same() {
         )
         .expect("hashes");
     assert_eq!((hashes, unnamed), (1, 0), "every run's hash converted, stored once");
+}
+
+// ---- A run's values packed with its own event body (dictionary 2; 0023) ----
+
+#[test]
+fn sqlite_run_values_use_the_runs_body_and_values_packed_before_read_back_the_same() {
+    use reqflow_store::packed::{packed_with_dictionary_1, unpacked_bytes_of_run};
+    let s = setup("lifecycle-run-dictionary");
+    let file = s.dir.join("dict.db");
+    let db = format!("sqlite://{}", file.display());
+    let serve = start(&s, &db, &[]);
+    let before = runs_to_compare(&serve, &s);
+    drop(serve);
+
+    let c = rusqlite::Connection::open(&file).expect("open");
+    let bodies = run_bodies(&c);
+    let mut repacked = 0;
+    for (table, key, col) in [
+        ("attempts", "id", "input"),
+        ("attempts", "id", "output"),
+        ("step_results", "run_seq || '|' || step_id", "output"),
+    ] {
+        let rows: Vec<(rusqlite::types::Value, i64, Vec<u8>)> = c
+            .prepare(&format!("SELECT {key}, run_seq, {col} FROM {table} WHERE substr({col}, 1, 2) = x'0002'"))
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .expect("rows packed with the run's body");
+        for (k, run, v) in rows {
+            let body = bodies.get(&run).expect("a run with a packed value has its body");
+            let text = unpacked_bytes_of_run(&v, Some(body)).expect("reads back with the run's body");
+            assert!(unpacked_bytes_of_run(&v, None).is_err(), "not readable without it");
+            let text = String::from_utf8(text).expect("text");
+            let old = packed_with_dictionary_1(&text);
+            assert!(old.len() > v.len(), "{table}.{col}: {} bytes with the body, {} without", v.len(), old.len());
+            c.execute(&format!("UPDATE {table} SET {col} = ?1 WHERE {key} = ?2"), rusqlite::params![old, k])
+                .expect("repack");
+            repacked += 1;
+        }
+    }
+    assert!(repacked >= 4, "the webhook runs' attempts are packed with their body: {repacked}");
+    // As the previous reqflow left it: values with dictionary 1, no 0023.
+    c.execute_batch("DELETE FROM reqflow_migrations WHERE version = 23").expect("back to 0022");
+    drop(c);
+    let serve = start(&s, &db, &[]);
+    same_runs(&serve, &before);
 }

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration { version: 21, name: "packed_values", sql: include_str!("../migrations/sqlite/0021_packed_values.sql") },
     Migration { version: 22, name: "run_seq_keys", sql: include_str!("../migrations/sqlite/0022_run_seq_keys.sql") },
+    Migration {
+        version: 23,
+        name: "run_dictionary",
+        sql: include_str!("../migrations/sqlite/0023_run_dictionary.sql"),
+    },
     Migration { version: 24, name: "events_seq", sql: include_str!("../migrations/sqlite/0024_events_seq.sql") },
     Migration {
         version: 29,

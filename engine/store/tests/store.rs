@@ -20,7 +20,7 @@ use reqflow_engine::store::{
     RunFilter, RunOutcome, RunStatus, StepResult, StepStatus, Store, StoreError, WorkflowVersion,
 };
 use reqflow_store::postgres::PgConnectOptions;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 /// Where a test's database lives; [`Db::open`] gives a new handle (its own
@@ -112,6 +112,7 @@ suite!(
     finish_rules,
     steps_attempts_and_results,
     attempts_ended_with_their_result_in_one_write,
+    a_runs_values_read_back_whether_it_has_a_body_or_not,
     pending_progress_goes_with_the_next_write,
     retry_failed_runs,
     runs_filter_and_paging,
@@ -825,6 +826,65 @@ async fn attempts_ended_with_their_result_in_one_write(db: Db) {
     let mut steps: Vec<(&str, StepStatus)> = results.iter().map(|r| (r.step_id.as_str(), r.status)).collect();
     steps.sort_by_key(|(s, _)| s.to_string());
     assert_eq!(steps, vec![("map", StepStatus::Succeeded), ("send", StepStatus::Succeeded)]);
+}
+
+/// Attempt values and results that repeat the run's event body (SQLite
+/// packs them with it) and of a run without a body read back as written,
+/// through every write path.
+async fn a_runs_values_read_back_whether_it_has_a_body_or_not(db: Db) {
+    let store = db.open().await;
+    let person = json!({"id": "27270063", "name": "Alan Perlman", "email": "alan.perlman@example.com",
+                        "job": {"shortcode": "GROOV001", "title": "Software Engineer"}});
+    let mut with_body = event(1, "wf", None, T0);
+    with_body.raw_body =
+        Some(serde_json::to_vec(&json!({"action": "candidate_created", "data": person})).expect("body"));
+    let without = event(2, "wf", None, T0);
+    store.accept(vec![with_body, without]).await.expect("accept");
+    for run in ["run-wf-1", "run-wf-2"] {
+        let mapped = json!({"id": "27270063", "name": "Alan Perlman", "email": "alan.perlman@example.com",
+                            "job_shortcode": "GROOV001", "job_title": "Software Engineer"});
+        let invite = json!({"method": "POST", "path": "/invites", "json": {"external_id": "27270063",
+                            "name": "Alan Perlman", "email": "alan.perlman@example.com", "role": "Software Engineer"}});
+        let response = json!({"status": 201, "headers": {"content-type": "application/json"},
+                              "body": {"id": "vnd-700", "status": "received"}});
+        let attempt = |step: &str, input: Value| NewAttempt {
+            run_id: run.into(),
+            step_id: step.into(),
+            item: None,
+            attempt: 1,
+            round: 0,
+            input,
+            started_at: T0,
+        };
+        let end = |output: &Value| AttemptEnd {
+            succeeded: true,
+            output: Some(output.clone()),
+            error: None,
+            finished_at: T0 + 1,
+        };
+        let result = |step_id: &str, output: &Value| StepResult {
+            output: Some(output.clone()),
+            ..step(run, step_id, StepStatus::Succeeded)
+        };
+        let whole = AttemptWrite::Whole { attempt: attempt("candidate", Value::Null), end: end(&mapped) };
+        assert!(store.end_attempt(whole, Some(result("candidate", &mapped))).await.expect("end"));
+        let id = store.start_attempt(attempt("invite", invite.clone())).await.expect("start");
+        store.finish_attempt(id, end(&response)).await.expect("finish");
+        assert!(store.record_result(result("invite", &response)).await.expect("result"));
+
+        let attempts = store.attempts(run).await.expect("attempts");
+        let values: Vec<(&str, &Value, Option<&Value>)> =
+            attempts.iter().map(|a| (a.step_id.as_str(), &a.input, a.output.as_ref())).collect();
+        assert_eq!(
+            values,
+            vec![("candidate", &Value::Null, Some(&mapped)), ("invite", &invite, Some(&response))],
+            "{run}"
+        );
+        let mut results: Vec<(String, Option<Value>)> =
+            store.results(run).await.expect("results").into_iter().map(|r| (r.step_id, r.output)).collect();
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(results, vec![("candidate".into(), Some(mapped)), ("invite".into(), Some(response))], "{run}");
+    }
 }
 
 async fn pending_progress_goes_with_the_next_write(db: Db) {

@@ -22,6 +22,7 @@ mod events;
 mod meta;
 mod queue;
 mod retention;
+mod run_dictionary;
 mod runs;
 mod steps;
 mod subjects;

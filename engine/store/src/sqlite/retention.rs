@@ -23,7 +23,9 @@ fn delete_in(c: &Connection, table: &str, column: &str, ids: &str) -> StoreResul
 
 /// Deletes the rows of `table` (attempts, step results: keyed by the run's
 /// `seq`, migration 0022) of these runs (ids as a JSON list); before the
-/// runs are deleted.
+/// runs are deleted, and in the same job as their events: their values may
+/// be packed with the run's event body (dictionary 2, `crate::packed`), so
+/// none may outlive it (erasure and purge both call this).
 pub(super) fn delete_of_runs(c: &Connection, table: &str, runs: &str) -> StoreResult<u64> {
     let q = format!(
         "DELETE FROM {table} WHERE run_seq IN (SELECT seq FROM runs WHERE run_id IN (SELECT value FROM json_each(?)))"
@@ -110,6 +112,8 @@ fn purge(c: &Connection, scope: &PurgeScope, limit: usize) -> StoreResult<PurgeB
         return Ok(batch);
     }
     let (events, runs) = (codec::id_list(&events), codec::id_list(&runs));
+    // The writer keeps recent runs' event bodies (their dictionaries).
+    super::run_dictionary::forget_all();
     tally(c, &runs)?;
     batch.attempts = delete_of_runs(c, "attempts", &runs)?;
     batch.step_results = delete_of_runs(c, "step_results", &runs)?;

@@ -25,41 +25,73 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::writer::{WriteFn, Writer};
-use super::{SqliteStore, boxed};
+use super::{SqliteStore, boxed, run_dictionary};
 use crate::codec;
 use crate::error::{db, sql};
-use crate::packed::{self, StoredJson};
+use crate::packed::{self, RunDictionary, StoredJson};
 
-fn attempt_record(r: &SqliteRow) -> StoreResult<AttemptRecord> {
-    let input = packed::json_text("attempt input", r.try_get(6).map_err(db)?)?;
-    Ok(AttemptRecord {
-        id: r.try_get(0).map_err(db)?,
-        step_id: r.try_get(1).map_err(db)?,
-        item: r.try_get::<Option<i64>, _>(2).map_err(db)?.map(|i| codec::u32_of("item", i)).transpose()?,
-        attempt: codec::u32_of("attempt", r.try_get(3).map_err(db)?)?,
-        round: codec::u32_of("round", r.try_get(4).map_err(db)?)?,
-        status: r.try_get(5).map_err(db)?,
-        input: codec::parse("attempt input", &input)?,
-        output: codec::parse_opt(
-            "attempt output",
-            packed::json_text_opt("attempt output", r.try_get(7).map_err(db)?)?,
-        )?,
-        error: codec::parse_opt("attempt error", r.try_get(8).map_err(db)?)?,
-        started_at: r.try_get(9).map_err(db)?,
-        finished_at: r.try_get(10).map_err(db)?,
+/// An attempt row as read: its values still in their stored form (decoded
+/// with the run's dictionary, [`run_dictionary::for_reading`]).
+struct AttemptRow {
+    record: AttemptRecord,
+    input: Vec<u8>,
+    output: Option<Vec<u8>>,
+}
+
+fn attempt_row(r: &SqliteRow) -> StoreResult<AttemptRow> {
+    Ok(AttemptRow {
+        record: AttemptRecord {
+            id: r.try_get(0).map_err(db)?,
+            step_id: r.try_get(1).map_err(db)?,
+            item: r.try_get::<Option<i64>, _>(2).map_err(db)?.map(|i| codec::u32_of("item", i)).transpose()?,
+            attempt: codec::u32_of("attempt", r.try_get(3).map_err(db)?)?,
+            round: codec::u32_of("round", r.try_get(4).map_err(db)?)?,
+            status: r.try_get(5).map_err(db)?,
+            input: Value::Null,
+            output: None,
+            error: codec::parse_opt("attempt error", r.try_get(8).map_err(db)?)?,
+            started_at: r.try_get(9).map_err(db)?,
+            finished_at: r.try_get(10).map_err(db)?,
+        },
+        input: r.try_get(6).map_err(db)?,
+        output: r.try_get(7).map_err(db)?,
     })
 }
 
-fn step_result(run_id: &str, r: &SqliteRow) -> StoreResult<StepResult> {
-    let status: String = r.try_get(1).map_err(db)?;
-    Ok(StepResult {
-        run_id: run_id.to_owned(),
-        step_id: r.try_get(0).map_err(db)?,
-        status: codec::step_status(&status)?,
-        output: codec::parse_opt("step output", packed::json_text_opt("step output", r.try_get(2).map_err(db)?)?)?,
-        error: codec::parse_opt("step error", r.try_get(3).map_err(db)?)?,
-        finished_at: r.try_get(4).map_err(db)?,
+fn attempt_record(row: AttemptRow, run: &RunDictionary) -> StoreResult<AttemptRecord> {
+    let input = packed::json_text_of_run("attempt input", row.input, run)?;
+    let output = packed::json_text_of_run_opt("attempt output", row.output, run)?;
+    Ok(AttemptRecord {
+        input: codec::parse("attempt input", &input)?,
+        output: codec::parse_opt("attempt output", output)?,
+        ..row.record
     })
+}
+
+/// A step result row as read, its output still in its stored form.
+struct ResultRow {
+    result: StepResult,
+    output: Option<Vec<u8>>,
+}
+
+fn result_row(run_id: &str, r: &SqliteRow) -> StoreResult<ResultRow> {
+    let status: String = r.try_get(1).map_err(db)?;
+    Ok(ResultRow {
+        result: StepResult {
+            run_id: run_id.to_owned(),
+            step_id: r.try_get(0).map_err(db)?,
+            status: codec::step_status(&status)?,
+            output: None,
+            error: codec::parse_opt("step error", r.try_get(3).map_err(db)?)?,
+            finished_at: r.try_get(4).map_err(db)?,
+        },
+        output: r.try_get(2).map_err(db)?,
+    })
+}
+
+fn step_result(row: ResultRow, run: &RunDictionary) -> StoreResult<StepResult> {
+    let output = packed::json_text_of_run_opt("step output", row.output, run)?;
+    Ok(StepResult { output: codec::parse_opt("step output", output)?, ..row.result })
 }
 
 /// Whose row a stored value goes in: its run, directly or by an attempt's id.
@@ -86,22 +118,24 @@ fn run_of(c: &Connection, owner: Owner<'_>) -> StoreResult<Option<String>> {
 }
 
 /// A value to store, as JSON text packed when that is smaller
-/// ([`crate::packed`]): its binary values' bytes go to `blobs`
+/// ([`crate::packed`], with the run's dictionary when it has one): its
+/// binary values' bytes go to `blobs`
 /// (once per hash) with a `blob_refs` row naming the run, the text keeps
 /// references. Nothing goes to `blobs` for a run that no longer exists
 /// (erased: its row is not written either).
 fn stored(c: &Connection, owner: Owner<'_>, v: &Value) -> StoreResult<StoredJson> {
-    if !binary::contains_binary(v) {
+    let Some(run_id) = run_of(c, owner)? else {
         return Ok(packed::pack_json(codec::json(v)));
+    };
+    let run = run_dictionary::in_writer(c, &run_id)?;
+    if !binary::contains_binary(v) {
+        return Ok(packed::pack_json_of_run(codec::json(v), &run));
     }
     let mut v = v.clone();
-    let blobs = binary::take_blobs(&mut v);
-    if let Some(run_id) = run_of(c, owner)? {
-        for b in blobs {
-            keep_blob(c, &run_id, &b)?;
-        }
+    for b in binary::take_blobs(&mut v) {
+        keep_blob(c, &run_id, &b)?;
     }
-    Ok(packed::pack_json(codec::json(&v)))
+    Ok(packed::pack_json_of_run(codec::json(&v), &run))
 }
 
 fn stored_opt(c: &Connection, owner: Owner<'_>, v: &Option<Value>) -> StoreResult<Option<StoredJson>> {
@@ -345,7 +379,10 @@ impl StepStore for SqliteStore {
                 .fetch_all(&mut *c)
                 .await
                 .map_err(db)?;
-                let mut results = rows.iter().map(|r| step_result(&run_id, r)).collect::<StoreResult<Vec<_>>>()?;
+                let rows = rows.iter().map(|r| result_row(&run_id, r)).collect::<StoreResult<Vec<_>>>()?;
+                let needed = rows.iter().any(|r| r.output.as_deref().is_some_and(packed::needs_run_dictionary));
+                let run = run_dictionary::for_reading(&mut *c, &run_id, needed).await?;
+                let mut results = rows.into_iter().map(|r| step_result(r, &run)).collect::<StoreResult<Vec<_>>>()?;
                 for r in &mut results {
                     if let Some(out) = &mut r.output {
                         fill(c, out).await?;
@@ -379,11 +416,17 @@ impl StepStore for SqliteStore {
                     "SELECT id, step_id, item, attempt, round, status, input, output, error, started_at, finished_at
                      FROM attempts WHERE run_seq = (SELECT seq FROM runs WHERE run_id = ?) ORDER BY id",
                 )
-                .bind(run_id)
-                .fetch_all(c)
+                .bind(&run_id)
+                .fetch_all(&mut *c)
                 .await
                 .map_err(db)?;
-                rows.iter().map(attempt_record).collect()
+                let rows = rows.iter().map(attempt_row).collect::<StoreResult<Vec<_>>>()?;
+                let needed = rows.iter().any(|r| {
+                    packed::needs_run_dictionary(&r.input)
+                        || r.output.as_deref().is_some_and(packed::needs_run_dictionary)
+                });
+                let run = run_dictionary::for_reading(c, &run_id, needed).await?;
+                rows.into_iter().map(|r| attempt_record(r, &run)).collect()
             })
         }))
     }

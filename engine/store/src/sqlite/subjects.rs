@@ -31,6 +31,8 @@ fn erase(c: &Connection, hash: &str) -> StoreResult<ErasedCounts> {
         codec::id_list(&ids(c, "SELECT DISTINCT run_id FROM subjects WHERE hash = ? AND run_id IS NOT NULL", hash)?);
     let events = codec::id_list(&ids(c, "SELECT DISTINCT event_id FROM subjects WHERE hash = ?", hash)?);
     c.pragma_update(None, "secure_delete", true).map_err(sql)?;
+    // The writer keeps recent runs' event bodies (their dictionaries).
+    super::run_dictionary::forget_all();
     let counts = (|| {
         let mut n = ErasedCounts {
             cancelled: delete(c, "DELETE FROM queue WHERE run_id IN (SELECT value FROM json_each(?))", &runs)?,
