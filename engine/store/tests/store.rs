@@ -364,6 +364,19 @@ fn step(run_id: &str, step_id: &str, status: StepStatus) -> StepResult {
     }
 }
 
+/// The first attempt of `step_id` (no item, round 0) with `input`.
+fn first_attempt(run_id: &str, step_id: &str, input: Value) -> NewAttempt {
+    NewAttempt {
+        run_id: run_id.into(),
+        step_id: step_id.into(),
+        item: None,
+        attempt: 1,
+        round: 0,
+        input,
+        started_at: T0,
+    }
+}
+
 // ---------------------------------------------------------------- cases
 
 async fn accept_and_dedupe(db: Db) {
@@ -634,15 +647,7 @@ async fn binary_values_are_stored_once_and_read_back_byte_exact(db: Db) {
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let bin = Binary::new("application/pdf", bytes.clone()).named(Some("r.pdf".into()));
     let output = json!({ "status": 200, "body": bin.to_value() });
-    let attempt = |step: &str, input: serde_json::Value| NewAttempt {
-        run_id: run.clone(),
-        step_id: step.into(),
-        item: None,
-        attempt: 1,
-        round: 0,
-        input,
-        started_at: T0,
-    };
+    let attempt = |step: &str, input: serde_json::Value| first_attempt(run, step, input);
     let id = store.start_attempt(attempt("fetch", json!({"url": "https://x/r.pdf"}))).await.expect("start");
     let end = AttemptEnd { succeeded: true, output: Some(output.clone()), error: None, finished_at: T0 + 1 };
     let result = StepResult {
@@ -847,15 +852,7 @@ async fn a_runs_values_read_back_whether_it_has_a_body_or_not(db: Db) {
                             "name": "Alan Perlman", "email": "alan.perlman@example.com", "role": "Software Engineer"}});
         let response = json!({"status": 201, "headers": {"content-type": "application/json"},
                               "body": {"id": "vnd-700", "status": "received"}});
-        let attempt = |step: &str, input: Value| NewAttempt {
-            run_id: run.into(),
-            step_id: step.into(),
-            item: None,
-            attempt: 1,
-            round: 0,
-            input,
-            started_at: T0,
-        };
+        let attempt = |step: &str, input: Value| first_attempt(run, step, input);
         let end = |output: &Value| AttemptEnd {
             succeeded: true,
             output: Some(output.clone()),
